@@ -1,0 +1,12 @@
+//! plantune-tui: a terminal workbench for PLAN-TUNING small language models.
+//!
+//! The domain modules never import `tui`: the TUI and the headless subcommands are
+//! both clients of the same plain functions.
+
+pub mod config;
+pub mod data;
+pub mod grade;
+pub mod model;
+pub mod teacher;
+pub mod tui;
+pub mod workspace;

@@ -1,0 +1,2 @@
+//! The trainable decoder, differentiable fused ops, LoRA, loading and saving,
+//! tokenizer and chat templates.

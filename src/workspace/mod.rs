@@ -1,0 +1,3 @@
+//! Workspace layout, configuration, the SQLite store, import and export.
+
+pub mod records;
