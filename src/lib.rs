@@ -3,6 +3,8 @@
 //! The domain modules never import `tui`: the TUI and the headless subcommands are
 //! both clients of the same plain functions.
 
+pub mod bench;
+pub mod cli;
 pub mod config;
 pub mod data;
 pub mod grade;

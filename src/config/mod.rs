@@ -1,1 +1,7 @@
-//! Layered configuration, paths, themes.
+//! Layered configuration, per-user paths, themes.
+
+pub mod paths;
+pub mod theme;
+pub mod toml_error;
+
+pub use paths::Paths;

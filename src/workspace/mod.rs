@@ -1,3 +1,10 @@
 //! Workspace layout, configuration, the SQLite store, import and export.
 
+pub mod config;
+pub mod fsutil;
+pub mod layout;
 pub mod records;
+pub mod status;
+pub mod store;
+
+pub use layout::{Workspace, WorkspaceError};

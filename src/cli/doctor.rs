@@ -1,0 +1,90 @@
+//! `plantune-tui doctor`: every path in use and the facts that explain odd behaviour.
+
+use std::path::Path;
+
+use anyhow::Result;
+
+use crate::config::Paths;
+use crate::workspace::Workspace;
+
+fn exists(path: &Path) -> &'static str {
+    if path.exists() { "" } else { "  (absent)" }
+}
+
+pub fn run(paths: &Paths, workspace_dir: &Path, threads: Option<usize>) -> Result<()> {
+    println!("plantune-tui {}", env!("CARGO_PKG_VERSION"));
+    println!("\npaths");
+    let rows = [
+        ("config dir", paths.config_dir.clone()),
+        ("user config", paths.user_config()),
+        ("user themes", paths.user_themes()),
+        ("user keymap", paths.user_keymap()),
+        ("data dir", paths.data_dir.clone()),
+        ("cache dir", paths.cache_dir.clone()),
+        ("default workspace", paths.default_workspace()),
+        ("workspace in use", workspace_dir.to_path_buf()),
+    ];
+    for (label, path) in &rows {
+        println!("  {label:<18} {}{}", path.display(), exists(path));
+    }
+    println!(
+        "  (override with {}, {}, {}, PLANTUNE_WORKSPACE or --workspace)",
+        crate::config::paths::CONFIG_DIR_ENV,
+        crate::config::paths::DATA_DIR_ENV,
+        crate::config::paths::CACHE_DIR_ENV
+    );
+
+    println!("\nworkspace");
+    match Workspace::open(workspace_dir, paths) {
+        Ok(ws) => {
+            println!("  name               {}", ws.name());
+            println!("  config             {}", ws.config_path().display());
+            println!(
+                "  database           {}{}",
+                ws.db_path().display(),
+                exists(&ws.db_path())
+            );
+            println!("  prompts            {}", ws.prompts_dir().display());
+            println!("  models             {}", ws.models_dir().display());
+            println!("  runs               {}", ws.runs_dir().display());
+            println!("  exports            {}", ws.exports_dir().display());
+            println!("  theme              {}", ws.config.ui.theme);
+            let teacher = &ws.config.teacher;
+            let key_state = if teacher.api_key_env.is_empty() {
+                "no key configured".to_owned()
+            } else if std::env::var_os(&teacher.api_key_env).is_some() {
+                format!("${} is set", teacher.api_key_env)
+            } else {
+                format!("${} is NOT set", teacher.api_key_env)
+            };
+            println!(
+                "  teacher            {:?} {} at {} ({key_state})",
+                teacher.kind, teacher.model, teacher.base_url
+            );
+        }
+        Err(err) => println!("  {err}"),
+    }
+
+    println!("\nmachine");
+    let cores = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
+    println!("  cores              {cores}");
+    let rayon_env = std::env::var("RAYON_NUM_THREADS").unwrap_or_else(|_| "unset".into());
+    println!(
+        "  threads            --threads {}, RAYON_NUM_THREADS {rayon_env}",
+        threads
+            .map(|t| t.to_string())
+            .unwrap_or_else(|| "unset".into())
+    );
+    println!("  sqlite             {}", rusqlite::version());
+    println!(
+        "  gpu                {}",
+        if cfg!(feature = "cuda") {
+            "built with CUDA"
+        } else {
+            "CPU-only build"
+        }
+    );
+    Ok(())
+}

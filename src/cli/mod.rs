@@ -1,0 +1,153 @@
+//! The command line: argument parsing and dispatch into the library. Each command's
+//! work lives in its domain module; this file only connects flags to functions.
+
+mod doctor;
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use clap::{Parser, Subcommand};
+
+use crate::config::Paths;
+use crate::config::paths::resolve_workspace;
+use crate::workspace::{Workspace, status};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "plantune-tui",
+    version,
+    about = "A terminal workbench for PLAN-TUNING small language models",
+    long_about = "A terminal workbench for PLAN-TUNING small language models: distill planning \
+trajectories from a teacher, curate them by keyboard, post-train a small student on them \
+(SFT, then GRPO), watch runs live, and compare plan-tuned and baseline students.\n\n\
+With no command it opens the workspace (default: ./workspaces/demo when run from the \
+repository, else the per-user data directory; see `plantune-tui doctor`)."
+)]
+pub struct Cli {
+    /// Workspace folder to use.
+    #[arg(long, short = 'w', global = true, env = "PLANTUNE_WORKSPACE")]
+    pub workspace: Option<PathBuf>,
+
+    /// Worker threads for model maths (default: the workspace's ui.threads, 0 = all
+    /// cores). Pin it on shared machines.
+    #[arg(long, global = true)]
+    pub threads: Option<usize>,
+
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create a workspace: plantune.toml, prompt templates and the SQLite store.
+    Init {
+        /// Folder to create (existing files in it are kept).
+        dir: PathBuf,
+    },
+    /// Print what a workspace holds: problems, candidates, datasets, runs, predictions.
+    Status {
+        /// One JSON object, for scripts.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print every path plantune-tui uses and check the environment.
+    Doctor,
+    /// Measure performance targets (figures printed, never asserted).
+    Bench {
+        #[command(subcommand)]
+        what: BenchCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BenchCommand {
+    /// Insert candidates, then time opening the workspace and the first curation page.
+    Store {
+        /// Candidates to insert.
+        #[arg(long, default_value_t = 100_000)]
+        candidates: usize,
+    },
+}
+
+pub fn main() -> Result<()> {
+    let cli = Cli::parse();
+    let paths = Paths::discover();
+    run(cli, &paths)
+}
+
+pub fn run(cli: Cli, paths: &Paths) -> Result<()> {
+    let workspace_dir = resolve_workspace(cli.workspace.as_deref(), paths);
+    match cli.command {
+        None => open_default(&workspace_dir, paths),
+        Some(Command::Init { dir }) => {
+            let ws = Workspace::init(&dir, paths)?;
+            println!("initialised workspace {} at {}", ws.name(), dir.display());
+            Ok(())
+        }
+        Some(Command::Status { json }) => {
+            let ws = Workspace::open(&workspace_dir, paths)?;
+            let report = status::collect(ws.name(), &ws.store()?)?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
+                print!("{}", report.to_text());
+            }
+            Ok(())
+        }
+        Some(Command::Doctor) => doctor::run(paths, &workspace_dir, cli.threads),
+        Some(Command::Bench { what }) => {
+            configure_threads(cli.threads.unwrap_or(1))?;
+            match what {
+                BenchCommand::Store { candidates } => bench_store(candidates),
+            }
+        }
+    }
+}
+
+/// Until the interactive TUI lands, the bare command shows what the workspace holds
+/// and says plainly that the TUI is not there yet.
+fn open_default(dir: &Path, paths: &Paths) -> Result<()> {
+    let ws = Workspace::open(dir, paths)?;
+    let report = status::collect(ws.name(), &ws.store()?)?;
+    print!("{}", report.to_text());
+    eprintln!(
+        "\nThe interactive TUI is not built yet; this is the workspace summary. \
+         Run `plantune-tui --help` for the commands that work today."
+    );
+    Ok(())
+}
+
+/// Sizes rayon's global pool (used by candle on CPU). Must run before any model maths.
+pub fn configure_threads(threads: usize) -> Result<()> {
+    if threads == 0 {
+        return Ok(());
+    }
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build_global()
+        .context("setting the worker thread count")
+}
+
+fn bench_store(candidates: usize) -> Result<()> {
+    let dir = tempfile::tempdir().context("creating a temporary directory")?;
+    println!("bench store: inserting {candidates} candidates into a fresh workspace database");
+    let result = crate::bench::store::run(candidates, dir.path())?;
+    println!(
+        "  insert:                 {:>9.2} s ({:.0} candidates/s)",
+        result.insert_s, result.inserts_per_s
+    );
+    println!(
+        "  open + first page:      {:>9.2} ms median of 5, {:.2} ms max ({} rows, status=pending, by score)",
+        result.open_first_page_ms, result.open_first_page_max_ms, result.page_rows
+    );
+    println!("  database size:          {:>9.1} MiB", result.db_mib);
+    println!(
+        "  target: open + first page < 200 ms at 100k candidates: {}",
+        if result.open_first_page_max_ms < 200.0 {
+            "met"
+        } else {
+            "NOT met"
+        }
+    );
+    Ok(())
+}

@@ -1,0 +1,75 @@
+//! The CLI on real workspaces: init, status, doctor, config errors.
+
+use assert_cmd::Command;
+use predicates::prelude::*;
+
+fn cli(home: &std::path::Path) -> Command {
+    let mut cmd = Command::cargo_bin("plantune-tui").unwrap();
+    cmd.env("PLANTUNE_CONFIG_DIR", home.join("config"))
+        .env("PLANTUNE_DATA_DIR", home.join("data"))
+        .env("PLANTUNE_CACHE_DIR", home.join("cache"))
+        .env_remove("PLANTUNE_WORKSPACE")
+        .current_dir(home);
+    cmd
+}
+
+#[test]
+fn init_then_status_json_reports_an_empty_workspace() {
+    let home = tempfile::tempdir().unwrap();
+    let ws = home.path().join("ws");
+    cli(home.path())
+        .args(["init", ws.to_str().unwrap()])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("initialised workspace ws"));
+    let out = cli(home.path())
+        .args(["--workspace", ws.to_str().unwrap(), "status", "--json"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["workspace"], "ws");
+    assert_eq!(report["candidates"]["pending"], 0);
+    assert_eq!(report["problems"].as_array().unwrap().len(), 0);
+}
+
+#[test]
+fn a_config_typo_is_reported_with_file_line_and_key() {
+    let home = tempfile::tempdir().unwrap();
+    let ws = home.path().join("ws");
+    cli(home.path())
+        .args(["init", ws.to_str().unwrap()])
+        .assert()
+        .success();
+    std::fs::write(ws.join("plantune.toml"), "[distill]\nn_plan = 3\n").unwrap();
+    cli(home.path())
+        .args(["--workspace", ws.to_str().unwrap(), "status"])
+        .assert()
+        .failure()
+        .stderr(
+            predicate::str::contains("plantune.toml:2:").and(predicate::str::contains("n_plan")),
+        );
+}
+
+#[test]
+fn doctor_prints_every_path() {
+    let home = tempfile::tempdir().unwrap();
+    cli(home.path()).arg("doctor").assert().success().stdout(
+        predicate::str::contains("config dir")
+            .and(predicate::str::contains(
+                home.path().join("config").to_str().unwrap(),
+            ))
+            .and(predicate::str::contains("user themes"))
+            .and(predicate::str::contains("data dir")),
+    );
+}
+
+#[test]
+fn status_outside_a_workspace_says_how_to_create_one() {
+    let home = tempfile::tempdir().unwrap();
+    cli(home.path())
+        .args(["--workspace", "nowhere", "status"])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("plantune-tui init"));
+}

@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# The test command (the README's second command; .ci/run calls exactly this).
+# Fetches the real model the tests need if it is not there yet, pins threads (with two
+# shared cores an unpinned pool stalls), and runs every test.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/plantune-tui/target}"
+export RAYON_NUM_THREADS="${RAYON_NUM_THREADS:-1}"
+bash tests/fetch-model.sh
+cargo test --all-targets -- --test-threads=2
