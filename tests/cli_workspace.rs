@@ -4,7 +4,8 @@ use assert_cmd::Command;
 use predicates::prelude::*;
 
 fn cli(home: &std::path::Path) -> Command {
-    let mut cmd = Command::cargo_bin("plantune-tui").unwrap();
+    let mut cmd =
+        Command::cargo_bin("plantune-tui").expect("the binary is built for integration tests");
     cmd.env("PLANTUNE_CONFIG_DIR", home.join("config"))
         .env("PLANTUNE_DATA_DIR", home.join("data"))
         .env("PLANTUNE_CACHE_DIR", home.join("cache"))

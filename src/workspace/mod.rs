@@ -1,6 +1,7 @@
 //! Workspace layout, configuration, the SQLite store, import and export.
 
 pub mod config;
+pub mod curate;
 pub mod fsutil;
 pub mod layout;
 pub mod records;

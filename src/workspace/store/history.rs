@@ -155,6 +155,14 @@ fn refresh_edited(tx: &Transaction<'_>, candidate_id: i64) -> Result<()> {
     Ok(())
 }
 
+struct EditRow {
+    id: i64,
+    candidate_id: i64,
+    column: String,
+    old: Option<String>,
+    new: Option<String>,
+}
+
 /// What an undo or redo touched, so a view can reload those candidates.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HistoryStep {
@@ -239,19 +247,32 @@ impl Store {
             return Ok(None);
         };
         let order = if undo { "DESC" } else { "ASC" };
-        let edits: Vec<(i64, i64, String, Option<String>, Option<String>)> = {
+        let edits: Vec<EditRow> = {
             let mut stmt = tx.prepare(&format!(
                 "SELECT id, candidate_id, field, old_value, new_value FROM edits
                  WHERE group_id = ?1 ORDER BY id {order}"
             ))?;
             stmt.query_map([group_id], |r| {
-                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+                Ok(EditRow {
+                    id: r.get(0)?,
+                    candidate_id: r.get(1)?,
+                    column: r.get(2)?,
+                    old: r.get(3)?,
+                    new: r.get(4)?,
+                })
             })?
             .collect::<rusqlite::Result<_>>()?
         };
         let now = now_ms();
         let mut touched = Vec::new();
-        for (edit_id, candidate_id, column, old, new) in edits {
+        for EditRow {
+            id: edit_id,
+            candidate_id,
+            column,
+            old,
+            new,
+        } in edits
+        {
             let field = EditField::parse(&column).ok_or(StoreError::BadValue {
                 table: "edits",
                 column: "field",
