@@ -9,6 +9,7 @@ pub mod config;
 pub mod data;
 pub mod grade;
 pub mod model;
+pub mod runlog;
 pub mod teacher;
 pub mod tui;
 pub mod workspace;

@@ -1,1 +1,5 @@
 //! The terminal user interface.
+
+pub mod sanitize;
+
+pub use sanitize::sanitize;

@@ -1,0 +1,10 @@
+//! Run events (`events.jsonl`): the contract between a run and every viewer. Shared by
+//! `train/` (which writes) and `tui/` (which tails), so the TUI never imports training.
+
+mod event;
+mod tailer;
+mod writer;
+
+pub use event::{DeviceStats, GpuStats, RunEvent, RunStatus, TimedEvent};
+pub use tailer::{ReadAll, Tailer, read_all};
+pub use writer::EventWriter;
