@@ -12,5 +12,6 @@ pub mod jobs;
 pub mod model;
 pub mod runlog;
 pub mod teacher;
+pub mod train;
 pub mod tui;
 pub mod workspace;

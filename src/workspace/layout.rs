@@ -18,6 +18,12 @@ pub const PROMPTS: &[(&str, &str)] = &[
     ("judge", include_str!("prompts/judge.md")),
     ("execute", include_str!("prompts/execute.md")),
     ("student", include_str!("prompts/student.md")),
+    ("student_direct", include_str!("prompts/student_direct.md")),
+    ("student_plan", include_str!("prompts/student_plan.md")),
+    (
+        "student_execute",
+        include_str!("prompts/student_execute.md"),
+    ),
 ];
 
 #[derive(Debug, thiserror::Error)]
@@ -36,10 +42,8 @@ pub enum WorkspaceError {
     Config(#[from] ConfigError),
     #[error(transparent)]
     Store(#[from] StoreError),
-    #[error(
-        "prompt template {name:?} does not exist (known: constraints, plan, judge, execute, student)"
-    )]
-    UnknownPrompt { name: String },
+    #[error("prompt template {name:?} does not exist (known: {known})")]
+    UnknownPrompt { name: String, known: String },
 }
 
 fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> WorkspaceError + '_ {
@@ -140,7 +144,14 @@ impl Workspace {
             .iter()
             .find(|(n, _)| *n == name)
             .map(|(_, text)| *text)
-            .ok_or_else(|| WorkspaceError::UnknownPrompt { name: name.into() })?;
+            .ok_or_else(|| WorkspaceError::UnknownPrompt {
+                name: name.into(),
+                known: PROMPTS
+                    .iter()
+                    .map(|(n, _)| *n)
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            })?;
         let path = self.prompts_dir().join(format!("{name}.md"));
         match std::fs::read_to_string(&path) {
             Ok(text) => Ok(text),

@@ -4,6 +4,7 @@ pub mod config;
 pub mod curate;
 pub mod fsutil;
 pub mod layout;
+pub mod prompt;
 pub mod records;
 pub mod status;
 pub mod store;

@@ -1,0 +1,3 @@
+//! Training: datasets built from the store, SFT, GRPO, checkpoints, the run process.
+
+pub mod dataset;

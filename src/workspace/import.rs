@@ -1,0 +1,54 @@
+//! `plantune-tui import`: read a dataset file, then store it in one transaction. A bad
+//! row aborts the whole import before anything is written.
+
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use super::store::StoreError;
+use super::{Workspace, WorkspaceError};
+use crate::data::{DatasetFormat, ImportError, read_problems};
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ImportReport {
+    pub file: PathBuf,
+    pub format: String,
+    pub split: String,
+    pub read: usize,
+    pub inserted: usize,
+    pub unchanged: usize,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ImportFileError {
+    #[error(transparent)]
+    Read(#[from] ImportError),
+    #[error("{}: {source}", file.display())]
+    Store { file: PathBuf, source: StoreError },
+    #[error(transparent)]
+    Workspace(#[from] WorkspaceError),
+}
+
+pub fn import_file(
+    ws: &Workspace,
+    file: &Path,
+    format: DatasetFormat,
+    split: &str,
+) -> Result<ImportReport, ImportFileError> {
+    let problems = read_problems(file, format, split)?;
+    let mut store = ws.store()?;
+    let outcome = store
+        .insert_problems(&problems)
+        .map_err(|source| ImportFileError::Store {
+            file: file.to_path_buf(),
+            source,
+        })?;
+    Ok(ImportReport {
+        file: file.to_path_buf(),
+        format: format.to_string(),
+        split: split.to_owned(),
+        read: problems.len(),
+        inserted: outcome.inserted,
+        unchanged: outcome.unchanged,
+    })
+}
