@@ -1,0 +1,282 @@
+//! Accuracy tables and paired comparisons from stored predictions, as a terminal table,
+//! Markdown or JSON.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+use serde::Serialize;
+
+use super::stats::{mcnemar_exact_p, wilson_interval};
+use crate::workspace::store::{PredictionKey, Store, StoreError};
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AccuracyRow {
+    pub model: String,
+    pub benchmark: String,
+    pub mode: String,
+    pub n: u64,
+    pub correct: u64,
+    pub accuracy: f64,
+    pub ci_low: f64,
+    pub ci_high: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PairedTable {
+    pub a: PredictionKey,
+    pub b: PredictionKey,
+    pub n: u64,
+    pub both_right: u64,
+    pub only_a: u64,
+    pub only_b: u64,
+    pub both_wrong: u64,
+    pub mcnemar_p: f64,
+}
+
+/// First-sample verdict per problem (maj@k votes are stored under their own mode).
+fn verdicts(store: &Store, key: &PredictionKey) -> Result<BTreeMap<i64, bool>, StoreError> {
+    Ok(store
+        .predictions(key)?
+        .into_iter()
+        .filter(|p| p.fields.sample_index == 0)
+        .map(|p| (p.fields.problem_id, p.fields.correct))
+        .collect())
+}
+
+pub fn accuracy_row(store: &Store, key: &PredictionKey) -> Result<AccuracyRow, StoreError> {
+    let verdicts = verdicts(store, key)?;
+    let n = verdicts.len() as u64;
+    let correct = verdicts.values().filter(|c| **c).count() as u64;
+    let (ci_low, ci_high) = wilson_interval(correct, n);
+    Ok(AccuracyRow {
+        model: key.model.clone(),
+        benchmark: key.benchmark.clone(),
+        mode: key.mode.clone(),
+        n,
+        correct,
+        accuracy: if n == 0 {
+            0.0
+        } else {
+            correct as f64 / n as f64
+        },
+        ci_low,
+        ci_high,
+    })
+}
+
+/// Every evaluated (model, benchmark, mode) in the store.
+pub fn accuracy_table(store: &Store) -> Result<Vec<AccuracyRow>, StoreError> {
+    store
+        .prediction_counts()?
+        .iter()
+        .map(|(key, _, _)| accuracy_row(store, key))
+        .collect()
+}
+
+/// Compares two prediction sets on the problems both answered.
+pub fn paired(
+    store: &Store,
+    a: &PredictionKey,
+    b: &PredictionKey,
+) -> Result<PairedTable, StoreError> {
+    let va = verdicts(store, a)?;
+    let vb = verdicts(store, b)?;
+    let mut table = PairedTable {
+        a: a.clone(),
+        b: b.clone(),
+        n: 0,
+        both_right: 0,
+        only_a: 0,
+        only_b: 0,
+        both_wrong: 0,
+        mcnemar_p: 1.0,
+    };
+    for (problem, right_a) in &va {
+        let Some(right_b) = vb.get(problem) else {
+            continue;
+        };
+        table.n += 1;
+        match (right_a, right_b) {
+            (true, true) => table.both_right += 1,
+            (true, false) => table.only_a += 1,
+            (false, true) => table.only_b += 1,
+            (false, false) => table.both_wrong += 1,
+        }
+    }
+    table.mcnemar_p = mcnemar_exact_p(table.only_a, table.only_b);
+    Ok(table)
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    Table,
+    Markdown,
+    Json,
+}
+
+fn pct(x: f64) -> String {
+    format!("{:.1}", 100.0 * x)
+}
+
+pub fn render_accuracy(rows: &[AccuracyRow], format: Format) -> String {
+    let mut out = String::new();
+    match format {
+        Format::Json => {
+            out = serde_json::to_string_pretty(rows).unwrap_or_default();
+            out.push('\n');
+        }
+        Format::Markdown => {
+            out.push_str("| model | benchmark | mode | n | accuracy % | 95% CI |\n");
+            out.push_str("| --- | --- | --- | ---: | ---: | --- |\n");
+            for r in rows {
+                let _ = writeln!(
+                    out,
+                    "| {} | {} | {} | {} | {} | {}–{} |",
+                    r.model,
+                    r.benchmark,
+                    r.mode,
+                    r.n,
+                    pct(r.accuracy),
+                    pct(r.ci_low),
+                    pct(r.ci_high)
+                );
+            }
+        }
+        Format::Table => {
+            let _ = writeln!(
+                out,
+                "{:<24} {:<18} {:<14} {:>6} {:>9}  {:<13}",
+                "model", "benchmark", "mode", "n", "accuracy", "95% CI"
+            );
+            for r in rows {
+                let _ = writeln!(
+                    out,
+                    "{:<24} {:<18} {:<14} {:>6} {:>8}%  [{:>5}, {:>5}]",
+                    r.model,
+                    r.benchmark,
+                    r.mode,
+                    r.n,
+                    pct(r.accuracy),
+                    pct(r.ci_low),
+                    pct(r.ci_high)
+                );
+            }
+        }
+    }
+    out
+}
+
+pub fn render_paired(t: &PairedTable, format: Format) -> String {
+    let name = |k: &PredictionKey| format!("{} ({})", k.model, k.mode);
+    match format {
+        Format::Json => {
+            let mut out = serde_json::to_string_pretty(t).unwrap_or_default();
+            out.push('\n');
+            out
+        }
+        Format::Markdown => format!(
+            "| {} vs {} on {} | n |\n| --- | ---: |\n| both right | {} |\n| only A | {} |\n\
+             | only B | {} |\n| both wrong | {} |\n| exact McNemar p | {:.4} |\n",
+            name(&t.a),
+            name(&t.b),
+            t.a.benchmark,
+            t.both_right,
+            t.only_a,
+            t.only_b,
+            t.both_wrong,
+            t.mcnemar_p
+        ),
+        Format::Table => format!(
+            "A = {}\nB = {}\non {} ({} paired problems)\n\
+             {:>14} {:>10} {:>10}\n{:>14} {:>10} {:>10}\n{:>14} {:>10} {:>10}\nexact McNemar p = {:.4}\n",
+            name(&t.a),
+            name(&t.b),
+            t.a.benchmark,
+            t.n,
+            "",
+            "B right",
+            "B wrong",
+            "A right",
+            t.both_right,
+            t.only_a,
+            "A wrong",
+            t.only_b,
+            t.both_wrong,
+            t.mcnemar_p
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::workspace::records::NewProblem;
+    use crate::workspace::store::NewPrediction;
+
+    fn key(model: &str) -> PredictionKey {
+        PredictionKey {
+            model: model.into(),
+            benchmark: "synth/test_id".into(),
+            mode: "direct".into(),
+        }
+    }
+
+    #[test]
+    fn paired_counts_and_accuracy_come_from_stored_predictions() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::open(&dir.path().join("db")).unwrap();
+        let problems: Vec<NewProblem> = (0..12)
+            .map(|i| NewProblem {
+                dataset: "synth".into(),
+                split: "test_id".into(),
+                external_id: i.to_string(),
+                question: format!("q{i}"),
+                gold_answer: "1".into(),
+                gold_solution: None,
+                metadata: serde_json::json!({}),
+            })
+            .collect();
+        store.insert_problems(&problems).unwrap();
+        let ids: Vec<i64> = store
+            .problems(None, None)
+            .unwrap()
+            .iter()
+            .map(|p| p.id)
+            .collect();
+        // A right on 0..10, B right on 8..12: both 8,9; only A 0..8; only B 10,11.
+        let mut predictions = Vec::new();
+        for (i, id) in ids.iter().enumerate() {
+            for (model, right) in [("a", i < 10), ("b", i >= 8)] {
+                predictions.push(NewPrediction {
+                    key: key(model),
+                    problem_id: *id,
+                    sample_index: 0,
+                    output: String::new(),
+                    extracted: None,
+                    correct: right,
+                    reason: String::new(),
+                    tokens: 0,
+                    latency_ms: 0,
+                });
+            }
+        }
+        store.insert_predictions(&predictions).unwrap();
+        let t = paired(&store, &key("a"), &key("b")).unwrap();
+        assert_eq!(
+            (t.n, t.both_right, t.only_a, t.only_b, t.both_wrong),
+            (12, 2, 8, 2, 0)
+        );
+        assert!((t.mcnemar_p - mcnemar_exact_p(8, 2)).abs() < 1e-12);
+        let rows = accuracy_table(&store).unwrap();
+        assert_eq!(rows.len(), 2);
+        assert_eq!((rows[0].correct, rows[0].n), (10, 12));
+        let md = render_accuracy(&rows, Format::Markdown);
+        assert!(
+            md.contains("| a | synth/test_id | direct | 12 | 83.3 |"),
+            "{md}"
+        );
+        let json: serde_json::Value =
+            serde_json::from_str(&render_paired(&t, Format::Json)).unwrap();
+        assert_eq!(json["only_a"], 8);
+    }
+}
