@@ -7,6 +7,7 @@ pub mod bench;
 pub mod cli;
 pub mod config;
 pub mod data;
+pub mod demo;
 pub mod eval;
 pub mod grade;
 pub mod jobs;

@@ -1,0 +1,3 @@
+//! The embedded default, end to end: the stages of `plantune-tui demo`.
+
+pub mod tiny_student;
