@@ -1,31 +1,41 @@
 //! SIGTERM / SIGINT as a flag the training loop polls between steps, so a stop request
 //! finishes the current step and checkpoints instead of killing mid-write.
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-static STOP_REQUESTED: AtomicBool = AtomicBool::new(false);
+static SIGNALLED: AtomicBool = AtomicBool::new(false);
 
 extern "C" fn on_stop_signal(_signal: libc::c_int) {
     // Only an atomic store: the one thing a signal handler may safely do here.
-    STOP_REQUESTED.store(true, Ordering::SeqCst);
+    SIGNALLED.store(true, Ordering::SeqCst);
 }
 
-/// A cheap handle to the process-wide stop flag.
-#[derive(Debug, Clone, Copy)]
-pub struct StopFlag;
+/// A stop request: set by a signal (for flags from [`install_stop_handler`]) or by
+/// [`StopFlag::request`]. Flags made with [`StopFlag::manual`] ignore signals, so
+/// in-process jobs (and parallel tests) do not stop each other.
+#[derive(Debug, Clone, Default)]
+pub struct StopFlag {
+    watches_signals: bool,
+    local: Arc<AtomicBool>,
+}
 
 impl StopFlag {
-    pub fn requested(self) -> bool {
-        STOP_REQUESTED.load(Ordering::SeqCst)
+    pub fn manual() -> Self {
+        Self::default()
     }
 
-    /// Lets in-process callers (tests, the pipeline runner) request a stop.
-    pub fn request(self) {
-        STOP_REQUESTED.store(true, Ordering::SeqCst);
+    pub fn requested(&self) -> bool {
+        self.local.load(Ordering::SeqCst)
+            || (self.watches_signals && SIGNALLED.load(Ordering::SeqCst))
+    }
+
+    pub fn request(&self) {
+        self.local.store(true, Ordering::SeqCst);
     }
 }
 
-/// Installs handlers for SIGTERM and SIGINT that set the stop flag.
+/// Installs handlers for SIGTERM and SIGINT and returns a flag that sees them.
 pub fn install_stop_handler() -> std::io::Result<StopFlag> {
     for signal in [libc::SIGTERM, libc::SIGINT] {
         // SAFETY: the handler only performs an atomic store, which is async-signal-safe;
@@ -40,5 +50,8 @@ pub fn install_stop_handler() -> std::io::Result<StopFlag> {
             return Err(std::io::Error::last_os_error());
         }
     }
-    Ok(StopFlag)
+    Ok(StopFlag {
+        watches_signals: true,
+        local: Arc::default(),
+    })
 }

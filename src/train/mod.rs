@@ -1,5 +1,10 @@
 //! Training: datasets built from the store, SFT, GRPO, checkpoints, the run process.
 
+pub mod batch;
+pub mod checkpoint;
 pub mod dataset;
+pub mod loss;
 pub mod optim;
 pub mod schedule;
+pub mod sft;
+pub mod trainable;
