@@ -74,3 +74,48 @@ fn status_outside_a_workspace_says_how_to_create_one() {
         .failure()
         .stderr(predicate::str::contains("plantune-tui init"));
 }
+
+#[test]
+fn runs_tail_renders_events_and_flags_a_torn_line() {
+    use plantune_tui::runlog::{EventWriter, RunEvent, RunStatus};
+    use std::io::Write;
+    let home = tempfile::tempdir().unwrap();
+    let ws = home.path().join("ws");
+    cli(home.path())
+        .args(["init", ws.to_str().unwrap()])
+        .assert()
+        .success();
+    let run_dir = ws.join("runs/sft-1");
+    std::fs::create_dir_all(&run_dir).unwrap();
+    let mut events = EventWriter::open(&run_dir.join("events.jsonl")).unwrap();
+    events
+        .write(RunEvent::Log {
+            level: "info".into(),
+            message: "hello \u{1b}]52;c;AAAA\u{7}world".into(),
+        })
+        .unwrap();
+    events
+        .write(RunEvent::RunFinished {
+            status: RunStatus::Stopped,
+            error: None,
+        })
+        .unwrap();
+    let mut raw = std::fs::OpenOptions::new()
+        .append(true)
+        .open(run_dir.join("events.jsonl"))
+        .unwrap();
+    raw.write_all(b"{\"t\":1,\"kind\":\"st").unwrap();
+    let out = cli(home.path())
+        .args(["--workspace", ws.to_str().unwrap(), "runs", "tail", "sft-1"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.contains("[info] hello world"), "{text}");
+    assert!(
+        !text.contains('\u{1b}'),
+        "escape sequences reached the terminal"
+    );
+    assert!(text.contains("run finished: stopped"), "{text}");
+    assert!(text.contains("the last line is incomplete"), "{text}");
+}

@@ -2,6 +2,7 @@
 //! work lives in its domain module; this file only connects flags to functions.
 
 mod doctor;
+mod runs;
 
 use std::path::{Path, PathBuf};
 
@@ -52,11 +53,62 @@ pub enum Command {
     },
     /// Print every path plantune-tui uses and check the environment.
     Doctor,
+    /// Build a training dataset from the store (frozen by content hash, exported for TRL).
+    Dataset {
+        #[command(subcommand)]
+        what: DatasetCommand,
+    },
+    /// Manage training runs: list, follow events, stop.
+    Runs {
+        #[command(subcommand)]
+        what: RunsCommand,
+    },
+    /// Accuracy table with 95% Wilson intervals from stored predictions; with --compare,
+    /// the paired table and exact McNemar p-value of two (model, mode) sets.
+    Report {
+        #[arg(long, value_enum, default_value = "table")]
+        format: crate::eval::report::Format,
+        /// Two prediction sets to compare, each as MODEL:BENCHMARK:MODE.
+        #[arg(long, num_args = 2, value_names = ["A", "B"])]
+        compare: Option<Vec<String>>,
+    },
     /// Measure performance targets (figures printed, never asserted).
     Bench {
         #[command(subcommand)]
         what: BenchCommand,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DatasetCommand {
+    /// baseline: question → gold solution; plan1: question → plan + execution (accepted
+    /// candidates); plan2: question → plan and question + plan → execution.
+    Build {
+        #[arg(long, value_enum)]
+        kind: crate::train::dataset::DatasetKind,
+        /// Split to draw problems from.
+        #[arg(long, default_value = "train")]
+        split: String,
+        /// Only this dataset (e.g. gsm8k, synth); default: every dataset in the split.
+        #[arg(long)]
+        dataset: Option<String>,
+    },
+    /// List built datasets.
+    List,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RunsCommand {
+    /// Every run with its real state (a run that died is shown as such).
+    List,
+    /// Print a run's events; --follow keeps printing until it finishes.
+    Tail {
+        id: String,
+        #[arg(long, short)]
+        follow: bool,
+    },
+    /// Ask a run to stop: it finishes its step, checkpoints and ends `stopped`.
+    Stop { id: String },
 }
 
 #[derive(Debug, Subcommand)]
@@ -95,6 +147,73 @@ pub fn run(cli: Cli, paths: &Paths) -> Result<()> {
             Ok(())
         }
         Some(Command::Doctor) => doctor::run(paths, &workspace_dir, cli.threads),
+        Some(Command::Dataset { what }) => {
+            let ws = Workspace::open(&workspace_dir, paths)?;
+            match what {
+                DatasetCommand::Build {
+                    kind,
+                    split,
+                    dataset,
+                } => {
+                    let source = crate::train::dataset::DatasetSource { dataset, split };
+                    let built = crate::train::dataset::build(&ws, kind, &source)?;
+                    println!(
+                        "built {} dataset: {} examples, hash {}\n  examples: {}\n  TRL export: {}",
+                        built.kind,
+                        built.examples,
+                        built.content_hash,
+                        ws.root.join(&built.path).display(),
+                        ws.root.join(&built.export).display()
+                    );
+                }
+                DatasetCommand::List => {
+                    for d in ws.store()?.datasets()? {
+                        println!(
+                            "{:<10} {:<24} {:>7} examples  {}",
+                            d.kind, d.name, d.n_examples, d.content_hash
+                        );
+                    }
+                }
+            }
+            Ok(())
+        }
+        Some(Command::Runs { what }) => {
+            let ws = Workspace::open(&workspace_dir, paths)?;
+            match what {
+                RunsCommand::List => runs::list(&ws),
+                RunsCommand::Tail { id, follow } => runs::tail(&ws, &id, follow),
+                RunsCommand::Stop { id } => runs::stop(&ws, &id),
+            }
+        }
+        Some(Command::Report { format, compare }) => {
+            let ws = Workspace::open(&workspace_dir, paths)?;
+            let store = ws.store()?;
+            match compare {
+                Some(pair) => {
+                    let parse = |text: &str| -> Result<crate::workspace::store::PredictionKey> {
+                        let mut parts = text.splitn(3, ':');
+                        match (parts.next(), parts.next(), parts.next()) {
+                            (Some(model), Some(benchmark), Some(mode)) => {
+                                Ok(crate::workspace::store::PredictionKey {
+                                    model: model.into(),
+                                    benchmark: benchmark.into(),
+                                    mode: mode.into(),
+                                })
+                            }
+                            _ => anyhow::bail!("{text:?}: expected MODEL:BENCHMARK:MODE"),
+                        }
+                    };
+                    let (a, b) = (parse(&pair[0])?, parse(&pair[1])?);
+                    let table = crate::eval::report::paired(&store, &a, &b)?;
+                    print!("{}", crate::eval::report::render_paired(&table, format));
+                }
+                None => {
+                    let rows = crate::eval::report::accuracy_table(&store)?;
+                    print!("{}", crate::eval::report::render_accuracy(&rows, format));
+                }
+            }
+            Ok(())
+        }
         Some(Command::Bench { what }) => {
             configure_threads(cli.threads.unwrap_or(1))?;
             match what {

@@ -2,6 +2,7 @@
 //! `train/` (which writes) and `tui/` (which tails), so the TUI never imports training.
 
 mod event;
+pub mod render;
 mod tailer;
 mod writer;
 
