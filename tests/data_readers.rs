@@ -86,7 +86,10 @@ fn math_sample_answers_are_the_last_boxed_values() {
     assert_eq!(fraction.gold_answer, r"\frac{9}{11}");
     assert_eq!(problems[0].dataset, "math");
     for problem in &problems {
-        let solution = problem.gold_solution.as_deref().expect("MATH has solutions");
+        let solution = problem
+            .gold_solution
+            .as_deref()
+            .expect("MATH has solutions");
         assert_eq!(
             last_boxed(solution),
             Some(problem.gold_answer.as_str()),
@@ -221,10 +224,17 @@ fn json_array_elements_report_the_line_where_they_start() {
     assert_eq!(kind, ImportErrorKind::EmptyValue);
     assert_eq!(
         text,
-        format!("{}:4: answer: empty after trimming whitespace", path.display())
+        format!(
+            "{}:4: answer: empty after trimming whitespace",
+            path.display()
+        )
     );
 
-    let broken = write(&dir, "broken.json", "[\n{\"question\": \"q\",\n \"answer\": }\n]");
+    let broken = write(
+        &dir,
+        "broken.json",
+        "[\n{\"question\": \"q\",\n \"answer\": }\n]",
+    );
     let err = read_problems(&broken, DatasetFormat::Jsonl, "train").expect_err("malformed");
     assert_eq!(err.kind, ImportErrorKind::MalformedJson);
     assert_eq!(err.location, Location::Line(3));
@@ -324,7 +334,10 @@ fn parquet_errors_name_the_row() {
     assert_eq!(kind, ImportErrorKind::EmptyValue);
     assert_eq!(
         text,
-        format!("{}:row 2: answer: empty after trimming whitespace", path.display())
+        format!(
+            "{}:row 2: answer: empty after trimming whitespace",
+            path.display()
+        )
     );
 }
 
@@ -353,10 +366,16 @@ fn missing_question_is_named() {
     let path = write(&dir, "m.jsonl", "{\"Problem\": \"q\", \"answer\": \"1\"}\n");
     let (kind, text) = error_text(&path, DatasetFormat::Jsonl);
     assert_eq!(kind, ImportErrorKind::MissingField);
-    assert_eq!(text, format!("{}:1: question: missing field", path.display()));
+    assert_eq!(
+        text,
+        format!("{}:1: question: missing field", path.display())
+    );
 
     let (_, aime_text) = error_text(&path, DatasetFormat::Gsm8k);
-    assert!(aime_text.ends_with(":1: question: missing field"), "{aime_text}");
+    assert!(
+        aime_text.ends_with(":1: question: missing field"),
+        "{aime_text}"
+    );
 }
 
 #[test]
@@ -386,7 +405,10 @@ fn empty_gsm8k_answer_after_the_marker_is_rejected() {
     assert_eq!(kind, ImportErrorKind::EmptyValue);
     assert_eq!(
         text,
-        format!("{}:1: answer: empty after trimming whitespace", path.display())
+        format!(
+            "{}:1: answer: empty after trimming whitespace",
+            path.display()
+        )
     );
 }
 
@@ -398,7 +420,10 @@ fn question_that_is_not_a_string_is_rejected() {
     assert_eq!(kind, ImportErrorKind::WrongType);
     assert_eq!(
         text,
-        format!("{}:1: question: expected a string, found a number", path.display())
+        format!(
+            "{}:1: question: expected a string, found a number",
+            path.display()
+        )
     );
 }
 
@@ -410,7 +435,10 @@ fn a_line_that_is_not_an_object_is_rejected() {
     assert_eq!(kind, ImportErrorKind::WrongType);
     assert_eq!(
         text,
-        format!("{}:1: record: expected a JSON object, found an array", path.display())
+        format!(
+            "{}:1: record: expected a JSON object, found an array",
+            path.display()
+        )
     );
 }
 
@@ -424,7 +452,10 @@ fn invalid_utf8_names_the_line() {
     assert_eq!(kind, ImportErrorKind::InvalidUtf8);
     assert_eq!(
         text,
-        format!("{}:2: record: invalid UTF-8 at byte 16 of the line", path.display())
+        format!(
+            "{}:2: record: invalid UTF-8 at byte 16 of the line",
+            path.display()
+        )
     );
 }
 

@@ -3,9 +3,7 @@
 
 use std::collections::HashSet;
 
-use plantune_tui::data::synth::{
-    MAX_VALUE, Op, SynthConfig, SynthError, SynthMeta, generate,
-};
+use plantune_tui::data::synth::{MAX_VALUE, Op, SynthConfig, SynthError, SynthMeta, generate};
 
 fn config(seed: u64) -> SynthConfig {
     SynthConfig {
@@ -53,7 +51,11 @@ fn gold_answers_match_the_recomputed_operations() {
         let meta = SynthMeta::from_metadata(&problem.metadata).expect("metadata");
         assert_eq!(meta.ops.len() as u32, meta.steps);
         let values = meta.values().expect("every operation is valid");
-        assert!(values.iter().all(|&v| (0..=i64::from(MAX_VALUE)).contains(&v)));
+        assert!(
+            values
+                .iter()
+                .all(|&v| (0..=i64::from(MAX_VALUE)).contains(&v))
+        );
         assert_eq!(
             meta.answer().map(|a| a.to_string()),
             Some(problem.gold_answer.clone())
@@ -61,7 +63,10 @@ fn gold_answers_match_the_recomputed_operations() {
         let solution = problem.gold_solution.as_deref().expect("solution");
         let lines: Vec<&str> = solution.lines().collect();
         assert_eq!(lines.len() as u32, meta.steps + 1, "{solution}");
-        assert_eq!(lines.last().copied(), Some(format!("#### {}", problem.gold_answer).as_str()));
+        assert_eq!(
+            lines.last().copied(),
+            Some(format!("#### {}", problem.gold_answer).as_str())
+        );
         for (line, (step, value)) in lines.iter().zip(meta.ops.iter().zip(&values)) {
             assert!(line.contains(&format!("{} {} = {value} ", step.op.symbol(), step.operand)));
         }
@@ -83,7 +88,11 @@ fn ood_problems_need_more_steps_than_any_training_problem() {
         problems
             .iter()
             .filter(|p| p.split == split)
-            .map(|p| SynthMeta::from_metadata(&p.metadata).expect("metadata").steps)
+            .map(|p| {
+                SynthMeta::from_metadata(&p.metadata)
+                    .expect("metadata")
+                    .steps
+            })
             .collect()
     };
     let max_train = steps("train").into_iter().max().expect("train");
@@ -108,25 +117,55 @@ fn train_and_test_questions_never_coincide() {
 
 #[test]
 fn test_split_is_independent_of_test_sizes() {
-    let small = generate(&SynthConfig { test_id: 10, ..config(2) }).expect("generate");
+    let small = generate(&SynthConfig {
+        test_id: 10,
+        ..config(2)
+    })
+    .expect("generate");
     let large = generate(&config(2)).expect("generate");
     let train = |all: &[plantune_tui::workspace::records::NewProblem]| {
-        all.iter().filter(|p| p.split == "train").cloned().collect::<Vec<_>>()
+        all.iter()
+            .filter(|p| p.split == "train")
+            .cloned()
+            .collect::<Vec<_>>()
     };
     assert_eq!(train(&small), train(&large));
 }
 
 #[test]
 fn invalid_configurations_are_rejected() {
-    let overlap = SynthConfig { ood_steps: 4..=6, ..config(0) };
+    let overlap = SynthConfig {
+        ood_steps: 4..=6,
+        ..config(0)
+    };
     assert_eq!(
         generate(&overlap),
-        Err(SynthError::OodNotHarder { ood_start: 4, train_end: 4 })
+        Err(SynthError::OodNotHarder {
+            ood_start: 4,
+            train_end: 4
+        })
     );
-    let tiny = SynthConfig { max_operand: 1, ..config(0) };
+    let tiny = SynthConfig {
+        max_operand: 1,
+        ..config(0)
+    };
     assert_eq!(generate(&tiny), Err(SynthError::BadMaxOperand(1)));
-    let empty = SynthConfig { train_steps: 3..=2, ..config(0) };
-    assert!(matches!(generate(&empty), Err(SynthError::BadStepRange { .. })));
+    let empty = SynthConfig {
+        train_steps: std::ops::RangeInclusive::new(3, 2),
+        ..config(0)
+    };
+    assert!(matches!(
+        generate(&empty),
+        Err(SynthError::BadStepRange { which: "train", .. })
+    ));
+    let zero = SynthConfig {
+        ood_steps: 0..=6,
+        ..config(0)
+    };
+    assert!(matches!(
+        generate(&zero),
+        Err(SynthError::BadStepRange { which: "ood", .. })
+    ));
     let too_many = SynthConfig {
         train: 100_000,
         train_steps: 1..=1,
@@ -134,5 +173,8 @@ fn invalid_configurations_are_rejected() {
         max_operand: 2,
         ..config(0)
     };
-    assert!(matches!(generate(&too_many), Err(SynthError::TooFewDistinct { split: "train", .. })));
+    assert!(matches!(
+        generate(&too_many),
+        Err(SynthError::TooFewDistinct { split: "train", .. })
+    ));
 }

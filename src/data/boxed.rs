@@ -77,7 +77,10 @@ mod tests {
 
     #[test]
     fn fbox_and_escaped_braces_are_understood() {
-        assert_eq!(last_boxed(r"\boxed{2} so \fbox{\{1, 2\}}"), Some(r"\{1, 2\}"));
+        assert_eq!(
+            last_boxed(r"\boxed{2} so \fbox{\{1, 2\}}"),
+            Some(r"\{1, 2\}")
+        );
     }
 
     #[test]

@@ -27,10 +27,12 @@ impl Record<'_> {
 
     /// Removes and returns the first non-null field among `aliases`, with its name.
     fn take(&mut self, aliases: &[&'static str]) -> Option<(&'static str, Value)> {
-        aliases.iter().find_map(|&name| match self.fields.get(name) {
-            Some(Value::Null) | None => None,
-            Some(_) => self.fields.remove(name).map(|value| (name, value)),
-        })
+        aliases
+            .iter()
+            .find_map(|&name| match self.fields.get(name) {
+                Some(Value::Null) | None => None,
+                Some(_) => self.fields.remove(name).map(|value| (name, value)),
+            })
     }
 
     fn missing(&self, aliases: &[&str]) -> ImportError {
@@ -54,7 +56,11 @@ impl Record<'_> {
     }
 
     fn empty(&self, field: &str) -> ImportError {
-        self.error(field, ImportErrorKind::EmptyValue, "empty after trimming whitespace")
+        self.error(
+            field,
+            ImportErrorKind::EmptyValue,
+            "empty after trimming whitespace",
+        )
     }
 
     /// A required text field, trimmed and non-empty.
@@ -164,7 +170,10 @@ pub fn content_id(question: &str, answer: &str) -> String {
     hasher.update([0x1f]);
     hasher.update(answer.as_bytes());
     let digest = hasher.finalize();
-    let hex: String = digest[..16].iter().map(|byte| format!("{byte:02x}")).collect();
+    let hex: String = digest[..16]
+        .iter()
+        .map(|byte| format!("{byte:02x}"))
+        .collect();
     format!("sha256:{hex}")
 }
 
@@ -197,9 +206,10 @@ pub fn to_problem(
     };
     let dataset = match parsed.dataset {
         Some(name) => name,
-        None if format == DatasetFormat::Jsonl => file
-            .file_stem()
-            .map_or_else(|| "jsonl".to_owned(), |stem| stem.to_string_lossy().into_owned()),
+        None if format == DatasetFormat::Jsonl => file.file_stem().map_or_else(
+            || "jsonl".to_owned(),
+            |stem| stem.to_string_lossy().into_owned(),
+        ),
         None => format.to_string(),
     };
     let external_id = parsed

@@ -36,7 +36,13 @@ pub enum DatasetFormat {
 }
 
 impl DatasetFormat {
-    pub const ALL: [Self; 5] = [Self::Gsm8k, Self::Math, Self::Aime, Self::Olympiad, Self::Jsonl];
+    pub const ALL: [Self; 5] = [
+        Self::Gsm8k,
+        Self::Math,
+        Self::Aime,
+        Self::Olympiad,
+        Self::Jsonl,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {

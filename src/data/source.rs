@@ -144,14 +144,17 @@ fn read_jsonl(path: &Path, mut reader: impl BufRead) -> Result<Vec<RawRecord>, I
                 location,
                 "record",
                 ImportErrorKind::InvalidUtf8,
-                format!("invalid UTF-8 at byte {} of the line", err.valid_up_to() + 1),
+                format!(
+                    "invalid UTF-8 at byte {} of the line",
+                    err.valid_up_to() + 1
+                ),
             )
         })?;
         if text.trim().is_empty() {
             continue;
         }
-        let value: Value = serde_json::from_str(text)
-            .map_err(|err| malformed_json(path, location, &err))?;
+        let value: Value =
+            serde_json::from_str(text).map_err(|err| malformed_json(path, location, &err))?;
         records.push(RawRecord {
             location,
             fields: expect_object(path, location, value)?,
@@ -278,14 +281,13 @@ impl ArrayCursor<'_> {
 }
 
 fn line_of(bytes: &[u8], offset: usize) -> usize {
-    1 + bytes[..offset].iter().filter(|&&byte| byte == b'\n').count()
+    1 + bytes[..offset]
+        .iter()
+        .filter(|&&byte| byte == b'\n')
+        .count()
 }
 
-fn malformed_json(
-    path: &Path,
-    location: Location,
-    err: &serde_json::Error,
-) -> ImportError {
+fn malformed_json(path: &Path, location: Location, err: &serde_json::Error) -> ImportError {
     // serde_json appends " at line L column C"; the line is ours to report, the column
     // is kept because it points inside a possibly long line.
     let text = err.to_string();
@@ -397,7 +399,10 @@ fn field_to_json(
                     location,
                     column,
                     ImportErrorKind::InvalidUtf8,
-                    format!("binary value is not UTF-8 text (byte {})", err.valid_up_to() + 1),
+                    format!(
+                        "binary value is not UTF-8 text (byte {})",
+                        err.valid_up_to() + 1
+                    ),
                 ));
             }
         },

@@ -161,16 +161,56 @@ struct Person {
 }
 
 const PEOPLE: [Person; 10] = [
-    Person { name: "Tom", subject: "He", object: "him" },
-    Person { name: "Mia", subject: "She", object: "her" },
-    Person { name: "Ravi", subject: "He", object: "him" },
-    Person { name: "Lena", subject: "She", object: "her" },
-    Person { name: "Omar", subject: "He", object: "him" },
-    Person { name: "Aiko", subject: "She", object: "her" },
-    Person { name: "Sam", subject: "He", object: "him" },
-    Person { name: "Nora", subject: "She", object: "her" },
-    Person { name: "Diego", subject: "He", object: "him" },
-    Person { name: "Zara", subject: "She", object: "her" },
+    Person {
+        name: "Tom",
+        subject: "He",
+        object: "him",
+    },
+    Person {
+        name: "Mia",
+        subject: "She",
+        object: "her",
+    },
+    Person {
+        name: "Ravi",
+        subject: "He",
+        object: "him",
+    },
+    Person {
+        name: "Lena",
+        subject: "She",
+        object: "her",
+    },
+    Person {
+        name: "Omar",
+        subject: "He",
+        object: "him",
+    },
+    Person {
+        name: "Aiko",
+        subject: "She",
+        object: "her",
+    },
+    Person {
+        name: "Sam",
+        subject: "He",
+        object: "him",
+    },
+    Person {
+        name: "Nora",
+        subject: "She",
+        object: "her",
+    },
+    Person {
+        name: "Diego",
+        subject: "He",
+        object: "him",
+    },
+    Person {
+        name: "Zara",
+        subject: "She",
+        object: "her",
+    },
 ];
 
 const OBJECTS: [&str; 12] = [
@@ -230,9 +270,7 @@ const SCENES: [Scene; 3] = [
             "{n} of the {obj} are damaged and thrown away.",
         ],
         mul: &["A large order arrives that makes the stock {n} times as large."],
-        div: &[
-            "The stock is shared equally among {n} branches, and this shop keeps one share.",
-        ],
+        div: &["The stock is shared equally among {n} branches, and this shop keeps one share."],
     },
     Scene {
         key: "class",
@@ -266,7 +304,14 @@ fn fill(template: &str, person: &Person, object: &str, number: u32) -> String {
         .replace("{He}", person.subject)
         .replace("{he}", &person.subject.to_lowercase())
         .replace("{him}", person.object)
-        .replace("{himself}", if person.object == "him" { "himself" } else { "herself" })
+        .replace(
+            "{himself}",
+            if person.object == "him" {
+                "himself"
+            } else {
+                "herself"
+            },
+        )
         .replace("{his}", if person.object == "him" { "his" } else { "her" })
         .replace("{obj}", object)
         .replace("{n}", &number.to_string())
@@ -286,7 +331,9 @@ fn draw_step(rng: &mut ChaCha8Rng, value: u32, max_operand: u32) -> Option<Step>
     let add_max = max_operand.min(MAX_VALUE - value);
     let sub_max = max_operand.min(value.saturating_sub(1));
     let mul_max = MAX_FACTOR.min(MAX_VALUE / value.max(1));
-    let divisors: Vec<u32> = (2..=MAX_DIVISOR).filter(|d| value % d == 0).collect();
+    let divisors: Vec<u32> = (2..=MAX_DIVISOR)
+        .filter(|&d| value.is_multiple_of(d))
+        .collect();
     let feasible: Vec<Op> = Op::ALL
         .into_iter()
         .filter(|op| match op {
@@ -334,7 +381,7 @@ fn draw_problem(
             Op::Div => scene.div,
         };
         sentences.push(capitalise(&fill(
-            *pick(rng, templates),
+            pick::<&str>(rng, templates),
             person,
             object,
             step.operand,
@@ -415,8 +462,8 @@ pub fn generate(cfg: &SynthConfig) -> Result<Vec<NewProblem>, SynthError> {
                     break drawn;
                 }
             };
-            let metadata = serde_json::to_value(&meta)
-                .map_err(|err| SynthError::Metadata(err.to_string()))?;
+            let metadata =
+                serde_json::to_value(&meta).map_err(|err| SynthError::Metadata(err.to_string()))?;
             problems.push(NewProblem {
                 dataset: DATASET.to_owned(),
                 split: split.to_owned(),
