@@ -547,3 +547,42 @@ fn format_names_round_trip() {
     }
     assert!("csv".parse::<DatasetFormat>().is_err());
 }
+
+#[test]
+fn byte_order_mark_and_crlf_line_ends_are_tolerated() {
+    let dir = TempDir::new().expect("tempdir");
+    let path = write(
+        &dir,
+        "win.jsonl",
+        "\u{feff}{\"question\": \"q1\", \"answer\": \"1\"}\r\n{\"question\": \"q2\", \"answer\": \"2\"}\r\n",
+    );
+    let problems = read_problems(&path, DatasetFormat::Jsonl, "train").expect("read");
+    assert_eq!(problems.len(), 2);
+    assert_eq!(problems[1].gold_answer, "2");
+}
+
+#[test]
+fn json_array_with_invalid_utf8_names_the_line() {
+    let dir = TempDir::new().expect("tempdir");
+    let mut bytes = b"[\n{\"question\": \"q1\", \"answer\": \"1\"},\n".to_vec();
+    bytes.extend_from_slice(b"{\"question\": \"q\xc3\", \"answer\": \"2\"}\n]\n");
+    let path = write(&dir, "u.json", bytes);
+    let (kind, text) = error_text(&path, DatasetFormat::Jsonl);
+    assert_eq!(kind, ImportErrorKind::InvalidUtf8);
+    assert_eq!(text, format!("{}:3: record: invalid UTF-8", path.display()));
+}
+
+#[test]
+fn json_file_that_is_neither_array_nor_objects_is_rejected() {
+    let dir = TempDir::new().expect("tempdir");
+    let path = write(&dir, "s.json", "\"just a string\"\n");
+    let (kind, text) = error_text(&path, DatasetFormat::Jsonl);
+    assert_eq!(kind, ImportErrorKind::UnsupportedFile);
+    assert_eq!(
+        text,
+        format!(
+            "{}:0: file: expected a JSON array or one JSON object per line",
+            path.display()
+        )
+    );
+}

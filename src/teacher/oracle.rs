@@ -597,7 +597,7 @@ fn judge(meta: &SynthMeta, trajectory: &Trajectory, rng: &mut ChaCha8Rng) -> (i3
         None => (
             rng.random_range(30..=69),
             format!(
-                "The plan follows the changes in order, but its steps are terse and it never says how to check that the count of {object} stays whole; a reader could misapply a step."
+                "The plan follows the changes in order, but its steps are terse and it never restates the constraints it relies on (whole, non-negative counts of {object}); a reader could misapply a step."
             ),
         ),
     }
