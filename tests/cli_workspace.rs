@@ -119,3 +119,48 @@ fn runs_tail_renders_events_and_flags_a_torn_line() {
     assert!(text.contains("run finished: stopped"), "{text}");
     assert!(text.contains("the last line is incomplete"), "{text}");
 }
+
+#[test]
+fn import_is_idempotent_and_a_bad_row_writes_nothing() {
+    let home = tempfile::tempdir().unwrap();
+    let ws = home.path().join("ws");
+    cli(home.path())
+        .args(["init", ws.to_str().unwrap()])
+        .assert()
+        .success();
+    let sample = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../shared/data/gsm8k_sample.jsonl"
+    );
+    let import = |file: &str| {
+        cli(home.path())
+            .args(["--workspace", ws.to_str().unwrap(), "import", file])
+            .args(["--format", "gsm8k", "--split", "train"])
+            .assert()
+    };
+    import(sample)
+        .success()
+        .stdout(predicate::str::contains("25 new, 0 already present"));
+    import(sample)
+        .success()
+        .stdout(predicate::str::contains("0 new, 25 already present"));
+
+    let bad = home.path().join("bad.jsonl");
+    std::fs::write(
+        &bad,
+        "{\"question\": \"q1\", \"answer\": \"1 #### 1\"}\n{\"question\": \"q2\"}\n",
+    )
+    .unwrap();
+    import(bad.to_str().unwrap())
+        .failure()
+        .stderr(predicate::str::contains("bad.jsonl:2:").and(predicate::str::contains("answer")));
+    let out = cli(home.path())
+        .args(["--workspace", ws.to_str().unwrap(), "status", "--json"])
+        .output()
+        .unwrap();
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        report["problems"][0]["count"], 25,
+        "the failed import wrote nothing"
+    );
+}

@@ -45,6 +45,15 @@ pub enum Command {
         /// Folder to create (existing files in it are kept).
         dir: PathBuf,
     },
+    /// Import a dataset file (JSONL, JSON or Parquet) as problems, in one transaction:
+    /// a bad row aborts the import with file:line: field: what is wrong.
+    Import {
+        file: PathBuf,
+        #[arg(long, value_enum)]
+        format: crate::data::DatasetFormat,
+        #[arg(long)]
+        split: String,
+    },
     /// Print what a workspace holds: problems, candidates, datasets, runs, predictions.
     Status {
         /// One JSON object, for scripts.
@@ -144,6 +153,24 @@ pub fn run(cli: Cli, paths: &Paths) -> Result<()> {
             } else {
                 print!("{}", report.to_text());
             }
+            Ok(())
+        }
+        Some(Command::Import {
+            file,
+            format,
+            split,
+        }) => {
+            let ws = Workspace::open(&workspace_dir, paths)?;
+            let report = crate::workspace::import::import_file(&ws, &file, format, &split)?;
+            println!(
+                "{}: read {} problems ({} {}), {} new, {} already present",
+                report.file.display(),
+                report.read,
+                report.format,
+                report.split,
+                report.inserted,
+                report.unchanged
+            );
             Ok(())
         }
         Some(Command::Doctor) => doctor::run(paths, &workspace_dir, cli.threads),

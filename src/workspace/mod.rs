@@ -3,6 +3,7 @@
 pub mod config;
 pub mod curate;
 pub mod fsutil;
+pub mod import;
 pub mod layout;
 pub mod prompt;
 pub mod records;
