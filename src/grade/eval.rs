@@ -79,7 +79,19 @@ fn exact_root(radicand: Num, index: Num) -> Option<Num> {
 }
 
 fn binomial(n: Num, k: Num) -> Option<Num> {
-    let (n, k) = (n.as_integer()?, k.as_integer()?);
+    let k_int = k.as_integer()?;
+    let Some(n) = n.as_integer() else {
+        // Symbolic n: n(n-1)...(n-k+1)/k!, as in \binom{n}{2} = n(n-1)/2.
+        if !(0..=64).contains(&k_int) {
+            return None;
+        }
+        let mut acc = Num::int(1);
+        for i in 0..k_int {
+            acc = acc.mul(n.sub(Num::int(i))).div(Num::int(i + 1))?;
+        }
+        return Some(acc);
+    };
+    let k = k_int;
     if k < 0 || n < 0 || k > n {
         return Some(Num::int(0));
     }

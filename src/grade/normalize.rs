@@ -87,7 +87,8 @@ pub(crate) fn normalize(raw: &str) -> Normalized {
                 if end == start {
                     // Single-character control symbol.
                     match chars.get(start) {
-                        Some(',' | '!' | ';' | ':' | ' ' | '>') => {}
+                        // Spacing, and the math delimiters \( \) \[ \].
+                        Some(',' | '!' | ';' | ':' | ' ' | '>' | '(' | ')' | '[' | ']') => {}
                         Some('%') => percent = true,
                         Some('$') => {}
                         Some(&other) => {
