@@ -1,0 +1,386 @@
+//! Surface normalisation of an answer string before parsing.
+//!
+//! One left-to-right scan rewrites LaTeX spelling variants (`\dfrac`, `\left(`, `\!`),
+//! drops presentation-only marks (`$`, `^\circ`, unit words) and records a percent sign;
+//! a few cheap post passes handle thousands separators and trailing words. The result is
+//! still LaTeX-ish text for the parser, never a lossy "strip everything" string: `(1,2)`,
+//! `1,2` and `12` must stay distinguishable.
+
+/// An answer after surface normalisation.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Normalized {
+    pub text: String,
+    /// The answer carried `%`, `\%` or the word "percent".
+    pub percent: bool,
+}
+
+/// Words dropped when they qualify a number: units, currencies, counted things.
+const UNIT_WORDS: &[&str] = &[
+    "unit", "units", "sq", "square", "cubic", "cm", "centimeter", "centimeters", "centimetre",
+    "centimetres", "mm", "millimeters", "m", "meter", "meters", "metre", "metres", "km",
+    "kilometers", "kilometres", "inch", "inches", "in", "ft", "foot", "feet", "yd", "yard",
+    "yards", "mile", "miles", "mi", "mph", "kmh", "hour", "hours", "hr", "hrs", "h", "minute",
+    "minutes", "min", "mins", "second", "seconds", "sec", "secs", "s", "day", "days", "week",
+    "weeks", "month", "months", "year", "years", "dollar", "dollars", "cent", "cents", "euro",
+    "euros", "degree", "degrees", "deg", "radian", "radians", "rad", "pound", "pounds", "lb",
+    "lbs", "ounce", "ounces", "oz", "gram", "grams", "g", "kg", "kilogram", "kilograms",
+    "liter", "liters", "litre", "litres", "l", "ml", "gallon", "gallons", "cup", "cups",
+    "people", "person", "persons", "student", "students", "item", "items", "point", "points",
+    "way", "ways", "times", "of", "per", "each", "only", "total", "approximately", "about",
+    "j", "n", "w", "v", "a", "kw", "hz", "pa", "k", "mol", "ohm", "ohms", "ev",
+];
+
+fn is_unit_word(word: &str) -> bool {
+    let w = word.trim_matches(|c: char| c == '.' || c == ',');
+    !w.is_empty() && UNIT_WORDS.iter().any(|u| u.eq_ignore_ascii_case(w))
+}
+
+/// Commands that only affect typesetting.
+const DROPPED_COMMANDS: &[&str] = &[
+    "left", "right", "displaystyle", "textstyle", "scriptstyle", "big", "Big", "bigl", "bigr",
+    "Bigl", "Bigr", "bigg", "Bigg", "biggl", "biggr", "quad", "qquad", "limits", "nonumber",
+    "circ", "degree", "boldsymbol", "mathit", "ensuremath", "hspace", "phantom",
+];
+
+/// Commands whose braced argument is plain text.
+const TEXT_COMMANDS: &[&str] = &[
+    "text", "textbf", "textit", "textrm", "textnormal", "textsf", "texttt", "mbox", "hbox",
+    "mathrm", "mathbf", "mathsf", "operatorname", "emph",
+];
+
+fn renamed_command(name: &str) -> Option<&'static str> {
+    Some(match name {
+        "dfrac" | "tfrac" | "cfrac" => "frac",
+        "dbinom" | "tbinom" => "binom",
+        "le" | "leqslant" | "leqq" => "leq",
+        "ge" | "geqslant" | "geqq" => "geq",
+        "ne" => "neq",
+        "lvert" | "rvert" | "vert" => "|",
+        _ => return None,
+    })
+}
+
+/// Normalises one answer string. Linear in the input length.
+pub(crate) fn normalize(raw: &str) -> Normalized {
+    let mut out = String::with_capacity(raw.len());
+    let mut percent = false;
+    let chars: Vec<char> = raw.trim().chars().collect();
+    let mut i = 0;
+    // After a dropped unit, a following `^2` / `^{3}` belongs to the unit, not the number.
+    let mut drop_unit_power = false;
+    while i < chars.len() {
+        let c = chars[i];
+        if drop_unit_power && !c.is_whitespace() {
+            drop_unit_power = false;
+            if c == '^' {
+                i = skip_script(&chars, i + 1);
+                continue;
+            }
+        }
+        match c {
+            '\\' => {
+                let start = i + 1;
+                let mut end = start;
+                while end < chars.len() && chars[end].is_ascii_alphabetic() {
+                    end += 1;
+                }
+                if end == start {
+                    // Single-character control symbol.
+                    match chars.get(start) {
+                        // Spacing, and the math delimiters \( \) \[ \].
+                        Some(',' | '!' | ';' | ':' | ' ' | '>' | '(' | ')' | '[' | ']') => {}
+                        Some('%') => percent = true,
+                        Some('$') => {}
+                        Some(&other) => {
+                            out.push('\\');
+                            out.push(other);
+                        }
+                        None => {}
+                    }
+                    i = start + 1;
+                    continue;
+                }
+                let name: String = chars[start..end].iter().collect();
+                i = end;
+                if DROPPED_COMMANDS.contains(&name.as_str()) {
+                    if (name == "circ" || name == "degree") && out.ends_with('^') {
+                        out.pop();
+                    }
+                    continue;
+                }
+                if TEXT_COMMANDS.contains(&name.as_str()) {
+                    let (content, next) = braced_argument(&chars, i);
+                    i = next;
+                    let trimmed = content.trim();
+                    let words_are_units =
+                        !trimmed.is_empty() && trimmed.split_whitespace().all(is_unit_word);
+                    if trimmed.eq_ignore_ascii_case("percent") || trimmed == "%" {
+                        percent = true;
+                    } else if words_are_units && !out.trim().is_empty() {
+                        drop_unit_power = true;
+                    } else {
+                        // Nested markup inside \text is rare; normalise it the same way.
+                        let inner = normalize(&content);
+                        percent |= inner.percent;
+                        out.push(' ');
+                        out.push_str(&inner.text);
+                        out.push(' ');
+                    }
+                    continue;
+                }
+                if name == "pm" || name == "mp" {
+                    out.push_str("\\pm ");
+                    continue;
+                }
+                out.push('\\');
+                out.push_str(renamed_command(&name).unwrap_or(&name));
+                out.push(' ');
+                continue;
+            }
+            '$' => {}
+            '%' => percent = true,
+            '°' => {
+                if out.ends_with('^') {
+                    out.pop();
+                }
+            }
+            '~' | '\t' | '\n' | '\r' => push_space(&mut out),
+            ' ' => push_space(&mut out),
+            '{' if chars.get(i + 1) == Some(&',') && chars.get(i + 2) == Some(&'}') => {
+                out.push(',');
+                i += 3;
+                continue;
+            }
+            '^' if is_circ_script(&chars, i + 1) => {
+                i = skip_script(&chars, i + 1);
+                continue;
+            }
+            '−' | '–' => out.push('-'),
+            '×' => out.push_str("\\times "),
+            '·' => out.push_str("\\cdot "),
+            '÷' => out.push_str("\\div "),
+            '√' => out.push_str("\\sqrt "),
+            'π' => out.push_str("\\pi "),
+            '∞' => out.push_str("\\infty "),
+            '≤' => out.push_str("\\leq "),
+            '≥' => out.push_str("\\geq "),
+            '≠' => out.push_str("\\neq "),
+            '∪' => out.push_str("\\cup "),
+            _ => out.push(c),
+        }
+        i += 1;
+    }
+    let mut text = out.trim().to_string();
+    strip_trailing_words(&mut text, &mut percent);
+    text = remove_thousands_separators(&text);
+    Normalized { text, percent }
+}
+
+fn push_space(out: &mut String) {
+    if !out.is_empty() && !out.ends_with(' ') {
+        out.push(' ');
+    }
+}
+
+/// Reads `{...}` (balanced) starting at `i`, or a single character when there is no brace.
+fn braced_argument(chars: &[char], mut i: usize) -> (String, usize) {
+    while i < chars.len() && chars[i] == ' ' {
+        i += 1;
+    }
+    if chars.get(i) != Some(&'{') {
+        return match chars.get(i) {
+            Some(c) => (c.to_string(), i + 1),
+            None => (String::new(), i),
+        };
+    }
+    let mut depth = 0usize;
+    let mut content = String::new();
+    let mut j = i;
+    while j < chars.len() {
+        let c = chars[j];
+        if c == '\\' && j + 1 < chars.len() {
+            if depth > 0 {
+                content.push(c);
+                content.push(chars[j + 1]);
+            }
+            j += 2;
+            continue;
+        }
+        if c == '{' {
+            depth += 1;
+            if depth == 1 {
+                j += 1;
+                continue;
+            }
+        } else if c == '}' {
+            depth -= 1;
+            if depth == 0 {
+                return (content, j + 1);
+            }
+        }
+        content.push(c);
+        j += 1;
+    }
+    (content, j)
+}
+
+fn is_circ_script(chars: &[char], i: usize) -> bool {
+    let rest: String = chars[i..chars.len().min(i + 12)].iter().filter(|c| **c != ' ').collect();
+    rest.starts_with("\\circ") || rest.starts_with("{\\circ}") || rest.starts_with('°')
+}
+
+/// Skips a superscript argument (`2`, `{2}`, `\circ`, `{\circ}`) starting at `i`.
+fn skip_script(chars: &[char], mut i: usize) -> usize {
+    while i < chars.len() && chars[i] == ' ' {
+        i += 1;
+    }
+    match chars.get(i) {
+        Some('{') => braced_argument(chars, i).1,
+        Some('\\') => {
+            let mut j = i + 1;
+            while j < chars.len() && chars[j].is_ascii_alphabetic() {
+                j += 1;
+            }
+            j
+        }
+        Some(_) => i + 1,
+        None => i,
+    }
+}
+
+/// Drops trailing `.` and words qualifying a number ("42 cookies", "5 cm^2", "20 percent").
+fn strip_trailing_words(text: &mut String, percent: &mut bool) {
+    loop {
+        let trimmed_len = text.trim_end_matches([' ', '.']).len();
+        // Keep a lone "." or "5." distinct from an empty answer; "5." means 5.
+        text.truncate(trimmed_len);
+        let Some(last_space) = text.rfind(' ') else {
+            return;
+        };
+        let word = &text[last_space + 1..];
+        let word_core = word.trim_end_matches(['^', '2', '3']);
+        let head = text[..last_space].trim_end();
+        if head.is_empty() || !word_core.chars().all(|c| c.is_ascii_alphabetic()) || word_core.is_empty() {
+            return;
+        }
+        if word_core.eq_ignore_ascii_case("percent") {
+            *percent = true;
+        } else {
+            let head_is_quantity = head
+                .chars()
+                .last()
+                .is_some_and(|c| c.is_ascii_digit() || c == '}' || c == ')' || c == '%');
+            let is_generic_noun = word_core.len() >= 3 && head_is_quantity;
+            let unit_after_quantity = is_unit_word(word_core)
+                && word_core.len() >= 2
+                && (head_is_quantity || head.split(' ').next_back().is_some_and(is_unit_word));
+            if !(is_generic_noun || unit_after_quantity) {
+                return;
+            }
+        }
+        let keep = head.len();
+        text.truncate(keep);
+    }
+}
+
+/// `1,000,000` → `1000000` outside brackets; `(1,2)`, `1, 2` and `1,23` are left alone.
+fn remove_thousands_separators(text: &str) -> String {
+    if !text.contains(',') {
+        return text.to_string();
+    }
+    let bytes = text.as_bytes();
+    let mut remove = vec![false; bytes.len()];
+    let mut depth = 0i32;
+    let mut i = 0;
+    while i < bytes.len() {
+        let b = bytes[i];
+        match b {
+            b'(' | b'[' | b'{' => depth += 1,
+            b')' | b']' | b'}' => depth -= 1,
+            _ => {}
+        }
+        let starts_number = b.is_ascii_digit()
+            && (i == 0 || !(bytes[i - 1].is_ascii_digit() || bytes[i - 1] == b'.' || bytes[i - 1] == b','));
+        if depth == 0 && starts_number {
+            let mut j = i;
+            while j < bytes.len() && bytes[j].is_ascii_digit() {
+                j += 1;
+            }
+            let lead = j - i;
+            let mut groups = Vec::new();
+            let mut k = j;
+            while k + 3 < bytes.len() + 1
+                && bytes.get(k) == Some(&b',')
+                && bytes[k + 1..].len() >= 3
+                && bytes[k + 1..k + 4].iter().all(u8::is_ascii_digit)
+                && !bytes.get(k + 4).is_some_and(u8::is_ascii_digit)
+            {
+                groups.push(k);
+                k += 4;
+            }
+            if (1..=3).contains(&lead) && !groups.is_empty() {
+                for g in groups {
+                    remove[g] = true;
+                }
+            }
+            i = k.max(i + 1);
+            continue;
+        }
+        i += 1;
+    }
+    text.char_indices()
+        .filter(|(idx, _)| !remove.get(*idx).copied().unwrap_or(false))
+        .map(|(_, c)| c)
+        .collect()
+}
+
+/// Key for string comparison: no spaces, lower case. Braces stay: `\frac{12}{3}` and
+/// `\frac1{23}` must not collide.
+pub(crate) fn comparison_key(text: &str) -> String {
+    text.chars()
+        .filter(|c| !c.is_whitespace())
+        .flat_map(char::to_lowercase)
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn norm(s: &str) -> String {
+        normalize(s).text
+    }
+
+    #[test]
+    fn latex_variants_collapse() {
+        assert_eq!(norm("\\dfrac{1}{2}"), "\\frac {1}{2}");
+        assert_eq!(norm("\\left( 1, 2 \\right)"), "( 1, 2 )");
+        assert_eq!(norm("$5$"), "5");
+        assert_eq!(norm("90^\\circ"), "90");
+        assert_eq!(norm("90^{\\circ}"), "90");
+        assert_eq!(norm("1\\,000"), "1000");
+        assert_eq!(norm("\\displaystyle 3"), "3");
+    }
+
+    #[test]
+    fn units_and_percent() {
+        assert_eq!(norm("5\\text{ cm}^2"), "5");
+        assert_eq!(norm("42 dollars"), "42");
+        assert_eq!(norm("18 cookies."), "18");
+        let p = normalize("10\\%");
+        assert!(p.percent);
+        assert_eq!(p.text, "10");
+        assert!(normalize("25 percent").percent);
+        assert_eq!(norm("\\text{Monday}"), "Monday");
+    }
+
+    #[test]
+    fn thousands_only_at_top_level() {
+        assert_eq!(norm("1,000"), "1000");
+        assert_eq!(norm("1,234,567.5"), "1234567.5");
+        assert_eq!(norm("(1,200)"), "(1,200)");
+        assert_eq!(norm("1,2"), "1,2");
+        assert_eq!(norm("1, 200"), "1, 200");
+        assert_eq!(norm("1,2345"), "1,2345");
+    }
+}
