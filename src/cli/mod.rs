@@ -44,6 +44,29 @@ pub enum Command {
     Init {
         /// Folder to create (existing files in it are kept).
         dir: PathBuf,
+        /// Also fill it with the demo's synthetic problems and the oracle teacher's
+        /// graded, auto-curated trajectories.
+        #[arg(long)]
+        demo: bool,
+    },
+    /// The whole pipeline on the embedded default (the `demo` workspace): synthetic
+    /// problems, the oracle teacher's trajectories, grading and auto-curation, then the
+    /// stages that exist so far. Re-running resumes.
+    Demo {
+        /// Print progress and the results instead of opening the TUI.
+        #[arg(long)]
+        headless: bool,
+    },
+    /// Re-grade predictions made elsewhere: JSONL with `prediction` and `answer`
+    /// fields, or the authors' predictions.json list.
+    Grade {
+        file: PathBuf,
+        /// One line per item with the verdict and the grader's reason.
+        #[arg(long, conflicts_with = "json")]
+        verbose: bool,
+        /// One JSON object per item (id, correct, extracted, rule, reason).
+        #[arg(long)]
+        json: bool,
     },
     /// Import a dataset file (JSONL, JSON or Parquet) as problems, in one transaction:
     /// a bad row aborts the import with file:line: field: what is wrong.
@@ -128,6 +151,11 @@ pub enum BenchCommand {
         #[arg(long, default_value_t = 100_000)]
         candidates: usize,
     },
+    /// Grades per second over a mixed corpus (GSM8K, MATH, symbolic, traps), one thread.
+    Grade {
+        #[arg(long, default_value_t = crate::grade::bench::DEFAULT_BENCH_GRADES)]
+        grades: usize,
+    },
 }
 
 pub fn main() -> Result<()> {
@@ -140,9 +168,48 @@ pub fn run(cli: Cli, paths: &Paths) -> Result<()> {
     let workspace_dir = resolve_workspace(cli.workspace.as_deref(), paths);
     match cli.command {
         None => open_default(&workspace_dir, paths),
-        Some(Command::Init { dir }) => {
+        Some(Command::Init { dir, demo }) => {
             let ws = Workspace::init(&dir, paths)?;
             println!("initialised workspace {} at {}", ws.name(), dir.display());
+            if demo {
+                print_build(&crate::demo::build::build_workspace(&ws)?);
+            }
+            Ok(())
+        }
+        Some(Command::Demo { headless }) => {
+            let ws = Workspace::init(&workspace_dir, paths)?;
+            configure_threads(cli.threads.unwrap_or(ws.config.ui.threads))?;
+            println!("demo workspace: {}", ws.root.display());
+            print_build(&crate::demo::build::build_workspace(&ws)?);
+            let report = status::collect(ws.name(), &ws.store()?)?;
+            print!("\n{}", report.to_text());
+            if !headless {
+                eprintln!("\n(the interactive TUI is not built yet; this is the headless output)");
+            }
+            eprintln!(
+                "Training, evaluation and the comparison are not built yet: the demo stops after \
+                 curation. Review the curated trajectories with `plantune-tui status`."
+            );
+            Ok(())
+        }
+        Some(Command::Grade {
+            file,
+            verbose,
+            json,
+        }) => {
+            use crate::grade::file::{OutputMode, grade_file};
+            let mode = if json {
+                OutputMode::Json
+            } else if verbose {
+                OutputMode::Verbose
+            } else {
+                OutputMode::Summary
+            };
+            let mut stdout = std::io::stdout().lock();
+            let summary = grade_file(&file, mode, &mut stdout)?;
+            if json {
+                eprintln!("{summary}");
+            }
             Ok(())
         }
         Some(Command::Status { json }) => {
@@ -245,6 +312,22 @@ pub fn run(cli: Cli, paths: &Paths) -> Result<()> {
             configure_threads(cli.threads.unwrap_or(1))?;
             match what {
                 BenchCommand::Store { candidates } => bench_store(candidates),
+                BenchCommand::Grade { grades } => {
+                    let result = crate::grade::bench::bench_grade(grades);
+                    println!(
+                        "bench grade: {} grades in {:.3} s on 1 thread: {:.0} grades/s ({} correct)",
+                        result.grades, result.seconds, result.grades_per_second, result.correct
+                    );
+                    println!(
+                        "  target >= 50,000 grades/s: {}",
+                        if result.grades_per_second >= 50_000.0 {
+                            "met"
+                        } else {
+                            "NOT met"
+                        }
+                    );
+                    Ok(())
+                }
             }
         }
     }
@@ -272,6 +355,28 @@ pub fn configure_threads(threads: usize) -> Result<()> {
         .num_threads(threads)
         .build_global()
         .context("setting the worker thread count")
+}
+
+fn print_build(build: &crate::demo::build::DemoBuild) {
+    println!(
+        "problems: {} new, {} already present",
+        build.problems.inserted, build.problems.unchanged
+    );
+    println!(
+        "oracle candidates: {} written ({} new), {} graded correct ({:.1}%)",
+        build.candidates_total,
+        build.candidates_new,
+        build.candidates_correct,
+        100.0 * build.candidates_correct as f64 / build.candidates_total.max(1) as f64
+    );
+    println!(
+        "auto-curation (best-scored correct, score >= min_score): {} accepted, {} problems left \
+         for review",
+        build.curation.changed, build.curation.without_pick
+    );
+    for t in &build.timings {
+        println!("  {:<28} {:>7.2} s", t.stage, t.seconds);
+    }
 }
 
 fn bench_store(candidates: usize) -> Result<()> {

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
-use crate::data::synth::{SynthConfig, generate};
+use crate::data::synth::{SynthConfig, SynthError, generate};
 use crate::grade::{GradeOptions, grade_with};
 use crate::teacher::oracle::{OracleConfig, OracleError, oracle_candidates};
 use crate::workspace::curate::{CurateOutcome, accept_best_correct};
@@ -22,6 +22,8 @@ pub enum DemoError {
     Store(#[from] StoreError),
     #[error(transparent)]
     Oracle(#[from] OracleError),
+    #[error(transparent)]
+    Synth(#[from] SynthError),
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -56,7 +58,7 @@ pub fn build_workspace(ws: &Workspace) -> Result<DemoBuild, DemoError> {
         train_steps: synth.train_steps[0]..=synth.train_steps[1],
         ood_steps: synth.ood_steps[0]..=synth.ood_steps[1],
         max_operand: synth.max_operand,
-    });
+    })?;
     let inserted = store.insert_problems(&problems)?;
     timings.push(timing("generate problems", started.elapsed()));
 

@@ -1,3 +1,4 @@
 //! The embedded default, end to end: the stages of `plantune-tui demo`.
 
+pub mod build;
 pub mod tiny_student;

@@ -95,9 +95,19 @@ pub fn grade_with(prediction_text: &str, gold: &str, opts: &GradeOptions) -> Ver
     match extract::extract(prediction_text) {
         Ok(found) => {
             let (correct, reason) = answers_equivalent(&found.text, gold, opts);
-            Verdict { correct, extracted: Some(found.text), rule: Some(found.rule), reason }
+            Verdict {
+                correct,
+                extracted: Some(found.text),
+                rule: Some(found.rule),
+                reason,
+            }
         }
-        Err(missing) => Verdict { correct: false, extracted: None, rule: None, reason: missing.to_string() },
+        Err(missing) => Verdict {
+            correct: false,
+            extracted: None,
+            rule: None,
+            reason: missing.to_string(),
+        },
     }
 }
 
@@ -131,7 +141,9 @@ mod tests {
 
     #[test]
     fn percent_context_decides() {
-        let q = GradeOptions { question: Some("What percent of the class passed?") };
+        let q = GradeOptions {
+            question: Some("What percent of the class passed?"),
+        };
         assert!(answers_equivalent("10\\%", "10", &q).0);
         assert!(!answers_equivalent("0.1", "10\\%", &q).0);
         assert!(answers_equivalent("0.1", "10\\%", &GradeOptions::default()).0);

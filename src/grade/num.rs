@@ -103,12 +103,8 @@ impl Num {
             // Cross-reduce first so products of reduced fractions rarely overflow.
             let g1 = gcd(a, d).max(1);
             let g2 = gcd(c, b).max(1);
-            let exact = (|| {
-                Num::ratio(
-                    (a / g1).checked_mul(c / g2)?,
-                    (b / g2).checked_mul(d / g1)?,
-                )
-            })();
+            let exact =
+                (|| Num::ratio((a / g1).checked_mul(c / g2)?, (b / g2).checked_mul(d / g1)?))();
             if let Some(n) = exact {
                 return n;
             }
@@ -126,12 +122,12 @@ impl Num {
     }
 
     pub(crate) fn pow(self, exponent: Num) -> Option<Num> {
-        if let (Num::Rat(..), Some(e)) = (self, exponent.as_integer().filter(|_| exponent.is_exact()))
+        if let (Num::Rat(..), Some(e)) =
+            (self, exponent.as_integer().filter(|_| exponent.is_exact()))
             && e.abs() <= MAX_EXACT_EXPONENT
+            && let Some(p) = self.exact_pow(e.unsigned_abs())
         {
-            if let Some(p) = self.exact_pow(e.unsigned_abs()) {
-                return if e < 0 { Num::int(1).div(p) } else { Some(p) };
-            }
+            return if e < 0 { Num::int(1).div(p) } else { Some(p) };
         }
         let base = self.to_f64();
         let exp = exponent.to_f64();
@@ -226,11 +222,15 @@ pub(crate) fn parse_decimal(text: &str) -> Option<Num> {
     if digits <= 36 && exponent.abs() <= 30 {
         let mut n: i128 = 0;
         for c in int_part.chars().chain(frac_part.chars()) {
-            n = n.checked_mul(10)?.checked_add(i128::from(c.to_digit(10)?))?;
+            n = n
+                .checked_mul(10)?
+                .checked_add(i128::from(c.to_digit(10)?))?;
         }
         let scale = frac_part.len() as i32 - exponent;
         let exact = if scale >= 0 {
-            10i128.checked_pow(scale as u32).and_then(|d| Num::ratio(n, d))
+            10i128
+                .checked_pow(scale as u32)
+                .and_then(|d| Num::ratio(n, d))
         } else {
             10i128
                 .checked_pow((-scale) as u32)
