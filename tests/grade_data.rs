@@ -5,10 +5,22 @@ use plantune_tui::grade::{ExtractRule, GradeOptions, grade, grade_with};
 use serde_json::Value;
 
 const FILES: &[&str] = &[
-    concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/data/gsm8k_sample.jsonl"),
-    concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/data/math_sample.jsonl"),
-    concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/data/aime_sample.jsonl"),
-    concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/data/olympiad_sample.jsonl"),
+    concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../shared/data/gsm8k_sample.jsonl"
+    ),
+    concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../shared/data/math_sample.jsonl"
+    ),
+    concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../shared/data/aime_sample.jsonl"
+    ),
+    concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../shared/data/olympiad_sample.jsonl"
+    ),
 ];
 
 struct Item {
@@ -59,8 +71,17 @@ fn sample_data_has_all_sixty_items() {
 #[test]
 fn boxed_gold_grades_correct() {
     for item in items() {
-        let text = format!("Working through the problem step by step.\nSo the final answer is $\\boxed{{{}}}$.", item.answer);
-        let v = grade_with(&text, &item.answer, &GradeOptions { question: Some(&item.question) });
+        let text = format!(
+            "Working through the problem step by step.\nSo the final answer is $\\boxed{{{}}}$.",
+            item.answer
+        );
+        let v = grade_with(
+            &text,
+            &item.answer,
+            &GradeOptions {
+                question: Some(&item.question),
+            },
+        );
         assert!(v.correct, "{}: {v:?}", item.id);
         assert_eq!(v.rule, Some(ExtractRule::Boxed), "{}", item.id);
     }
@@ -70,7 +91,11 @@ fn boxed_gold_grades_correct() {
 fn answer_line_and_hashes_grade_correct() {
     for item in items() {
         let line = format!("Reasoning...\nThe answer is {}", item.answer);
-        assert!(grade(&line, &item.answer).correct, "{}: answer line", item.id);
+        assert!(
+            grade(&line, &item.answer).correct,
+            "{}: answer line",
+            item.id
+        );
         let hashes = format!("Reasoning...\n#### {}", item.answer);
         assert!(grade(&hashes, &item.answer).correct, "{}: hashes", item.id);
     }
@@ -82,8 +107,18 @@ fn perturbed_gold_grades_wrong() {
         let wrong = perturbed(&item.answer);
         assert_ne!(wrong, item.answer, "{}", item.id);
         let text = format!("So we get \\boxed{{{wrong}}}.");
-        let v = grade_with(&text, &item.answer, &GradeOptions { question: Some(&item.question) });
-        assert!(!v.correct, "{}: {wrong} accepted for {}: {v:?}", item.id, item.answer);
+        let v = grade_with(
+            &text,
+            &item.answer,
+            &GradeOptions {
+                question: Some(&item.question),
+            },
+        );
+        assert!(
+            !v.correct,
+            "{}: {wrong} accepted for {}: {v:?}",
+            item.id, item.answer
+        );
     }
 }
 
@@ -100,9 +135,21 @@ fn truncated_gold_is_no_answer() {
 fn reference_solutions_grade_correct() {
     let mut graded = 0;
     for item in items() {
-        let Some(solution) = &item.solution else { continue };
-        let text = if item.id.starts_with("gsm8k") { format!("{solution}\n#### {}", item.answer) } else { solution.clone() };
-        let v = grade_with(&text, &item.answer, &GradeOptions { question: Some(&item.question) });
+        let Some(solution) = &item.solution else {
+            continue;
+        };
+        let text = if item.id.starts_with("gsm8k") {
+            format!("{solution}\n#### {}", item.answer)
+        } else {
+            solution.clone()
+        };
+        let v = grade_with(
+            &text,
+            &item.answer,
+            &GradeOptions {
+                question: Some(&item.question),
+            },
+        );
         if item.id.starts_with("math") || item.id.starts_with("gsm8k") {
             assert!(v.correct, "{}: {v:?}", item.id);
             graded += 1;

@@ -1,6 +1,8 @@
 //! Table-driven grading cases: `tests/fixtures/grade/cases.txt`.
 
-use plantune_tui::grade::{ExtractRule, GradeOptions, answers_equivalent, extract_answer, grade_with};
+use plantune_tui::grade::{
+    ExtractRule, GradeOptions, answers_equivalent, extract_answer, grade_with,
+};
 
 const TABLE: &str = include_str!("fixtures/grade/cases.txt");
 
@@ -21,7 +23,11 @@ fn cases() -> Vec<Case<'static>> {
         .filter(|(_, l)| !l.trim().is_empty() && !l.starts_with('#'))
         .map(|(i, l)| {
             let fields: Vec<&str> = l.split("||").map(str::trim).collect();
-            assert!((4..=5).contains(&fields.len()), "line {}: expected 4 or 5 fields: {l}", i + 1);
+            assert!(
+                (4..=5).contains(&fields.len()),
+                "line {}: expected 4 or 5 fields: {l}",
+                i + 1
+            );
             Case {
                 line: i + 1,
                 kind: fields[0],
@@ -43,7 +49,10 @@ fn table_has_at_least_400_cases_of_every_kind() {
     let all = cases();
     assert!(all.len() >= 400, "only {} cases", all.len());
     for kind in ["eq", "grade", "extract"] {
-        assert!(all.iter().filter(|c| c.kind == kind).count() >= 30, "too few {kind} cases");
+        assert!(
+            all.iter().filter(|c| c.kind == kind).count() >= 30,
+            "too few {kind} cases"
+        );
     }
     let falses = all.iter().filter(|c| c.expected == "F").count();
     assert!(falses >= 100, "only {falses} expected-false cases");
@@ -54,7 +63,9 @@ fn every_table_case_grades_as_expected() {
     let mut failures = Vec::new();
     let all = cases();
     for case in &all {
-        let opts = GradeOptions { question: case.question };
+        let opts = GradeOptions {
+            question: case.question,
+        };
         let (ok, detail) = match case.kind {
             "eq" => {
                 let (equal, reason) = answers_equivalent(&case.input, case.gold, &opts);
@@ -82,7 +93,13 @@ fn every_table_case_grades_as_expected() {
             ));
         }
     }
-    assert!(failures.is_empty(), "{} of {} cases failed:\n{}", failures.len(), all.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} of {} cases failed:\n{}",
+        failures.len(),
+        all.len(),
+        failures.join("\n")
+    );
 }
 
 #[test]

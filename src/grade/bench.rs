@@ -28,7 +28,10 @@ const CASES: &[(&str, &str)] = &[
     ("\\boxed{\\{1, 2, 3\\}}", "\\{3,2,1\\}"),
     ("\\boxed{3x + 8}", "8 + 3x"),
     ("\\boxed{x^2 - 1}", "(x-1)(x+1)"),
-    ("\\boxed{\\begin{pmatrix} 6 \\\\ -33 \\end{pmatrix}}", "\\begin{pmatrix} 6 \\\\ -33 \\end{pmatrix}"),
+    (
+        "\\boxed{\\begin{pmatrix} 6 \\\\ -33 \\end{pmatrix}}",
+        "\\begin{pmatrix} 6 \\\\ -33 \\end{pmatrix}",
+    ),
     ("\\boxed{10\\%}", "10"),
     ("\\boxed{90^\\circ}", "90"),
     ("\\boxed{\\text{(B)}}", "B"),
@@ -54,7 +57,10 @@ const PREAMBLE: &str = "Let me work through this step by step. First we set up t
 
 /// Builds the benchmark corpus: each case preceded by a short worked solution.
 pub fn mixed_corpus() -> Vec<(String, String)> {
-    CASES.iter().map(|(body, gold)| (format!("{PREAMBLE}{body}"), (*gold).to_string())).collect()
+    CASES
+        .iter()
+        .map(|(body, gold)| (format!("{PREAMBLE}{body}"), (*gold).to_string()))
+        .collect()
 }
 
 /// Grades `total` items cycling over [`mixed_corpus`] on the calling thread and reports
@@ -65,7 +71,11 @@ pub fn bench_grade(total: usize) -> GradeBench {
     let mut correct = 0;
     let start = Instant::now();
     for (prediction, gold) in corpus.iter().cycle().take(total) {
-        let verdict = grade_with(std::hint::black_box(prediction), std::hint::black_box(gold), &opts);
+        let verdict = grade_with(
+            std::hint::black_box(prediction),
+            std::hint::black_box(gold),
+            &opts,
+        );
         correct += usize::from(verdict.correct);
     }
     let seconds = start.elapsed().as_secs_f64();
@@ -73,7 +83,11 @@ pub fn bench_grade(total: usize) -> GradeBench {
         grades: total,
         correct,
         seconds,
-        grades_per_second: if seconds > 0.0 { total as f64 / seconds } else { f64::INFINITY },
+        grades_per_second: if seconds > 0.0 {
+            total as f64 / seconds
+        } else {
+            f64::INFINITY
+        },
     }
 }
 

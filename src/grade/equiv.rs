@@ -10,6 +10,8 @@ const SYMBOLIC_POINTS: usize = 6;
 const SYMBOLIC_SEED: u64 = 0x5EED_6A7A_DE00_0001;
 const RELATIVE_TOLERANCE: f64 = 1e-9;
 const SYMBOLIC_TOLERANCE: f64 = 1e-7;
+/// Unordered matching is quadratic; longer lists fall back to string comparison.
+const MAX_UNORDERED_ITEMS: usize = 64;
 
 /// The decision on one pair of answers.
 #[derive(Debug, Clone, PartialEq)]
@@ -20,7 +22,10 @@ pub(crate) struct Outcome {
 
 impl Outcome {
     fn new(equal: bool, reason: impl Into<String>) -> Outcome {
-        Outcome { equal, reason: reason.into() }
+        Outcome {
+            equal,
+            reason: reason.into(),
+        }
     }
 }
 
@@ -41,7 +46,10 @@ pub(crate) fn equivalent(predicted: &str, gold: &str, percent_question: bool) ->
     let as_written = compare_texts(&p, &g, Scale::None);
     if percent_question {
         // The question fixes the unit: "10%" and "10" agree, "0.1" is a different number.
-        return Outcome::new(as_written.equal, format!("percent question, sign ignored; {}", as_written.reason));
+        return Outcome::new(
+            as_written.equal,
+            format!("percent question, sign ignored; {}", as_written.reason),
+        );
     }
     if as_written.equal {
         return Outcome::new(true, format!("percent sign ignored; {}", as_written.reason));
@@ -66,7 +74,12 @@ fn compare_texts(p: &Normalized, g: &Normalized, scale: Scale) -> Outcome {
     let parsed = (parse(&p.text), parse(&g.text));
     let failure = match parsed {
         (Ok(pn), Ok(gn)) => {
-            let hundred = || Box::new(Node::Num { value: Num::int(100), decimals: None });
+            let hundred = || {
+                Box::new(Node::Num {
+                    value: Num::int(100),
+                    decimals: None,
+                })
+            };
             let (pn, gn) = match scale {
                 Scale::None => (pn, gn),
                 Scale::Pred => (Node::Div(Box::new(pn), hundred()), gn),
@@ -80,7 +93,10 @@ fn compare_texts(p: &Normalized, g: &Normalized, scale: Scale) -> Outcome {
         (Err(e), _) => format!("prediction unparsed: {}", e.0),
         (_, Err(e)) => format!("gold unparsed: {}", e.0),
     };
-    Outcome::new(false, format!("string: {} ≠ {} ({failure})", p.text, g.text))
+    Outcome::new(
+        false,
+        format!("string: {} ≠ {} ({failure})", p.text, g.text),
+    )
 }
 
 /// Rewrites presentation variants into one shape: assignments lose their left side,
@@ -98,11 +114,17 @@ fn canonical(node: Node) -> Node {
             if let Some(interval) = inequality_to_interval(&parts, &ops) {
                 return interval;
             }
-            Node::Relation { parts: parts.into_iter().map(canonical).collect(), ops }
+            Node::Relation {
+                parts: parts.into_iter().map(canonical).collect(),
+                ops,
+            }
         }
         scalar if contains_plus_minus(&scalar) && is_scalar(&scalar) => {
             // One ± stands for two answers; repeated ± signs move together.
-            Node::List(vec![resolve_plus_minus(&scalar, true), resolve_plus_minus(&scalar, false)])
+            Node::List(vec![
+                resolve_plus_minus(&scalar, true),
+                resolve_plus_minus(&scalar, false),
+            ])
         }
         Node::List(items) => {
             let all_inequalities = items.iter().all(is_inequality);
@@ -113,11 +135,17 @@ fn canonical(node: Node) -> Node {
                     other => flat.push(other),
                 }
             }
-            if all_inequalities { Node::Union(flat) } else { Node::List(flat) }
+            if all_inequalities {
+                Node::Union(flat)
+            } else {
+                Node::List(flat)
+            }
         }
-        Node::Bracketed { open, close, items } => {
-            Node::Bracketed { open, close, items: items.into_iter().map(canonical).collect() }
-        }
+        Node::Bracketed { open, close, items } => Node::Bracketed {
+            open,
+            close,
+            items: items.into_iter().map(canonical).collect(),
+        },
         Node::Set(items) => Node::Set(items.into_iter().map(canonical).collect()),
         Node::Union(items) => Node::Union(items.into_iter().map(canonical).collect()),
         other => other,
@@ -166,7 +194,11 @@ fn is_inequality(node: &Node) -> bool {
 /// `x > 3` → (3, ∞); `1 < x \leq 5` → (1, 5]; `3 \geq x` → (-∞, 3].
 fn inequality_to_interval(parts: &[Node], ops: &[Rel]) -> Option<Node> {
     let bound = |n: &Node| {
-        if variables(n).is_empty() { Some(n.clone()) } else { None }
+        if variables(n).is_empty() {
+            Some(n.clone())
+        } else {
+            None
+        }
     };
     let interval = |lo: Node, lo_closed: bool, hi: Node, hi_closed: bool| Node::Bracketed {
         open: if lo_closed { '[' } else { '(' },
@@ -198,8 +230,12 @@ fn inequality_to_interval(parts: &[Node], ops: &[Rel]) -> Option<Node> {
         ([a, Node::Var(_), b], [op1, op2]) => {
             let (a, b) = (bound(a)?, bound(b)?);
             match (op1, op2) {
-                (Rel::Lt | Rel::Le, Rel::Lt | Rel::Le) => Some(interval(a, *op1 == Rel::Le, b, *op2 == Rel::Le)),
-                (Rel::Gt | Rel::Ge, Rel::Gt | Rel::Ge) => Some(interval(b, *op2 == Rel::Ge, a, *op1 == Rel::Ge)),
+                (Rel::Lt | Rel::Le, Rel::Lt | Rel::Le) => {
+                    Some(interval(a, *op1 == Rel::Le, b, *op2 == Rel::Le))
+                }
+                (Rel::Gt | Rel::Ge, Rel::Gt | Rel::Ge) => {
+                    Some(interval(b, *op2 == Rel::Ge, a, *op1 == Rel::Ge))
+                }
                 _ => None,
             }
         }
@@ -231,15 +267,33 @@ fn compare(p: &Node, g: &Node) -> Option<Outcome> {
             if pm.len() != gm.len() || pm[0].len() != gm[0].len() {
                 return Some(Outcome::new(
                     false,
-                    format!("matrix shape {}x{} vs {}x{}", pm.len(), pm[0].len(), gm.len(), gm[0].len()),
+                    format!(
+                        "matrix shape {}x{} vs {}x{}",
+                        pm.len(),
+                        pm[0].len(),
+                        gm.len(),
+                        gm[0].len()
+                    ),
                 ));
             }
             ordered(pm.iter().flatten(), gm.iter().flatten(), "matrix")
         }
-        (Node::Matrix(m), Node::Bracketed { open: '(', close: ')', items })
-        | (Node::Bracketed { open: '(', close: ')', items }, Node::Matrix(m))
-            if m.len() == 1 || m[0].len() == 1 =>
-        {
+        (
+            Node::Matrix(m),
+            Node::Bracketed {
+                open: '(',
+                close: ')',
+                items,
+            },
+        )
+        | (
+            Node::Bracketed {
+                open: '(',
+                close: ')',
+                items,
+            },
+            Node::Matrix(m),
+        ) if m.len() == 1 || m[0].len() == 1 => {
             if m.len() * m[0].len() != items.len() {
                 return Some(Outcome::new(false, "vector length differs"));
             }
@@ -250,49 +304,101 @@ fn compare(p: &Node, g: &Node) -> Option<Outcome> {
             };
             ordered(pi.into_iter(), gi.into_iter(), "vector")
         }
-        (Node::Bracketed { open: po, close: pc, items: pi }, Node::Bracketed { open: go, close: gc, items: gi }) => {
+        (
+            Node::Bracketed {
+                open: po,
+                close: pc,
+                items: pi,
+            },
+            Node::Bracketed {
+                open: go,
+                close: gc,
+                items: gi,
+            },
+        ) => {
             if pi.len() != gi.len() {
-                return Some(Outcome::new(false, format!("tuple length {} vs {}", pi.len(), gi.len())));
+                return Some(Outcome::new(
+                    false,
+                    format!("tuple length {} vs {}", pi.len(), gi.len()),
+                ));
             }
             if pi.len() == 2 && (po != go || pc != gc) {
-                return Some(Outcome::new(false, format!("interval ends differ: {po}…{pc} vs {go}…{gc}")));
+                return Some(Outcome::new(
+                    false,
+                    format!("interval ends differ: {po}…{pc} vs {go}…{gc}"),
+                ));
             }
             ordered(pi.iter(), gi.iter(), "tuple")
         }
         // A bare list given for a point: its order is the only reading.
-        (Node::List(pi), Node::Bracketed { open: '(', close: ')', items: gi }) => {
+        (
+            Node::List(pi),
+            Node::Bracketed {
+                open: '(',
+                close: ')',
+                items: gi,
+            },
+        ) => {
             if pi.len() != gi.len() {
-                return Some(Outcome::new(false, format!("length {} vs {}", pi.len(), gi.len())));
+                return Some(Outcome::new(
+                    false,
+                    format!("length {} vs {}", pi.len(), gi.len()),
+                ));
             }
             ordered(pi.iter(), gi.iter(), "list read as tuple")
         }
-        (Node::Bracketed { open: '(', close: ')', items: pi }, Node::List(gi))
+        (
+            Node::Bracketed {
+                open: '(',
+                close: ')',
+                items: pi,
+            },
+            Node::List(gi),
+        )
         | (Node::List(pi), Node::List(gi))
         | (Node::Union(pi), Node::Union(gi)) => unordered(pi, gi, false),
-        (Node::Set(pi), Node::Set(gi)) | (Node::List(pi), Node::Set(gi)) | (Node::Set(pi), Node::List(gi)) => {
-            unordered(pi, gi, true)
-        }
+        (Node::Set(pi), Node::Set(gi))
+        | (Node::List(pi), Node::Set(gi))
+        | (Node::Set(pi), Node::List(gi)) => unordered(pi, gi, true),
         (Node::EmptySet, Node::EmptySet) => Some(Outcome::new(true, "both empty sets")),
-        (Node::Relation { parts: pp, ops: po }, Node::Relation { parts: gp, ops: go }) => compare_relations(pp, po, gp, go),
+        (Node::Relation { parts: pp, ops: po }, Node::Relation { parts: gp, ops: go }) => {
+            compare_relations(pp, po, gp, go)
+        }
         _ if is_scalar(p) && is_scalar(g) => compare_scalars(p, g),
-        _ => Some(Outcome::new(false, format!("different kinds: {} vs {}", kind(p), kind(g)))),
+        _ => Some(Outcome::new(
+            false,
+            format!("different kinds: {} vs {}", kind(p), kind(g)),
+        )),
     }
 }
 
-fn ordered<'a>(p: impl Iterator<Item = &'a Node>, g: impl Iterator<Item = &'a Node>, what: &str) -> Option<Outcome> {
+fn ordered<'a>(
+    p: impl Iterator<Item = &'a Node>,
+    g: impl Iterator<Item = &'a Node>,
+    what: &str,
+) -> Option<Outcome> {
     let mut n = 0;
     for (i, (a, b)) in p.zip(g).enumerate() {
         let outcome = compare(a, b)?;
         if !outcome.equal {
-            return Some(Outcome::new(false, format!("{what} entry {}: {}", i + 1, outcome.reason)));
+            return Some(Outcome::new(
+                false,
+                format!("{what} entry {}: {}", i + 1, outcome.reason),
+            ));
         }
         n += 1;
     }
-    Some(Outcome::new(true, format!("{what}: {n} entries equal in order")))
+    Some(Outcome::new(
+        true,
+        format!("{what}: {n} entries equal in order"),
+    ))
 }
 
 /// Matches items regardless of order; `as_sets` ignores repeated elements.
 fn unordered(p: &[Node], g: &[Node], as_sets: bool) -> Option<Outcome> {
+    if p.len() > MAX_UNORDERED_ITEMS || g.len() > MAX_UNORDERED_ITEMS {
+        return None;
+    }
     let dedup = |items: &[Node]| -> Option<Vec<usize>> {
         let mut keep: Vec<usize> = Vec::new();
         for (i, item) in items.iter().enumerate() {
@@ -316,7 +422,10 @@ fn unordered(p: &[Node], g: &[Node], as_sets: bool) -> Option<Outcome> {
     };
     let what = if as_sets { "set" } else { "unordered list" };
     if pi.len() != gi.len() {
-        return Some(Outcome::new(false, format!("{what}: {} vs {} elements", pi.len(), gi.len())));
+        return Some(Outcome::new(
+            false,
+            format!("{what}: {} vs {} elements", pi.len(), gi.len()),
+        ));
     }
     let mut used = vec![false; pi.len()];
     for &gidx in &gi {
@@ -329,10 +438,16 @@ fn unordered(p: &[Node], g: &[Node], as_sets: bool) -> Option<Outcome> {
             }
         }
         if !found {
-            return Some(Outcome::new(false, format!("{what}: gold element {} has no match", render(&g[gidx]))));
+            return Some(Outcome::new(
+                false,
+                format!("{what}: gold element {} has no match", render(&g[gidx])),
+            ));
         }
     }
-    Some(Outcome::new(true, format!("{what}: same {} elements", pi.len())))
+    Some(Outcome::new(
+        true,
+        format!("{what}: same {} elements", pi.len()),
+    ))
 }
 
 fn compare_relations(pp: &[Node], po: &[Rel], gp: &[Node], go: &[Rel]) -> Option<Outcome> {
@@ -396,7 +511,12 @@ fn mentions_infinity(node: &Node) -> bool {
 /// values that round to it within a 0.2% relative error (`2\pi` for `6.28`, `1/3` for
 /// `0.333`, not `0.52` for `0.5`), and a long decimal expansion (6+ places) of an exact
 /// gold is accepted when it is correct to its last place (`0.8181818` for `9/11`).
-fn numeric(p: Num, g: Num, pred_decimals: Option<u32>, gold_decimals: Option<u32>) -> Option<(bool, &'static str)> {
+fn numeric(
+    p: Num,
+    g: Num,
+    pred_decimals: Option<u32>,
+    gold_decimals: Option<u32>,
+) -> Option<(bool, &'static str)> {
     let (a, b) = (p.to_f64(), g.to_f64());
     if p.is_exact() && g.is_exact() && p == g {
         return Some((true, "numeric"));
@@ -444,7 +564,11 @@ fn sample_points(vars: &[&str]) -> impl Iterator<Item = Vec<f64>> {
             .map(|_| {
                 let u = next();
                 // Mostly positive (keeps \sqrt and \ln defined); one point probes negatives.
-                if k == SYMBOLIC_POINTS - 1 { -0.4 - 2.0 * u } else { 0.3 + 2.7 * u }
+                if k == SYMBOLIC_POINTS - 1 {
+                    -0.4 - 2.0 * u
+                } else {
+                    0.3 + 2.7 * u
+                }
             })
             .collect()
     })
@@ -458,7 +582,12 @@ fn symbolic(p: &Node, g: &Node, vars: &[&str]) -> Option<Outcome> {
         let (a, b) = match (eval(p, env), eval(g, env)) {
             (Some(a), Some(b)) => (a.to_f64(), b.to_f64()),
             (None, None) => continue,
-            _ => return Some(Outcome::new(false, "symbolic: defined on different domains")),
+            _ => {
+                return Some(Outcome::new(
+                    false,
+                    "symbolic: defined on different domains",
+                ));
+            }
         };
         // Outside one side's domain (ln of a negative sample): no evidence either way.
         if a.is_nan() || b.is_nan() {
@@ -466,7 +595,11 @@ fn symbolic(p: &Node, g: &Node, vars: &[&str]) -> Option<Outcome> {
         }
         let tol = SYMBOLIC_TOLERANCE * a.abs().max(b.abs()) + 1e-12;
         if !((a - b).abs() <= tol || (a.is_infinite() && a == b)) {
-            let at = env.iter().map(|(n, v)| format!("{n}={v:.3}")).collect::<Vec<_>>().join(",");
+            let at = env
+                .iter()
+                .map(|(n, v)| format!("{n}={v:.3}"))
+                .collect::<Vec<_>>()
+                .join(",");
             return Some(Outcome::new(
                 false,
                 format!("symbolic: {} ≠ {} at {at}", render(p), render(g)),
@@ -475,7 +608,14 @@ fn symbolic(p: &Node, g: &Node, vars: &[&str]) -> Option<Outcome> {
         checked += 1;
     }
     (checked >= 2).then(|| {
-        Outcome::new(true, format!("symbolic: {} = {} at {checked} points", render(p), render(g)))
+        Outcome::new(
+            true,
+            format!(
+                "symbolic: {} = {} at {checked} points",
+                render(p),
+                render(g)
+            ),
+        )
     })
 }
 
@@ -488,7 +628,9 @@ fn proportional(p: &Node, g: &Node) -> Option<Outcome> {
     let mut checked = 0;
     for values in sample_points(&vars) {
         let env: Vec<(&str, f64)> = vars.iter().copied().zip(values).collect();
-        let (Some(a), Some(b)) = (eval(p, &env), eval(g, &env)) else { continue };
+        let (Some(a), Some(b)) = (eval(p, &env), eval(g, &env)) else {
+            continue;
+        };
         let (a, b) = (a.to_f64(), b.to_f64());
         if !a.is_finite() || !b.is_finite() {
             continue;
@@ -505,39 +647,50 @@ fn proportional(p: &Node, g: &Node) -> Option<Outcome> {
             None if r.abs() > 1e-12 => ratio = Some(r),
             None => return Some(Outcome::new(false, "equation: different solution sets")),
             Some(r0) if (r - r0).abs() > SYMBOLIC_TOLERANCE * r0.abs().max(1.0) => {
-                return Some(Outcome::new(false, "equation: not a multiple of the gold equation"));
+                return Some(Outcome::new(
+                    false,
+                    "equation: not a multiple of the gold equation",
+                ));
             }
             Some(_) => {}
         }
         checked += 1;
     }
-    (checked >= 2).then(|| Outcome::new(true, format!("equation: same up to a factor at {checked} points")))
+    (checked >= 2).then(|| {
+        Outcome::new(
+            true,
+            format!("equation: same up to a factor at {checked} points"),
+        )
+    })
 }
 
 /// Compact text of a parsed answer, for reasons.
 pub(crate) fn render(node: &Node) -> String {
     let join = |items: &[Node]| items.iter().map(render).collect::<Vec<_>>().join(", ");
     match node {
-        Node::Num { value, decimals: Some(d) } => format!("{:.*}", *d as usize, value.to_f64()),
+        Node::Num {
+            value,
+            decimals: Some(d),
+        } => format!("{:.*}", *d as usize, value.to_f64()),
         Node::Num { value, .. } => value.to_string(),
         Node::Var(v) => v.clone(),
         Node::Pi => "π".into(),
         Node::E => "e".into(),
         Node::Infinity => "∞".into(),
         Node::Add(a, b) => format!("{}+{}", render(a), render(b)),
-        Node::Sub(a, b) => format!("{}-({})", render(a), render(b)),
-        Node::Mul(a, b) => format!("({})*({})", render(a), render(b)),
-        Node::Div(a, b) => format!("({})/({})", render(a), render(b)),
-        Node::Pow(a, b) => format!("({})^({})", render(a), render(b)),
-        Node::Neg(a) => format!("-({})", render(a)),
-        Node::Func(f, a) => format!("{f:?}({})", render(a)).to_lowercase(),
-        Node::LogBase(b, a) => format!("log_{}({})", render(b), render(a)),
-        Node::Root(None, a) => format!("√({})", render(a)),
-        Node::Root(Some(i), a) => format!("root{}({})", render(i), render(a)),
-        Node::Factorial(a) => format!("({})!", render(a)),
+        Node::Sub(a, b) => format!("{}-{}", render(a), operand(b)),
+        Node::Mul(a, b) => format!("{}*{}", operand(a), operand(b)),
+        Node::Div(a, b) => format!("{}/{}", operand(a), operand(b)),
+        Node::Pow(a, b) => format!("{}^{}", operand(a), operand(b)),
+        Node::Neg(a) => format!("-{}", operand(a)),
+        Node::Func(f, a) => format!("{}({})", format!("{f:?}").to_lowercase(), render(a)),
+        Node::LogBase(b, a) => format!("log_{}({})", operand(b), render(a)),
+        Node::Root(None, a) => format!("√{}", operand(a)),
+        Node::Root(Some(i), a) => format!("root{}({})", operand(i), render(a)),
+        Node::Factorial(a) => format!("{}!", operand(a)),
         Node::Binom(n, k) => format!("C({},{})", render(n), render(k)),
         Node::Abs(a) => format!("|{}|", render(a)),
-        Node::PlusMinus(a, b) => format!("{}±{}", render(a), render(b)),
+        Node::PlusMinus(a, b) => format!("{}±{}", render(a), operand(b)),
         Node::Bracketed { open, close, items } => format!("{open}{}{close}", join(items)),
         Node::Set(items) => format!("{{{}}}", join(items)),
         Node::EmptySet => "∅".into(),
@@ -548,5 +701,39 @@ pub(crate) fn render(node: &Node) -> String {
         ),
         Node::Relation { parts, .. } => format!("relation({})", join(parts)),
         Node::Union(items) => items.iter().map(render).collect::<Vec<_>>().join(" ∪ "),
+    }
+}
+
+/// Renders an operand, in parentheses unless it is atomic.
+fn operand(node: &Node) -> String {
+    let atomic = match node {
+        Node::Num { value, .. } => {
+            value.to_f64() >= 0.0 && value.is_exact() && value.as_integer().is_some()
+                || matches!(
+                    node,
+                    Node::Num {
+                        decimals: Some(_),
+                        ..
+                    }
+                ) && value.to_f64() >= 0.0
+        }
+        Node::Var(_)
+        | Node::Pi
+        | Node::E
+        | Node::Infinity
+        | Node::Func(..)
+        | Node::Abs(_)
+        | Node::Binom(..) => true,
+        Node::Root(..)
+        | Node::Factorial(_)
+        | Node::Bracketed { .. }
+        | Node::Set(_)
+        | Node::EmptySet => true,
+        _ => false,
+    };
+    if atomic {
+        render(node)
+    } else {
+        format!("({})", render(node))
     }
 }

@@ -30,7 +30,9 @@ pub(crate) fn eval(node: &Node, env: Env<'_>) -> Option<Num> {
         }
         Node::Neg(a) => eval(a, env)?.neg(),
         Node::Func(f, a) => Num::Float(f.apply(eval(a, env)?.to_f64())),
-        Node::LogBase(base, a) => Num::Float(eval(a, env)?.to_f64().ln() / eval(base, env)?.to_f64().ln()),
+        Node::LogBase(base, a) => {
+            Num::Float(eval(a, env)?.to_f64().ln() / eval(base, env)?.to_f64().ln())
+        }
         Node::Root(index, a) => {
             let radicand = eval(a, env)?;
             match index {
@@ -130,18 +132,26 @@ fn collect_variables<'a>(node: &'a Node, out: &mut Vec<&'a str>) {
             collect_variables(a, out);
             collect_variables(b, out);
         }
-        Node::Neg(a) | Node::Func(_, a) | Node::Factorial(a) | Node::Abs(a) => collect_variables(a, out),
+        Node::Neg(a) | Node::Func(_, a) | Node::Factorial(a) | Node::Abs(a) => {
+            collect_variables(a, out)
+        }
         Node::Root(idx, a) => {
             if let Some(i) = idx {
                 collect_variables(i, out);
             }
             collect_variables(a, out);
         }
-        Node::Bracketed { items, .. } | Node::Set(items) | Node::List(items) | Node::Union(items) => {
+        Node::Bracketed { items, .. }
+        | Node::Set(items)
+        | Node::List(items)
+        | Node::Union(items) => {
             items.iter().for_each(|n| collect_variables(n, out));
         }
         Node::Relation { parts, .. } => parts.iter().for_each(|n| collect_variables(n, out)),
-        Node::Matrix(rows) => rows.iter().flatten().for_each(|n| collect_variables(n, out)),
+        Node::Matrix(rows) => rows
+            .iter()
+            .flatten()
+            .for_each(|n| collect_variables(n, out)),
     }
 }
 
@@ -151,7 +161,10 @@ mod tests {
     use crate::grade::parse::parse;
 
     fn value(text: &str) -> Option<f64> {
-        parse(text).ok().and_then(|n| eval(&n, &[])).map(Num::to_f64)
+        parse(text)
+            .ok()
+            .and_then(|n| eval(&n, &[]))
+            .map(Num::to_f64)
     }
 
     #[test]
@@ -167,6 +180,9 @@ mod tests {
     #[test]
     fn collects_variables() {
         let node = parse("x^2 + 2xy + \\theta").ok();
-        assert_eq!(node.as_ref().map(variables), Some(vec!["\\theta", "x", "y"]));
+        assert_eq!(
+            node.as_ref().map(variables),
+            Some(vec!["\\theta", "x", "y"])
+        );
     }
 }

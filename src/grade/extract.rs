@@ -37,13 +37,22 @@ pub(crate) fn extract(text: &str) -> Result<Extraction, NoAnswer> {
         return found;
     }
     if let Some(answer) = after_hashes(text) {
-        return Ok(Extraction { text: answer, rule: ExtractRule::Hashes });
+        return Ok(Extraction {
+            text: answer,
+            rule: ExtractRule::Hashes,
+        });
     }
     if let Some(answer) = answer_line(text) {
-        return Ok(Extraction { text: answer, rule: ExtractRule::AnswerLine });
+        return Ok(Extraction {
+            text: answer,
+            rule: ExtractRule::AnswerLine,
+        });
     }
     last_number(text)
-        .map(|n| Extraction { text: n, rule: ExtractRule::LastNumber })
+        .map(|n| Extraction {
+            text: n,
+            rule: ExtractRule::LastNumber,
+        })
         .ok_or(NoAnswer::Nothing)
 }
 
@@ -61,7 +70,10 @@ fn last_box(text: &str) -> Option<Result<Extraction, NoAnswer>> {
                 if content.is_empty() {
                     Err(NoAnswer::EmptyBox(cmd))
                 } else {
-                    Ok(Extraction { text: content.to_string(), rule: ExtractRule::Boxed })
+                    Ok(Extraction {
+                        text: content.to_string(),
+                        rule: ExtractRule::Boxed,
+                    })
                 }
             }
             None => Err(NoAnswer::UnclosedBox(cmd)),
@@ -76,7 +88,10 @@ fn last_box(text: &str) -> Option<Result<Extraction, NoAnswer>> {
     Some(if token.is_empty() {
         Err(NoAnswer::EmptyBox(cmd))
     } else {
-        Ok(Extraction { text: token.to_string(), rule: ExtractRule::Boxed })
+        Ok(Extraction {
+            text: token.to_string(),
+            rule: ExtractRule::Boxed,
+        })
     })
 }
 
@@ -117,7 +132,11 @@ fn matching_brace(s: &str) -> Option<usize> {
 
 fn after_hashes(text: &str) -> Option<String> {
     let i = text.rfind("####")?;
-    let line = text[i + 4..].trim_start_matches('#').lines().next().unwrap_or("");
+    let line = text[i + 4..]
+        .trim_start_matches('#')
+        .lines()
+        .next()
+        .unwrap_or("");
     clean_tail(line)
 }
 
@@ -153,10 +172,16 @@ fn last_number(text: &str) -> Option<String> {
     let mut start = last_digit;
     while start > 0 {
         let prev = bytes[start - 1];
-        let before = if start >= 2 { Some(bytes[start - 2]) } else { None };
+        let before = if start >= 2 {
+            Some(bytes[start - 2])
+        } else {
+            None
+        };
         let extends = prev.is_ascii_digit()
             || (matches!(prev, b'.' | b'/') && before.is_some_and(|b| b.is_ascii_digit()))
-            || (prev == b',' && before.is_some_and(|b| b.is_ascii_digit()) && is_thousands_group(&bytes[start..]));
+            || (prev == b','
+                && before.is_some_and(|b| b.is_ascii_digit())
+                && is_thousands_group(&bytes[start..]));
         if !extends {
             break;
         }
@@ -190,25 +215,43 @@ mod tests {
         );
         assert_eq!(get("\\boxed 5."), Ok(("5".into(), ExtractRule::Boxed)));
         assert_eq!(get("$\\fbox{7}$"), Ok(("7".into(), ExtractRule::Boxed)));
-        assert_eq!(get("\\boxed{\\{1,2\\}}"), Ok(("\\{1,2\\}".into(), ExtractRule::Boxed)));
+        assert_eq!(
+            get("\\boxed{\\{1,2\\}}"),
+            Ok(("\\{1,2\\}".into(), ExtractRule::Boxed))
+        );
     }
 
     #[test]
     fn truncated_box_is_no_answer() {
-        assert_eq!(get("answer 3 so \\boxed{\\frac{1}{2"), Err(NoAnswer::UnclosedBox("boxed")));
+        assert_eq!(
+            get("answer 3 so \\boxed{\\frac{1}{2"),
+            Err(NoAnswer::UnclosedBox("boxed"))
+        );
         assert_eq!(get("\\boxed{}"), Err(NoAnswer::EmptyBox("boxed")));
     }
 
     #[test]
     fn fallbacks_in_order() {
-        assert_eq!(get("blah\n#### 1,234\n"), Ok(("1,234".into(), ExtractRule::Hashes)));
+        assert_eq!(
+            get("blah\n#### 1,234\n"),
+            Ok(("1,234".into(), ExtractRule::Hashes))
+        );
         assert_eq!(
             get("So the answer is 42. Great, 7 left."),
             Ok(("42".into(), ExtractRule::AnswerLine))
         );
-        assert_eq!(get("**Answer:** $3/4$"), Ok(("$3/4$".into(), ExtractRule::AnswerLine)));
-        assert_eq!(get("we get 3 and then -1,000."), Ok(("-1,000".into(), ExtractRule::LastNumber)));
-        assert_eq!(get("ratio 3/4"), Ok(("3/4".into(), ExtractRule::LastNumber)));
+        assert_eq!(
+            get("**Answer:** $3/4$"),
+            Ok(("$3/4$".into(), ExtractRule::AnswerLine))
+        );
+        assert_eq!(
+            get("we get 3 and then -1,000."),
+            Ok(("-1,000".into(), ExtractRule::LastNumber))
+        );
+        assert_eq!(
+            get("ratio 3/4"),
+            Ok(("3/4".into(), ExtractRule::LastNumber))
+        );
         assert_eq!(get("no digits"), Err(NoAnswer::Nothing));
     }
 }

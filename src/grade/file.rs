@@ -32,15 +32,30 @@ impl fmt::Display for Location {
 #[derive(Debug, thiserror::Error)]
 pub enum GradeFileError {
     #[error("{}: cannot read: {source}", path.display())]
-    Read { path: PathBuf, source: std::io::Error },
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("{}: {location}: invalid JSON: {source}", path.display())]
-    Json { path: PathBuf, location: Location, source: serde_json::Error },
+    Json {
+        path: PathBuf,
+        location: Location,
+        source: serde_json::Error,
+    },
     #[error("{}: {location}: expected a JSON object", path.display())]
     NotAnObject { path: PathBuf, location: Location },
     #[error("{}: {location}: missing field `{field}`", path.display())]
-    MissingField { path: PathBuf, location: Location, field: &'static str },
+    MissingField {
+        path: PathBuf,
+        location: Location,
+        field: &'static str,
+    },
     #[error("{}: {location}: field `{field}` must be a string or a number", path.display())]
-    WrongType { path: PathBuf, location: Location, field: &'static str },
+    WrongType {
+        path: PathBuf,
+        location: Location,
+        field: &'static str,
+    },
     #[error("writing grade output: {0}")]
     Write(#[from] std::io::Error),
 }
@@ -69,7 +84,11 @@ pub struct GradeSummary {
 
 impl fmt::Display for GradeSummary {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "accuracy {:.4} ({}/{})", self.accuracy, self.correct, self.n)
+        write!(
+            f,
+            "accuracy {:.4} ({}/{})",
+            self.accuracy, self.correct, self.n
+        )
     }
 }
 
@@ -84,8 +103,15 @@ struct ItemLine<'a> {
 
 /// Reads `path` (JSONL or a JSON list), grades every item and writes per-item output and
 /// the summary to `out` as `mode` asks.
-pub fn grade_file(path: &Path, mode: OutputMode, out: &mut dyn Write) -> Result<GradeSummary, GradeFileError> {
-    let content = std::fs::read_to_string(path).map_err(|source| GradeFileError::Read { path: path.to_path_buf(), source })?;
+pub fn grade_file(
+    path: &Path,
+    mode: OutputMode,
+    out: &mut dyn Write,
+) -> Result<GradeSummary, GradeFileError> {
+    let content = std::fs::read_to_string(path).map_err(|source| GradeFileError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
     grade_content(path, &content, mode, out)
 }
 
@@ -100,8 +126,10 @@ pub fn grade_content(
     let mut correct = 0;
     for (position, (location, value)) in items.iter().enumerate() {
         let item = Item::from_value(path, *location, value)?;
-        let opts = GradeOptions { question: item.question.as_deref() };
-        let verdict = grade_with(&item.prediction, gold_final_answer(&item.answer), &opts);
+        let opts = GradeOptions {
+            question: item.question.as_deref(),
+        };
+        let verdict = grade_with(&item.prediction, &gold_final_answer(&item.answer), &opts);
         correct += usize::from(verdict.correct);
         let id = item.id.unwrap_or_else(|| Value::from(position));
         match mode {
@@ -133,7 +161,15 @@ pub fn grade_content(
         }
     }
     let n = items.len();
-    let summary = GradeSummary { n, correct, accuracy: if n == 0 { 0.0 } else { correct as f64 / n as f64 } };
+    let summary = GradeSummary {
+        n,
+        correct,
+        accuracy: if n == 0 {
+            0.0
+        } else {
+            correct as f64 / n as f64
+        },
+    };
     if mode != OutputMode::Json {
         writeln!(out, "{summary}")?;
     }
@@ -141,24 +177,34 @@ pub fn grade_content(
 }
 
 /// A gold field holding a whole GSM8K or MATH solution is reduced to its final answer.
-fn gold_final_answer(gold: &str) -> &str {
-    if let Some(i) = gold.rfind("####") {
-        return gold[i + 4..].trim();
+fn gold_final_answer(gold: &str) -> String {
+    if (gold.contains("####") || gold.contains("\\boxed"))
+        && let Some(found) = super::extract_answer(gold)
+    {
+        return found.text;
     }
-    gold
+    gold.to_string()
 }
 
 fn read_items(path: &Path, content: &str) -> Result<Vec<(Location, Value)>, GradeFileError> {
     if content.trim_start().starts_with('[') {
-        let value: Value = serde_json::from_str(content).map_err(|source| GradeFileError::Json {
-            path: path.to_path_buf(),
-            location: Location::Line(source_line(&source)),
-            source,
-        })?;
+        let value: Value =
+            serde_json::from_str(content).map_err(|source| GradeFileError::Json {
+                path: path.to_path_buf(),
+                location: Location::Line(source_line(&source)),
+                source,
+            })?;
         let Value::Array(list) = value else {
-            return Err(GradeFileError::NotAnObject { path: path.to_path_buf(), location: Location::Line(1) });
+            return Err(GradeFileError::NotAnObject {
+                path: path.to_path_buf(),
+                location: Location::Line(1),
+            });
         };
-        return Ok(list.into_iter().enumerate().map(|(i, v)| (Location::Index(i), v)).collect());
+        return Ok(list
+            .into_iter()
+            .enumerate()
+            .map(|(i, v)| (Location::Index(i), v))
+            .collect());
     }
     let mut items = Vec::new();
     for (i, line) in content.lines().enumerate() {
@@ -166,8 +212,11 @@ fn read_items(path: &Path, content: &str) -> Result<Vec<(Location, Value)>, Grad
             continue;
         }
         let location = Location::Line(i + 1);
-        let value = serde_json::from_str(line)
-            .map_err(|source| GradeFileError::Json { path: path.to_path_buf(), location, source })?;
+        let value = serde_json::from_str(line).map_err(|source| GradeFileError::Json {
+            path: path.to_path_buf(),
+            location,
+            source,
+        })?;
         items.push((location, value));
     }
     Ok(items)
@@ -187,25 +236,47 @@ struct Item {
 impl Item {
     fn from_value(path: &Path, location: Location, value: &Value) -> Result<Item, GradeFileError> {
         let Value::Object(map) = value else {
-            return Err(GradeFileError::NotAnObject { path: path.to_path_buf(), location });
+            return Err(GradeFileError::NotAnObject {
+                path: path.to_path_buf(),
+                location,
+            });
         };
         let text_field = |field: &'static str| -> Result<Option<String>, GradeFileError> {
             match map.get(field) {
                 None | Some(Value::Null) => Ok(None),
                 Some(Value::String(s)) => Ok(Some(s.clone())),
                 Some(Value::Number(n)) => Ok(Some(n.to_string())),
-                Some(_) => Err(GradeFileError::WrongType { path: path.to_path_buf(), location, field }),
+                Some(_) => Err(GradeFileError::WrongType {
+                    path: path.to_path_buf(),
+                    location,
+                    field,
+                }),
             }
         };
         let required = |field: &'static str| -> Result<String, GradeFileError> {
-            text_field(field)?.ok_or(GradeFileError::MissingField { path: path.to_path_buf(), location, field })
+            text_field(field)?.ok_or(GradeFileError::MissingField {
+                path: path.to_path_buf(),
+                location,
+                field,
+            })
         };
         let id = match map.get("id") {
             None | Some(Value::Null) => None,
             Some(v @ (Value::String(_) | Value::Number(_))) => Some(v.clone()),
-            Some(_) => return Err(GradeFileError::WrongType { path: path.to_path_buf(), location, field: "id" }),
+            Some(_) => {
+                return Err(GradeFileError::WrongType {
+                    path: path.to_path_buf(),
+                    location,
+                    field: "id",
+                });
+            }
         };
-        Ok(Item { id, prediction: required("prediction")?, answer: required("answer")?, question: text_field("question")? })
+        Ok(Item {
+            id,
+            prediction: required("prediction")?,
+            answer: required("answer")?,
+            question: text_field("question")?,
+        })
     }
 }
 
@@ -239,28 +310,47 @@ mod tests {
     fn json_list_with_questions() {
         let content = concat!(
             r#"[{"question": "What percent?", "answer": "10", "prediction": "The answer is 10%"},"#,
-            "{\"question\": \"q\", \"answer\": \"#### 7\", \"prediction\": \"#### 7\"}]"
+            "{\"question\": \"q\", \"answer\": \"So 3+4=7.\\n#### 7\", \"prediction\": \"#### 7\"},",
+            r#"{"answer": "so $\\boxed{\\frac12}$", "prediction": "\\boxed{0.5}"}]"#
         );
         let (result, text) = run(content, OutputMode::Json);
-        assert_eq!(result.ok().map(|s| s.correct), Some(2));
-        let first: Value = serde_json::from_str(text.lines().next().unwrap_or("")).unwrap_or(Value::Null);
+        assert_eq!(result.ok().map(|s| s.correct), Some(3));
+        let first: Value =
+            serde_json::from_str(text.lines().next().unwrap_or("")).unwrap_or(Value::Null);
         assert_eq!(first["id"], Value::from(0));
         assert_eq!(first["correct"], Value::Bool(true));
         assert_eq!(first["extracted"], Value::from("10%"));
         assert_eq!(first["rule"], Value::from("answer_line"));
-        assert_eq!(text.lines().count(), 2);
+        assert_eq!(text.lines().count(), 3);
     }
 
     #[test]
     fn errors_name_file_location_and_field() {
         let (result, _) = run("{\"prediction\": \"1\"}\n", OutputMode::Summary);
         let msg = result.err().map(|e| e.to_string());
-        assert_eq!(msg.as_deref(), Some("preds.jsonl: line 1: missing field `answer`"));
-        let (result, _) = run("{\"prediction\": \"1\", \"answer\": \"1\"}\n{oops\n", OutputMode::Summary);
-        assert!(result.err().map(|e| e.to_string()).is_some_and(|m| m.starts_with("preds.jsonl: line 2: invalid JSON")));
-        let (result, _) = run("[{\"prediction\": [1], \"answer\": \"1\"}]", OutputMode::Summary);
+        assert_eq!(
+            msg.as_deref(),
+            Some("preds.jsonl: line 1: missing field `answer`")
+        );
+        let (result, _) = run(
+            "{\"prediction\": \"1\", \"answer\": \"1\"}\n{oops\n",
+            OutputMode::Summary,
+        );
+        assert!(
+            result
+                .err()
+                .map(|e| e.to_string())
+                .is_some_and(|m| m.starts_with("preds.jsonl: line 2: invalid JSON"))
+        );
+        let (result, _) = run(
+            "[{\"prediction\": [1], \"answer\": \"1\"}]",
+            OutputMode::Summary,
+        );
         let msg = result.err().map(|e| e.to_string());
-        assert_eq!(msg.as_deref(), Some("preds.jsonl: list index 0: field `prediction` must be a string or a number"));
+        assert_eq!(
+            msg.as_deref(),
+            Some("preds.jsonl: list index 0: field `prediction` must be a string or a number")
+        );
     }
 
     #[test]

@@ -95,9 +95,19 @@ pub fn grade_with(prediction_text: &str, gold: &str, opts: &GradeOptions) -> Ver
     match extract::extract(prediction_text) {
         Ok(found) => {
             let (correct, reason) = answers_equivalent(&found.text, gold, opts);
-            Verdict { correct, extracted: Some(found.text), rule: Some(found.rule), reason }
+            Verdict {
+                correct,
+                extracted: Some(found.text),
+                rule: Some(found.rule),
+                reason,
+            }
         }
-        Err(missing) => Verdict { correct: false, extracted: None, rule: None, reason: missing.to_string() },
+        Err(missing) => Verdict {
+            correct: false,
+            extracted: None,
+            rule: None,
+            reason: missing.to_string(),
+        },
     }
 }
 
@@ -111,7 +121,7 @@ mod tests {
         assert!(v.correct, "{v:?}");
         assert_eq!(v.rule, Some(ExtractRule::Boxed));
         assert_eq!(v.extracted.as_deref(), Some("0.5"));
-        assert!(v.reason.starts_with("numeric"), "{}", v.reason);
+        assert_eq!(v.reason, "numeric: 0.5 = 1/2");
     }
 
     #[test]
@@ -131,7 +141,9 @@ mod tests {
 
     #[test]
     fn percent_context_decides() {
-        let q = GradeOptions { question: Some("What percent of the class passed?") };
+        let q = GradeOptions {
+            question: Some("What percent of the class passed?"),
+        };
         assert!(answers_equivalent("10\\%", "10", &q).0);
         assert!(!answers_equivalent("0.1", "10\\%", &q).0);
         assert!(answers_equivalent("0.1", "10\\%", &GradeOptions::default()).0);

@@ -16,18 +16,129 @@ pub(crate) struct Normalized {
 
 /// Words dropped when they qualify a number: units, currencies, counted things.
 const UNIT_WORDS: &[&str] = &[
-    "unit", "units", "sq", "square", "cubic", "cm", "centimeter", "centimeters", "centimetre",
-    "centimetres", "mm", "millimeters", "m", "meter", "meters", "metre", "metres", "km",
-    "kilometers", "kilometres", "inch", "inches", "in", "ft", "foot", "feet", "yd", "yard",
-    "yards", "mile", "miles", "mi", "mph", "kmh", "hour", "hours", "hr", "hrs", "h", "minute",
-    "minutes", "min", "mins", "second", "seconds", "sec", "secs", "s", "day", "days", "week",
-    "weeks", "month", "months", "year", "years", "dollar", "dollars", "cent", "cents", "euro",
-    "euros", "degree", "degrees", "deg", "radian", "radians", "rad", "pound", "pounds", "lb",
-    "lbs", "ounce", "ounces", "oz", "gram", "grams", "g", "kg", "kilogram", "kilograms",
-    "liter", "liters", "litre", "litres", "l", "ml", "gallon", "gallons", "cup", "cups",
-    "people", "person", "persons", "student", "students", "item", "items", "point", "points",
-    "way", "ways", "times", "of", "per", "each", "only", "total", "approximately", "about",
-    "j", "n", "w", "v", "a", "kw", "hz", "pa", "k", "mol", "ohm", "ohms", "ev",
+    "unit",
+    "units",
+    "sq",
+    "square",
+    "cubic",
+    "cm",
+    "centimeter",
+    "centimeters",
+    "centimetre",
+    "centimetres",
+    "mm",
+    "millimeters",
+    "m",
+    "meter",
+    "meters",
+    "metre",
+    "metres",
+    "km",
+    "kilometers",
+    "kilometres",
+    "inch",
+    "inches",
+    "in",
+    "ft",
+    "foot",
+    "feet",
+    "yd",
+    "yard",
+    "yards",
+    "mile",
+    "miles",
+    "mi",
+    "mph",
+    "kmh",
+    "hour",
+    "hours",
+    "hr",
+    "hrs",
+    "h",
+    "minute",
+    "minutes",
+    "min",
+    "mins",
+    "second",
+    "seconds",
+    "sec",
+    "secs",
+    "s",
+    "day",
+    "days",
+    "week",
+    "weeks",
+    "month",
+    "months",
+    "year",
+    "years",
+    "dollar",
+    "dollars",
+    "cent",
+    "cents",
+    "euro",
+    "euros",
+    "degree",
+    "degrees",
+    "deg",
+    "radian",
+    "radians",
+    "rad",
+    "pound",
+    "pounds",
+    "lb",
+    "lbs",
+    "ounce",
+    "ounces",
+    "oz",
+    "gram",
+    "grams",
+    "g",
+    "kg",
+    "kilogram",
+    "kilograms",
+    "liter",
+    "liters",
+    "litre",
+    "litres",
+    "l",
+    "ml",
+    "gallon",
+    "gallons",
+    "cup",
+    "cups",
+    "people",
+    "person",
+    "persons",
+    "student",
+    "students",
+    "item",
+    "items",
+    "point",
+    "points",
+    "way",
+    "ways",
+    "times",
+    "of",
+    "per",
+    "each",
+    "only",
+    "total",
+    "approximately",
+    "about",
+    "j",
+    "n",
+    "w",
+    "v",
+    "a",
+    "kw",
+    "hz",
+    "pa",
+    "k",
+    "mol",
+    "ohm",
+    "ohms",
+    "ev",
 ];
 
 fn is_unit_word(word: &str) -> bool {
@@ -37,15 +148,50 @@ fn is_unit_word(word: &str) -> bool {
 
 /// Commands that only affect typesetting.
 const DROPPED_COMMANDS: &[&str] = &[
-    "left", "right", "displaystyle", "textstyle", "scriptstyle", "big", "Big", "bigl", "bigr",
-    "Bigl", "Bigr", "bigg", "Bigg", "biggl", "biggr", "quad", "qquad", "limits", "nonumber",
-    "circ", "degree", "boldsymbol", "mathit", "ensuremath", "hspace", "phantom",
+    "left",
+    "right",
+    "displaystyle",
+    "textstyle",
+    "scriptstyle",
+    "big",
+    "Big",
+    "bigl",
+    "bigr",
+    "Bigl",
+    "Bigr",
+    "bigg",
+    "Bigg",
+    "biggl",
+    "biggr",
+    "quad",
+    "qquad",
+    "limits",
+    "nonumber",
+    "circ",
+    "degree",
+    "boldsymbol",
+    "mathit",
+    "ensuremath",
+    "hspace",
+    "phantom",
 ];
 
 /// Commands whose braced argument is plain text.
 const TEXT_COMMANDS: &[&str] = &[
-    "text", "textbf", "textit", "textrm", "textnormal", "textsf", "texttt", "mbox", "hbox",
-    "mathrm", "mathbf", "mathsf", "operatorname", "emph",
+    "text",
+    "textbf",
+    "textit",
+    "textrm",
+    "textnormal",
+    "textsf",
+    "texttt",
+    "mbox",
+    "hbox",
+    "mathrm",
+    "mathbf",
+    "mathsf",
+    "operatorname",
+    "emph",
 ];
 
 fn renamed_command(name: &str) -> Option<&'static str> {
@@ -60,8 +206,15 @@ fn renamed_command(name: &str) -> Option<&'static str> {
     })
 }
 
+/// `\text` inside `\text` deeper than this is kept verbatim instead of recursing.
+const MAX_TEXT_NESTING: usize = 4;
+
 /// Normalises one answer string. Linear in the input length.
 pub(crate) fn normalize(raw: &str) -> Normalized {
+    normalize_nested(raw, 0)
+}
+
+fn normalize_nested(raw: &str, nesting: usize) -> Normalized {
     let mut out = String::with_capacity(raw.len());
     let mut percent = false;
     let chars: Vec<char> = raw.trim().chars().collect();
@@ -120,10 +273,14 @@ pub(crate) fn normalize(raw: &str) -> Normalized {
                         drop_unit_power = true;
                     } else {
                         // Nested markup inside \text is rare; normalise it the same way.
-                        let inner = normalize(&content);
-                        percent |= inner.percent;
                         out.push(' ');
-                        out.push_str(&inner.text);
+                        if nesting < MAX_TEXT_NESTING {
+                            let inner = normalize_nested(&content, nesting + 1);
+                            percent |= inner.percent;
+                            out.push_str(&inner.text);
+                        } else {
+                            out.push_str(&content);
+                        }
                         out.push(' ');
                     }
                     continue;
@@ -225,7 +382,10 @@ fn braced_argument(chars: &[char], mut i: usize) -> (String, usize) {
 }
 
 fn is_circ_script(chars: &[char], i: usize) -> bool {
-    let rest: String = chars[i..chars.len().min(i + 12)].iter().filter(|c| **c != ' ').collect();
+    let rest: String = chars[i..chars.len().min(i + 12)]
+        .iter()
+        .filter(|c| **c != ' ')
+        .collect();
     rest.starts_with("\\circ") || rest.starts_with("{\\circ}") || rest.starts_with('°')
 }
 
@@ -260,7 +420,10 @@ fn strip_trailing_words(text: &mut String, percent: &mut bool) {
         let word = &text[last_space + 1..];
         let word_core = word.trim_end_matches(['^', '2', '3']);
         let head = text[..last_space].trim_end();
-        if head.is_empty() || !word_core.chars().all(|c| c.is_ascii_alphabetic()) || word_core.is_empty() {
+        if head.is_empty()
+            || !word_core.chars().all(|c| c.is_ascii_alphabetic())
+            || word_core.is_empty()
+        {
             return;
         }
         if word_core.eq_ignore_ascii_case("percent") {
@@ -300,7 +463,10 @@ fn remove_thousands_separators(text: &str) -> String {
             _ => {}
         }
         let starts_number = b.is_ascii_digit()
-            && (i == 0 || !(bytes[i - 1].is_ascii_digit() || bytes[i - 1] == b'.' || bytes[i - 1] == b','));
+            && (i == 0
+                || !(bytes[i - 1].is_ascii_digit()
+                    || bytes[i - 1] == b'.'
+                    || bytes[i - 1] == b','));
         if depth == 0 && starts_number {
             let mut j = i;
             while j < bytes.len() && bytes[j].is_ascii_digit() {

@@ -103,12 +103,8 @@ impl Num {
             // Cross-reduce first so products of reduced fractions rarely overflow.
             let g1 = gcd(a, d).max(1);
             let g2 = gcd(c, b).max(1);
-            let exact = (|| {
-                Num::ratio(
-                    (a / g1).checked_mul(c / g2)?,
-                    (b / g2).checked_mul(d / g1)?,
-                )
-            })();
+            let exact =
+                (|| Num::ratio((a / g1).checked_mul(c / g2)?, (b / g2).checked_mul(d / g1)?))();
             if let Some(n) = exact {
                 return n;
             }
@@ -126,12 +122,12 @@ impl Num {
     }
 
     pub(crate) fn pow(self, exponent: Num) -> Option<Num> {
-        if let (Num::Rat(..), Some(e)) = (self, exponent.as_integer().filter(|_| exponent.is_exact()))
-            && e.abs() <= MAX_EXACT_EXPONENT
+        if let (Num::Rat(..), Some(e)) =
+            (self, exponent.as_integer().filter(|_| exponent.is_exact()))
+            && e.unsigned_abs() <= MAX_EXACT_EXPONENT.unsigned_abs()
+            && let Some(p) = self.exact_pow(e.unsigned_abs())
         {
-            if let Some(p) = self.exact_pow(e.unsigned_abs()) {
-                return if e < 0 { Num::int(1).div(p) } else { Some(p) };
-            }
+            return if e < 0 { Num::int(1).div(p) } else { Some(p) };
         }
         let base = self.to_f64();
         let exp = exponent.to_f64();
@@ -212,7 +208,11 @@ impl fmt::Display for Num {
 /// Parses a plain decimal literal (`12`, `0.25`, `.5`, `1.5e-3`) exactly when it fits.
 pub(crate) fn parse_decimal(text: &str) -> Option<Num> {
     let (mantissa, exponent) = match text.find(['e', 'E']) {
-        Some(i) => (&text[..i], text[i + 1..].parse::<i32>().ok()?),
+        Some(i) => match text[i + 1..].parse::<i32>() {
+            Ok(e) => (&text[..i], e),
+            // An exponent beyond i32 is an overflow or underflow either way.
+            Err(_) => return text.parse::<f64>().ok().map(Num::Float),
+        },
         None => (text, 0),
     };
     let (int_part, frac_part) = match mantissa.split_once('.') {
@@ -223,14 +223,18 @@ pub(crate) fn parse_decimal(text: &str) -> Option<Num> {
         return None;
     }
     let digits = int_part.len() + frac_part.len();
-    if digits <= 36 && exponent.abs() <= 30 {
+    if digits <= 36 && exponent.unsigned_abs() <= 30 {
         let mut n: i128 = 0;
         for c in int_part.chars().chain(frac_part.chars()) {
-            n = n.checked_mul(10)?.checked_add(i128::from(c.to_digit(10)?))?;
+            n = n
+                .checked_mul(10)?
+                .checked_add(i128::from(c.to_digit(10)?))?;
         }
         let scale = frac_part.len() as i32 - exponent;
         let exact = if scale >= 0 {
-            10i128.checked_pow(scale as u32).and_then(|d| Num::ratio(n, d))
+            10i128
+                .checked_pow(scale as u32)
+                .and_then(|d| Num::ratio(n, d))
         } else {
             10i128
                 .checked_pow((-scale) as u32)

@@ -120,7 +120,10 @@ impl Func {
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum Node {
     /// A literal; `decimals` is the number of digits after a written decimal point.
-    Num { value: Num, decimals: Option<u32> },
+    Num {
+        value: Num,
+        decimals: Option<u32>,
+    },
     Var(String),
     Pi,
     E,
@@ -140,13 +143,20 @@ pub(crate) enum Node {
     /// `a \pm b`: two values.
     PlusMinus(Box<Node>, Box<Node>),
     /// `(a, b)`, `[a, b)`, `(a, b, c)`: tuples, points and intervals.
-    Bracketed { open: char, close: char, items: Vec<Node> },
+    Bracketed {
+        open: char,
+        close: char,
+        items: Vec<Node>,
+    },
     Set(Vec<Node>),
     EmptySet,
     /// Bare comma / "or" / "and" separated answers.
     List(Vec<Node>),
     Matrix(Vec<Vec<Node>>),
-    Relation { parts: Vec<Node>, ops: Vec<Rel> },
+    Relation {
+        parts: Vec<Node>,
+        ops: Vec<Rel>,
+    },
     Union(Vec<Node>),
 }
 
@@ -170,7 +180,10 @@ fn tokenize(text: &str) -> Result<Vec<Tok>, ParseError> {
             while i < chars.len() && chars[i].is_ascii_digit() {
                 i += 1;
             }
-            if i < chars.len() && chars[i] == '.' && chars.get(i + 1).is_some_and(char::is_ascii_digit) {
+            if i < chars.len()
+                && chars[i] == '.'
+                && chars.get(i + 1).is_some_and(char::is_ascii_digit)
+            {
                 i += 1;
                 while i < chars.len() && chars[i].is_ascii_digit() {
                     i += 1;
@@ -214,7 +227,12 @@ fn tokenize(text: &str) -> Result<Vec<Tok>, ParseError> {
                     Some('}') => Tok::RSet,
                     Some('\\') => Tok::RowSep,
                     Some('|') => Tok::Pipe,
-                    other => return err(format!("unknown control symbol \\{}", other.copied().unwrap_or(' '))),
+                    other => {
+                        return err(format!(
+                            "unknown control symbol \\{}",
+                            other.copied().unwrap_or(' ')
+                        ));
+                    }
                 };
                 toks.push(tok);
                 i = start + 1;
@@ -317,7 +335,11 @@ pub(crate) fn parse(text: &str) -> Parsed {
         return err("empty answer");
     }
     let toks = tokenize(text)?;
-    let mut p = Parser { toks, pos: 0, depth: 0 };
+    let mut p = Parser {
+        toks,
+        pos: 0,
+        depth: 0,
+    };
     let node = p.list(&[])?;
     if p.pos != p.toks.len() {
         return err(format!("unexpected {:?}", p.toks[p.pos]));
@@ -344,7 +366,11 @@ impl Parser {
     }
 
     fn expect(&mut self, tok: &Tok) -> Result<(), ParseError> {
-        if self.eat(tok) { Ok(()) } else { err(format!("expected {tok:?}")) }
+        if self.eat(tok) {
+            Ok(())
+        } else {
+            err(format!("expected {tok:?}"))
+        }
     }
 
     fn enter(&mut self) -> Result<(), ParseError> {
@@ -376,7 +402,11 @@ impl Parser {
             }
         }
         self.depth -= 1;
-        Ok(if items.len() == 1 { items.remove(0) } else { Node::List(items) })
+        Ok(if items.len() == 1 {
+            items.remove(0)
+        } else {
+            Node::List(items)
+        })
     }
 
     /// Items of a bracket, separated by commas only.
@@ -399,7 +429,11 @@ impl Parser {
             parts.push(self.union()?);
         }
         self.depth -= 1;
-        Ok(if ops.is_empty() { parts.remove(0) } else { Node::Relation { parts, ops } })
+        Ok(if ops.is_empty() {
+            parts.remove(0)
+        } else {
+            Node::Relation { parts, ops }
+        })
     }
 
     fn union(&mut self) -> Parsed {
@@ -500,7 +534,13 @@ impl Parser {
             }
             Some(Tok::PlusMinus) => {
                 self.pos += 1;
-                Node::PlusMinus(Box::new(Node::Num { value: Num::int(0), decimals: None }), Box::new(self.unary()?))
+                Node::PlusMinus(
+                    Box::new(Node::Num {
+                        value: Num::int(0),
+                        decimals: None,
+                    }),
+                    Box::new(self.unary()?),
+                )
             }
             _ => self.power()?,
         };
@@ -627,7 +667,10 @@ impl Parser {
                 };
                 self.pos += 1;
                 if items.len() == 1 && matches!((open, close), ('(', ')') | ('[', ']')) {
-                    items.into_iter().next().ok_or_else(|| ParseError("empty bracket".into()))?
+                    items
+                        .into_iter()
+                        .next()
+                        .ok_or_else(|| ParseError("empty bracket".into()))?
                 } else {
                     Node::Bracketed { open, close, items }
                 }
@@ -782,7 +825,10 @@ fn number_node(text: &str) -> Parsed {
 
 fn is_plain_integer(node: &Node) -> bool {
     match node {
-        Node::Num { value, decimals: None } => value.as_integer().is_some_and(|n| n >= 0),
+        Node::Num {
+            value,
+            decimals: None,
+        } => value.as_integer().is_some_and(|n| n >= 0),
         Node::Neg(inner) => matches!(**inner, Node::Num { decimals: None, .. }),
         _ => false,
     }
@@ -811,10 +857,40 @@ fn starts_implicit_factor(tok: &Tok) -> bool {
 
 fn is_greek(name: &str) -> bool {
     const GREEK: &[&str] = &[
-        "alpha", "beta", "gamma", "delta", "epsilon", "varepsilon", "zeta", "eta", "theta",
-        "vartheta", "iota", "kappa", "lambda", "mu", "nu", "xi", "rho", "sigma", "tau",
-        "upsilon", "phi", "varphi", "chi", "psi", "omega", "Gamma", "Delta", "Theta", "Lambda",
-        "Xi", "Sigma", "Phi", "Psi", "Omega",
+        "alpha",
+        "beta",
+        "gamma",
+        "delta",
+        "epsilon",
+        "varepsilon",
+        "zeta",
+        "eta",
+        "theta",
+        "vartheta",
+        "iota",
+        "kappa",
+        "lambda",
+        "mu",
+        "nu",
+        "xi",
+        "rho",
+        "sigma",
+        "tau",
+        "upsilon",
+        "phi",
+        "varphi",
+        "chi",
+        "psi",
+        "omega",
+        "Gamma",
+        "Delta",
+        "Theta",
+        "Lambda",
+        "Xi",
+        "Sigma",
+        "Phi",
+        "Psi",
+        "Omega",
     ];
     GREEK.contains(&name)
 }
@@ -826,13 +902,26 @@ mod tests {
     #[test]
     fn parses_common_shapes() {
         assert!(matches!(parse("\\frac{1}{2}"), Ok(Node::Div(..))));
-        assert!(matches!(parse("(1,2]"), Ok(Node::Bracketed { open: '(', close: ']', .. })));
+        assert!(matches!(
+            parse("(1,2]"),
+            Ok(Node::Bracketed {
+                open: '(',
+                close: ']',
+                ..
+            })
+        ));
         assert!(matches!(parse("1, 2"), Ok(Node::List(_))));
         assert!(matches!(parse("\\{1,2\\}"), Ok(Node::Set(_))));
         assert!(matches!(parse("x > 3"), Ok(Node::Relation { .. })));
-        assert!(matches!(parse("\\begin{pmatrix} 1 & 2 \\\\ 3 & 4 \\end{pmatrix}"), Ok(Node::Matrix(_))));
+        assert!(matches!(
+            parse("\\begin{pmatrix} 1 & 2 \\\\ 3 & 4 \\end{pmatrix}"),
+            Ok(Node::Matrix(_))
+        ));
         assert!(matches!(parse("3\\frac{1}{2}"), Ok(Node::Add(..))));
-        assert!(matches!(parse("(-\\infty, 2) \\cup (3, \\infty)"), Ok(Node::Union(_))));
+        assert!(matches!(
+            parse("(-\\infty, 2) \\cup (3, \\infty)"),
+            Ok(Node::Union(_))
+        ));
     }
 
     #[test]
