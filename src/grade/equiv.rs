@@ -68,7 +68,9 @@ enum Scale {
 }
 
 fn compare_texts(p: &Normalized, g: &Normalized, scale: Scale) -> Outcome {
-    if matches!(scale, Scale::None) && comparison_key(&p.text) == comparison_key(&g.text) {
+    if matches!(scale, Scale::None)
+        && comparison_key(&p.text, false) == comparison_key(&g.text, false)
+    {
         return Outcome::new(true, format!("string: {} = {}", p.text, g.text));
     }
     let parsed = (parse(&p.text), parse(&g.text));
@@ -93,6 +95,17 @@ fn compare_texts(p: &Normalized, g: &Normalized, scale: Scale) -> Outcome {
         (Err(e), _) => format!("prediction unparsed: {}", e.0),
         (_, Err(e)) => format!("gold unparsed: {}", e.0),
     };
+    if matches!(scale, Scale::None)
+        && comparison_key(&p.text, true) == comparison_key(&g.text, true)
+    {
+        return Outcome::new(
+            true,
+            format!(
+                "string (case-insensitive): {} = {} ({failure})",
+                p.text, g.text
+            ),
+        );
+    }
     Outcome::new(
         false,
         format!("string: {} ≠ {} ({failure})", p.text, g.text),

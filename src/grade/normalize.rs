@@ -322,12 +322,20 @@ fn normalize_nested(raw: &str, nesting: usize) -> Normalized {
             '≤' => out.push_str("\\leq "),
             '≥' => out.push_str("\\geq "),
             '≠' => out.push_str("\\neq "),
+            '≈' => out.push_str("\\approx "),
             '∪' => out.push_str("\\cup "),
             _ => out.push(c),
         }
         i += 1;
     }
-    let mut text = out.trim().to_string();
+    // A leading "=" or "\approx" ("≈ 3.14") only introduces the value.
+    let mut text = out
+        .trim()
+        .trim_start_matches('=')
+        .trim_start()
+        .trim_start_matches("\\approx")
+        .trim()
+        .to_string();
     strip_trailing_words(&mut text, &mut percent);
     text = remove_thousands_separators(&text);
     Normalized { text, percent }
@@ -500,13 +508,16 @@ fn remove_thousands_separators(text: &str) -> String {
         .collect()
 }
 
-/// Key for string comparison: no spaces, lower case. Braces stay: `\frac{12}{3}` and
-/// `\frac1{23}` must not collide.
-pub(crate) fn comparison_key(text: &str) -> String {
-    text.chars()
-        .filter(|c| !c.is_whitespace())
-        .flat_map(char::to_lowercase)
-        .collect()
+/// Key for string comparison: no spaces; case folded only for prose answers (where
+/// "Monday" = "monday") since in math `\Delta` ≠ `\delta`. Braces stay: `\frac{12}{3}`
+/// and `\frac1{23}` must not collide.
+pub(crate) fn comparison_key(text: &str, fold_case: bool) -> String {
+    let kept = text.chars().filter(|c| !c.is_whitespace());
+    if fold_case {
+        kept.flat_map(char::to_lowercase).collect()
+    } else {
+        kept.collect()
+    }
 }
 
 #[cfg(test)]
