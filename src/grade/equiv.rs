@@ -168,6 +168,10 @@ fn canonical(node: Node) -> Node {
 fn is_assignment_target(node: &Node) -> bool {
     match node {
         Node::Var(_) => true,
+        // f(x) = ..., p(x) = ... (parsed as an implicit product).
+        Node::Mul(f, _) => {
+            matches!(&**f, Node::Var(name) if matches!(name.as_str(), "f" | "g" | "h" | "p" | "q"))
+        }
         Node::Bracketed { items, .. } => items.iter().all(|i| matches!(i, Node::Var(_))),
         _ => false,
     }

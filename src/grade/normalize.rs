@@ -146,6 +146,15 @@ fn is_unit_word(word: &str) -> bool {
     !w.is_empty() && UNIT_WORDS.iter().any(|u| u.eq_ignore_ascii_case(w))
 }
 
+/// "cm", "square units", "m/s", "m/s^2", "km \cdot h^{-1}".
+fn is_unit_phrase(text: &str) -> bool {
+    let mut words = text
+        .split(|c: char| c.is_whitespace() || matches!(c, '/' | '^' | '{' | '}' | '-' | '*' | '\\'))
+        .filter(|w| !w.is_empty() && !w.chars().all(|c| c.is_ascii_digit()) && *w != "cdot")
+        .peekable();
+    words.peek().is_some() && words.all(is_unit_word)
+}
+
 /// Commands that only affect typesetting.
 const DROPPED_COMMANDS: &[&str] = &[
     "left",
@@ -265,8 +274,7 @@ fn normalize_nested(raw: &str, nesting: usize) -> Normalized {
                     let (content, next) = braced_argument(&chars, i);
                     i = next;
                     let trimmed = content.trim();
-                    let words_are_units =
-                        !trimmed.is_empty() && trimmed.split_whitespace().all(is_unit_word);
+                    let words_are_units = is_unit_phrase(trimmed);
                     if trimmed.eq_ignore_ascii_case("percent") || trimmed == "%" {
                         percent = true;
                     } else if words_are_units && !out.trim().is_empty() {
@@ -337,6 +345,9 @@ fn normalize_nested(raw: &str, nesting: usize) -> Normalized {
         .trim()
         .to_string();
     strip_trailing_words(&mut text, &mut percent);
+    if text.contains("\\overline") {
+        text = expand_repeating_decimals(&text);
+    }
     text = remove_thousands_separators(&text);
     Normalized { text, percent }
 }
@@ -452,6 +463,63 @@ fn strip_trailing_words(text: &mut String, percent: &mut bool) {
         let keep = head.len();
         text.truncate(keep);
     }
+}
+
+/// `0.\overline{3}` → `\frac{1}{3}`, `1.2\overline{45}` → its exact fraction.
+fn expand_repeating_decimals(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find("\\overline") {
+        let before = &rest[..at];
+        let after = rest[at + "\\overline".len()..].trim_start();
+        let digits_end = before.len()
+            - before
+                .trim_end_matches(|c: char| c.is_ascii_digit() || c == '.')
+                .len();
+        let number = &before[before.len() - digits_end..];
+        let repeating: Option<(&str, &str)> = after
+            .strip_prefix('{')
+            .and_then(|a| a.split_once('}'))
+            .filter(|(r, _)| {
+                !r.is_empty() && r.len() <= 12 && r.chars().all(|c| c.is_ascii_digit())
+            });
+        let fraction = match (number.split_once('.'), repeating) {
+            (Some((int, frac)), Some((rep, _))) if int.len() + frac.len() <= 12 => {
+                repeating_fraction(int, frac, rep)
+            }
+            _ => None,
+        };
+        match (fraction, repeating) {
+            (Some(f), Some((_, tail))) => {
+                out.push_str(&before[..before.len() - digits_end]);
+                out.push_str(&f);
+                rest = tail;
+            }
+            _ => {
+                out.push_str(&rest[..at + "\\overline".len()]);
+                rest = &rest[at + "\\overline".len()..];
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+/// I.F(R) = (IFR - IF) / (10^|F| (10^|R| - 1)).
+fn repeating_fraction(int: &str, frac: &str, rep: &str) -> Option<String> {
+    let parse = |s: &str| {
+        if s.is_empty() {
+            Some(0i128)
+        } else {
+            s.parse::<i128>().ok()
+        }
+    };
+    let with_rep = parse(&format!("{int}{frac}{rep}"))?;
+    let without = parse(&format!("{int}{frac}"))?;
+    let den = 10i128
+        .checked_pow(frac.len() as u32)?
+        .checked_mul(10i128.checked_pow(rep.len() as u32)? - 1)?;
+    Some(format!("\\frac{{{}}}{{{den}}}", with_rep - without))
 }
 
 /// `1,000,000` → `1000000` outside brackets; `(1,2)`, `1, 2` and `1,23` are left alone.
