@@ -10,6 +10,8 @@ const SYMBOLIC_POINTS: usize = 6;
 const SYMBOLIC_SEED: u64 = 0x5EED_6A7A_DE00_0001;
 const RELATIVE_TOLERANCE: f64 = 1e-9;
 const SYMBOLIC_TOLERANCE: f64 = 1e-7;
+/// Unordered matching is quadratic; longer lists fall back to string comparison.
+const MAX_UNORDERED_ITEMS: usize = 64;
 
 /// The decision on one pair of answers.
 #[derive(Debug, Clone, PartialEq)]
@@ -66,7 +68,9 @@ enum Scale {
 }
 
 fn compare_texts(p: &Normalized, g: &Normalized, scale: Scale) -> Outcome {
-    if matches!(scale, Scale::None) && comparison_key(&p.text) == comparison_key(&g.text) {
+    if matches!(scale, Scale::None)
+        && comparison_key(&p.text, false) == comparison_key(&g.text, false)
+    {
         return Outcome::new(true, format!("string: {} = {}", p.text, g.text));
     }
     let parsed = (parse(&p.text), parse(&g.text));
@@ -91,6 +95,17 @@ fn compare_texts(p: &Normalized, g: &Normalized, scale: Scale) -> Outcome {
         (Err(e), _) => format!("prediction unparsed: {}", e.0),
         (_, Err(e)) => format!("gold unparsed: {}", e.0),
     };
+    if matches!(scale, Scale::None)
+        && comparison_key(&p.text, true) == comparison_key(&g.text, true)
+    {
+        return Outcome::new(
+            true,
+            format!(
+                "string (case-insensitive): {} = {} ({failure})",
+                p.text, g.text
+            ),
+        );
+    }
     Outcome::new(
         false,
         format!("string: {} ≠ {} ({failure})", p.text, g.text),
@@ -153,6 +168,10 @@ fn canonical(node: Node) -> Node {
 fn is_assignment_target(node: &Node) -> bool {
     match node {
         Node::Var(_) => true,
+        // f(x) = ..., p(x) = ... (parsed as an implicit product).
+        Node::Mul(f, _) => {
+            matches!(&**f, Node::Var(name) if matches!(name.as_str(), "f" | "g" | "h" | "p" | "q"))
+        }
         Node::Bracketed { items, .. } => items.iter().all(|i| matches!(i, Node::Var(_))),
         _ => false,
     }
@@ -394,6 +413,9 @@ fn ordered<'a>(
 
 /// Matches items regardless of order; `as_sets` ignores repeated elements.
 fn unordered(p: &[Node], g: &[Node], as_sets: bool) -> Option<Outcome> {
+    if p.len() > MAX_UNORDERED_ITEMS || g.len() > MAX_UNORDERED_ITEMS {
+        return None;
+    }
     let dedup = |items: &[Node]| -> Option<Vec<usize>> {
         let mut keep: Vec<usize> = Vec::new();
         for (i, item) in items.iter().enumerate() {
@@ -673,19 +695,19 @@ pub(crate) fn render(node: &Node) -> String {
         Node::E => "e".into(),
         Node::Infinity => "∞".into(),
         Node::Add(a, b) => format!("{}+{}", render(a), render(b)),
-        Node::Sub(a, b) => format!("{}-({})", render(a), render(b)),
-        Node::Mul(a, b) => format!("({})*({})", render(a), render(b)),
-        Node::Div(a, b) => format!("({})/({})", render(a), render(b)),
-        Node::Pow(a, b) => format!("({})^({})", render(a), render(b)),
-        Node::Neg(a) => format!("-({})", render(a)),
-        Node::Func(f, a) => format!("{f:?}({})", render(a)).to_lowercase(),
-        Node::LogBase(b, a) => format!("log_{}({})", render(b), render(a)),
-        Node::Root(None, a) => format!("√({})", render(a)),
-        Node::Root(Some(i), a) => format!("root{}({})", render(i), render(a)),
-        Node::Factorial(a) => format!("({})!", render(a)),
+        Node::Sub(a, b) => format!("{}-{}", render(a), operand(b)),
+        Node::Mul(a, b) => format!("{}*{}", operand(a), operand(b)),
+        Node::Div(a, b) => format!("{}/{}", operand(a), operand(b)),
+        Node::Pow(a, b) => format!("{}^{}", operand(a), operand(b)),
+        Node::Neg(a) => format!("-{}", operand(a)),
+        Node::Func(f, a) => format!("{}({})", format!("{f:?}").to_lowercase(), render(a)),
+        Node::LogBase(b, a) => format!("log_{}({})", operand(b), render(a)),
+        Node::Root(None, a) => format!("√{}", operand(a)),
+        Node::Root(Some(i), a) => format!("root{}({})", operand(i), render(a)),
+        Node::Factorial(a) => format!("{}!", operand(a)),
         Node::Binom(n, k) => format!("C({},{})", render(n), render(k)),
         Node::Abs(a) => format!("|{}|", render(a)),
-        Node::PlusMinus(a, b) => format!("{}±{}", render(a), render(b)),
+        Node::PlusMinus(a, b) => format!("{}±{}", render(a), operand(b)),
         Node::Bracketed { open, close, items } => format!("{open}{}{close}", join(items)),
         Node::Set(items) => format!("{{{}}}", join(items)),
         Node::EmptySet => "∅".into(),
@@ -696,5 +718,39 @@ pub(crate) fn render(node: &Node) -> String {
         ),
         Node::Relation { parts, .. } => format!("relation({})", join(parts)),
         Node::Union(items) => items.iter().map(render).collect::<Vec<_>>().join(" ∪ "),
+    }
+}
+
+/// Renders an operand, in parentheses unless it is atomic.
+fn operand(node: &Node) -> String {
+    let atomic = match node {
+        Node::Num { value, .. } => {
+            value.to_f64() >= 0.0 && value.is_exact() && value.as_integer().is_some()
+                || matches!(
+                    node,
+                    Node::Num {
+                        decimals: Some(_),
+                        ..
+                    }
+                ) && value.to_f64() >= 0.0
+        }
+        Node::Var(_)
+        | Node::Pi
+        | Node::E
+        | Node::Infinity
+        | Node::Func(..)
+        | Node::Abs(_)
+        | Node::Binom(..) => true,
+        Node::Root(..)
+        | Node::Factorial(_)
+        | Node::Bracketed { .. }
+        | Node::Set(_)
+        | Node::EmptySet => true,
+        _ => false,
+    };
+    if atomic {
+        render(node)
+    } else {
+        format!("({})", render(node))
     }
 }

@@ -152,7 +152,48 @@ fn answer_line(text: &str) -> Option<String> {
         Some(end) => &line[..end],
         None => line,
     };
+    let line = strip_filler(line);
+    // "The answer is not obvious ..." is prose, not an answer: use a later rule.
+    let first_word = line
+        .split_whitespace()
+        .next()
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    if NOT_AN_ANSWER.contains(&first_word.as_str()) {
+        return None;
+    }
     clean_tail(line)
+}
+
+/// First words that show an "answer is" phrase does not state the answer.
+const NOT_AN_ANSWER: &[&str] = &[
+    "not", "that", "to", "as", "below", "above", "given", "found", "obtained", "in",
+];
+
+/// Words between the cue and the answer: "the answer is therefore 5".
+fn strip_filler(mut line: &str) -> &str {
+    const FILLER: &[&str] = &[
+        "therefore",
+        "thus",
+        "then",
+        "clearly",
+        "simply",
+        "just",
+        "now",
+        "indeed",
+        "hence",
+    ];
+    loop {
+        let trimmed = line.trim_start_matches([':', ' ', '*', ',']);
+        let word_end = trimmed
+            .find(|c: char| !c.is_ascii_alphabetic())
+            .unwrap_or(trimmed.len());
+        let word = &trimmed[..word_end];
+        if word.is_empty() || !FILLER.iter().any(|f| f.eq_ignore_ascii_case(word)) {
+            return trimmed;
+        }
+        line = trimmed[word_end..].trim_start_matches(',');
+    }
 }
 
 /// Trims markdown and punctuation around an answer taken from the end of a line.

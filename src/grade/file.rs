@@ -129,7 +129,7 @@ pub fn grade_content(
         let opts = GradeOptions {
             question: item.question.as_deref(),
         };
-        let verdict = grade_with(&item.prediction, gold_final_answer(&item.answer), &opts);
+        let verdict = grade_with(&item.prediction, &gold_final_answer(&item.answer), &opts);
         correct += usize::from(verdict.correct);
         let id = item.id.unwrap_or_else(|| Value::from(position));
         match mode {
@@ -177,11 +177,13 @@ pub fn grade_content(
 }
 
 /// A gold field holding a whole GSM8K or MATH solution is reduced to its final answer.
-fn gold_final_answer(gold: &str) -> &str {
-    if let Some(i) = gold.rfind("####") {
-        return gold[i + 4..].trim();
+fn gold_final_answer(gold: &str) -> String {
+    if (gold.contains("####") || gold.contains("\\boxed"))
+        && let Some(found) = super::extract_answer(gold)
+    {
+        return found.text;
     }
-    gold
+    gold.to_string()
 }
 
 fn read_items(path: &Path, content: &str) -> Result<Vec<(Location, Value)>, GradeFileError> {
@@ -308,17 +310,18 @@ mod tests {
     fn json_list_with_questions() {
         let content = concat!(
             r#"[{"question": "What percent?", "answer": "10", "prediction": "The answer is 10%"},"#,
-            "{\"question\": \"q\", \"answer\": \"#### 7\", \"prediction\": \"#### 7\"}]"
+            "{\"question\": \"q\", \"answer\": \"So 3+4=7.\\n#### 7\", \"prediction\": \"#### 7\"},",
+            r#"{"answer": "so $\\boxed{\\frac12}$", "prediction": "\\boxed{0.5}"}]"#
         );
         let (result, text) = run(content, OutputMode::Json);
-        assert_eq!(result.ok().map(|s| s.correct), Some(2));
+        assert_eq!(result.ok().map(|s| s.correct), Some(3));
         let first: Value =
             serde_json::from_str(text.lines().next().unwrap_or("")).unwrap_or(Value::Null);
         assert_eq!(first["id"], Value::from(0));
         assert_eq!(first["correct"], Value::Bool(true));
         assert_eq!(first["extracted"], Value::from("10%"));
         assert_eq!(first["rule"], Value::from("answer_line"));
-        assert_eq!(text.lines().count(), 2);
+        assert_eq!(text.lines().count(), 3);
     }
 
     #[test]

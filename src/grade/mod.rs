@@ -121,7 +121,7 @@ mod tests {
         assert!(v.correct, "{v:?}");
         assert_eq!(v.rule, Some(ExtractRule::Boxed));
         assert_eq!(v.extracted.as_deref(), Some("0.5"));
-        assert!(v.reason.starts_with("numeric"), "{}", v.reason);
+        assert_eq!(v.reason, "numeric: 0.5 = 1/2");
     }
 
     #[test]

@@ -146,6 +146,15 @@ fn is_unit_word(word: &str) -> bool {
     !w.is_empty() && UNIT_WORDS.iter().any(|u| u.eq_ignore_ascii_case(w))
 }
 
+/// "cm", "square units", "m/s", "m/s^2", "km \cdot h^{-1}".
+fn is_unit_phrase(text: &str) -> bool {
+    let mut words = text
+        .split(|c: char| c.is_whitespace() || matches!(c, '/' | '^' | '{' | '}' | '-' | '*' | '\\'))
+        .filter(|w| !w.is_empty() && !w.chars().all(|c| c.is_ascii_digit()) && *w != "cdot")
+        .peekable();
+    words.peek().is_some() && words.all(is_unit_word)
+}
+
 /// Commands that only affect typesetting.
 const DROPPED_COMMANDS: &[&str] = &[
     "left",
@@ -206,8 +215,15 @@ fn renamed_command(name: &str) -> Option<&'static str> {
     })
 }
 
+/// `\text` inside `\text` deeper than this is kept verbatim instead of recursing.
+const MAX_TEXT_NESTING: usize = 4;
+
 /// Normalises one answer string. Linear in the input length.
 pub(crate) fn normalize(raw: &str) -> Normalized {
+    normalize_nested(raw, 0)
+}
+
+fn normalize_nested(raw: &str, nesting: usize) -> Normalized {
     let mut out = String::with_capacity(raw.len());
     let mut percent = false;
     let chars: Vec<char> = raw.trim().chars().collect();
@@ -258,18 +274,21 @@ pub(crate) fn normalize(raw: &str) -> Normalized {
                     let (content, next) = braced_argument(&chars, i);
                     i = next;
                     let trimmed = content.trim();
-                    let words_are_units =
-                        !trimmed.is_empty() && trimmed.split_whitespace().all(is_unit_word);
+                    let words_are_units = is_unit_phrase(trimmed);
                     if trimmed.eq_ignore_ascii_case("percent") || trimmed == "%" {
                         percent = true;
                     } else if words_are_units && !out.trim().is_empty() {
                         drop_unit_power = true;
                     } else {
                         // Nested markup inside \text is rare; normalise it the same way.
-                        let inner = normalize(&content);
-                        percent |= inner.percent;
                         out.push(' ');
-                        out.push_str(&inner.text);
+                        if nesting < MAX_TEXT_NESTING {
+                            let inner = normalize_nested(&content, nesting + 1);
+                            percent |= inner.percent;
+                            out.push_str(&inner.text);
+                        } else {
+                            out.push_str(&content);
+                        }
                         out.push(' ');
                     }
                     continue;
@@ -311,13 +330,24 @@ pub(crate) fn normalize(raw: &str) -> Normalized {
             '≤' => out.push_str("\\leq "),
             '≥' => out.push_str("\\geq "),
             '≠' => out.push_str("\\neq "),
+            '≈' => out.push_str("\\approx "),
             '∪' => out.push_str("\\cup "),
             _ => out.push(c),
         }
         i += 1;
     }
-    let mut text = out.trim().to_string();
+    // A leading "=" or "\approx" ("≈ 3.14") only introduces the value.
+    let mut text = out
+        .trim()
+        .trim_start_matches('=')
+        .trim_start()
+        .trim_start_matches("\\approx")
+        .trim()
+        .to_string();
     strip_trailing_words(&mut text, &mut percent);
+    if text.contains("\\overline") {
+        text = expand_repeating_decimals(&text);
+    }
     text = remove_thousands_separators(&text);
     Normalized { text, percent }
 }
@@ -435,6 +465,63 @@ fn strip_trailing_words(text: &mut String, percent: &mut bool) {
     }
 }
 
+/// `0.\overline{3}` → `\frac{1}{3}`, `1.2\overline{45}` → its exact fraction.
+fn expand_repeating_decimals(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find("\\overline") {
+        let before = &rest[..at];
+        let after = rest[at + "\\overline".len()..].trim_start();
+        let digits_end = before.len()
+            - before
+                .trim_end_matches(|c: char| c.is_ascii_digit() || c == '.')
+                .len();
+        let number = &before[before.len() - digits_end..];
+        let repeating: Option<(&str, &str)> = after
+            .strip_prefix('{')
+            .and_then(|a| a.split_once('}'))
+            .filter(|(r, _)| {
+                !r.is_empty() && r.len() <= 12 && r.chars().all(|c| c.is_ascii_digit())
+            });
+        let fraction = match (number.split_once('.'), repeating) {
+            (Some((int, frac)), Some((rep, _))) if int.len() + frac.len() <= 12 => {
+                repeating_fraction(int, frac, rep)
+            }
+            _ => None,
+        };
+        match (fraction, repeating) {
+            (Some(f), Some((_, tail))) => {
+                out.push_str(&before[..before.len() - digits_end]);
+                out.push_str(&f);
+                rest = tail;
+            }
+            _ => {
+                out.push_str(&rest[..at + "\\overline".len()]);
+                rest = &rest[at + "\\overline".len()..];
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+/// I.F(R) = (IFR - IF) / (10^|F| (10^|R| - 1)).
+fn repeating_fraction(int: &str, frac: &str, rep: &str) -> Option<String> {
+    let parse = |s: &str| {
+        if s.is_empty() {
+            Some(0i128)
+        } else {
+            s.parse::<i128>().ok()
+        }
+    };
+    let with_rep = parse(&format!("{int}{frac}{rep}"))?;
+    let without = parse(&format!("{int}{frac}"))?;
+    let den = 10i128
+        .checked_pow(frac.len() as u32)?
+        .checked_mul(10i128.checked_pow(rep.len() as u32)? - 1)?;
+    Some(format!("\\frac{{{}}}{{{den}}}", with_rep - without))
+}
+
 /// `1,000,000` → `1000000` outside brackets; `(1,2)`, `1, 2` and `1,23` are left alone.
 fn remove_thousands_separators(text: &str) -> String {
     if !text.contains(',') {
@@ -489,13 +576,16 @@ fn remove_thousands_separators(text: &str) -> String {
         .collect()
 }
 
-/// Key for string comparison: no spaces, lower case. Braces stay: `\frac{12}{3}` and
-/// `\frac1{23}` must not collide.
-pub(crate) fn comparison_key(text: &str) -> String {
-    text.chars()
-        .filter(|c| !c.is_whitespace())
-        .flat_map(char::to_lowercase)
-        .collect()
+/// Key for string comparison: no spaces; case folded only for prose answers (where
+/// "Monday" = "monday") since in math `\Delta` ≠ `\delta`. Braces stay: `\frac{12}{3}`
+/// and `\frac1{23}` must not collide.
+pub(crate) fn comparison_key(text: &str, fold_case: bool) -> String {
+    let kept = text.chars().filter(|c| !c.is_whitespace());
+    if fold_case {
+        kept.flat_map(char::to_lowercase).collect()
+    } else {
+        kept.collect()
+    }
 }
 
 #[cfg(test)]

@@ -124,7 +124,7 @@ impl Num {
     pub(crate) fn pow(self, exponent: Num) -> Option<Num> {
         if let (Num::Rat(..), Some(e)) =
             (self, exponent.as_integer().filter(|_| exponent.is_exact()))
-            && e.abs() <= MAX_EXACT_EXPONENT
+            && e.unsigned_abs() <= MAX_EXACT_EXPONENT.unsigned_abs()
             && let Some(p) = self.exact_pow(e.unsigned_abs())
         {
             return if e < 0 { Num::int(1).div(p) } else { Some(p) };
@@ -208,7 +208,11 @@ impl fmt::Display for Num {
 /// Parses a plain decimal literal (`12`, `0.25`, `.5`, `1.5e-3`) exactly when it fits.
 pub(crate) fn parse_decimal(text: &str) -> Option<Num> {
     let (mantissa, exponent) = match text.find(['e', 'E']) {
-        Some(i) => (&text[..i], text[i + 1..].parse::<i32>().ok()?),
+        Some(i) => match text[i + 1..].parse::<i32>() {
+            Ok(e) => (&text[..i], e),
+            // An exponent beyond i32 is an overflow or underflow either way.
+            Err(_) => return text.parse::<f64>().ok().map(Num::Float),
+        },
         None => (text, 0),
     };
     let (int_part, frac_part) = match mantissa.split_once('.') {
@@ -219,7 +223,7 @@ pub(crate) fn parse_decimal(text: &str) -> Option<Num> {
         return None;
     }
     let digits = int_part.len() + frac_part.len();
-    if digits <= 36 && exponent.abs() <= 30 {
+    if digits <= 36 && exponent.unsigned_abs() <= 30 {
         let mut n: i128 = 0;
         for c in int_part.chars().chain(frac_part.chars()) {
             n = n
