@@ -1,2 +1,10 @@
 //! The trainable decoder, differentiable fused ops, LoRA, loading and saving,
 //! tokenizer and chat templates.
+
+pub mod checkpoint;
+pub mod config;
+pub mod decoder;
+pub mod decoder_error;
+pub mod linear;
+pub mod lora;
+pub mod ops;
