@@ -1,2 +1,6 @@
 //! The trainable decoder, differentiable fused ops, LoRA, loading and saving,
 //! tokenizer and chat templates.
+
+pub mod chat;
+pub mod gguf;
+pub mod tokenizer;
