@@ -1,10 +1,13 @@
 //! The trainable decoder, differentiable fused ops, LoRA, loading and saving,
 //! tokenizer and chat templates.
 
+pub mod chat;
 pub mod checkpoint;
 pub mod config;
 pub mod decoder;
 pub mod decoder_error;
+pub mod gguf;
 pub mod linear;
 pub mod lora;
 pub mod ops;
+pub mod tokenizer;
