@@ -72,8 +72,13 @@ enum ApiKey {
     /// `api_key_env` is empty: a local server without keys.
     NotConfigured,
     /// The variable is named but unset: no key is sent, and a 401/403 says why.
-    Unset { env: String },
-    Set { env: String, value: Secret },
+    Unset {
+        env: String,
+    },
+    Set {
+        env: String,
+        value: Secret,
+    },
 }
 
 impl ApiKey {
@@ -104,9 +109,7 @@ impl ApiKey {
             return String::new();
         }
         match self {
-            Self::NotConfigured => {
-                " (no API key is sent: teacher.api_key_env is empty)".to_owned()
-            }
+            Self::NotConfigured => " (no API key is sent: teacher.api_key_env is empty)".to_owned(),
             Self::Unset { env } => format!(
                 " (no API key was sent: the environment variable {env} named by \
                  teacher.api_key_env is not set)"
@@ -264,10 +267,7 @@ impl OpenAiClient {
         if let ApiKey::Set { value, .. } = &self.key {
             builder = builder.bearer_auth(&value.0);
         }
-        let response = builder
-            .send()
-            .await
-            .map_err(|e| self.transport_error(e))?;
+        let response = builder.send().await.map_err(|e| self.transport_error(e))?;
         let status = response.status();
         let retry_after = retry_after(response.headers());
         let body = response
@@ -298,13 +298,14 @@ impl OpenAiClient {
         };
         let response: ChatResponse = serde_json::from_slice(body)
             .map_err(|e| malformed(format!("{e} (body of {} bytes)", body.len())))?;
-        let choice = response
-            .choices
-            .into_iter()
-            .next()
-            .ok_or_else(|| TeacherError::EmptyChoices {
-                endpoint: self.endpoint.clone(),
-            })?;
+        let choice =
+            response
+                .choices
+                .into_iter()
+                .next()
+                .ok_or_else(|| TeacherError::EmptyChoices {
+                    endpoint: self.endpoint.clone(),
+                })?;
         let text = choice
             .message
             .content
@@ -450,7 +451,10 @@ mod tests {
             Err(TeacherError::MalformedBody { .. })
         ));
         assert!(matches!(
-            client.parse(br#"{"choices":[{"message":{"content":null}}]}"#, Duration::ZERO),
+            client.parse(
+                br#"{"choices":[{"message":{"content":null}}]}"#,
+                Duration::ZERO
+            ),
             Err(TeacherError::MalformedBody { .. })
         ));
     }

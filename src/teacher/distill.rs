@@ -379,7 +379,11 @@ impl Prompts {
         constraints: &str,
         plan: &str,
     ) -> Result<Vec<Message>, DistillError> {
-        self.render("judge", &self.judge, context! { question, constraints, plan })
+        self.render(
+            "judge",
+            &self.judge,
+            context! { question, constraints, plan },
+        )
     }
 
     fn execute(&self, question: &str, plan: &str) -> Result<Vec<Message>, DistillError> {
@@ -437,7 +441,11 @@ impl<T: Teacher + 'static> Context<T> {
     fn sampling_for(&self, index: Option<u32>, greedy: bool) -> Sampling {
         let base = self.sampling.seed.unwrap_or(0);
         Sampling {
-            temperature: if greedy { 0.0 } else { self.sampling.temperature },
+            temperature: if greedy {
+                0.0
+            } else {
+                self.sampling.temperature
+            },
             seed: Some(base.wrapping_add(u64::from(index.unwrap_or(0)))),
             ..self.sampling.clone()
         }
@@ -485,10 +493,8 @@ impl<T: Teacher + 'static> Context<T> {
                     latency_ms: completion.latency.as_millis() as u64,
                 };
                 let model = sampling.model.clone();
-                self.with_store(move |store| {
-                    store.put_cached_completion(&key, &model, &cached)
-                })
-                .await?;
+                self.with_store(move |store| store.put_cached_completion(&key, &model, &cached))
+                    .await?;
                 self.emit(DistillEvent::CallFinished {
                     cached: false,
                     usage: completion.usage,

@@ -107,7 +107,13 @@ fn classify(raw: &str) -> Option<Line<'_>> {
 /// with no recognisable structure gives one step per non-empty line.
 pub fn plan_steps(plan: &str) -> Vec<String> {
     let lines: Vec<Option<Line<'_>>> = plan.lines().map(classify).collect();
-    let count = |marker| lines.iter().flatten().filter(|l| l.marker == marker).count();
+    let count = |marker| {
+        lines
+            .iter()
+            .flatten()
+            .filter(|l| l.marker == marker)
+            .count()
+    };
     // A single heading is a title ("## Plan"), not a list of sections.
     let primary = [
         (Marker::StepLabel, 1),
@@ -170,7 +176,10 @@ pub fn plan_steps(plan: &str) -> Vec<String> {
 /// if it lies in [-100, 100].
 pub fn judge_score(judgement: &str) -> Option<i32> {
     judgement.lines().rev().find_map(|line| {
-        let plain: String = line.chars().filter(|c| !matches!(c, '*' | '#' | '_')).collect();
+        let plain: String = line
+            .chars()
+            .filter(|c| !matches!(c, '*' | '#' | '_'))
+            .collect();
         let lower = plain.to_ascii_lowercase();
         let at = lower.rfind("score")?;
         let tail = plain[at + "score".len()..].trim_start().strip_prefix(':')?;
@@ -240,7 +249,10 @@ mod tests {
         let plan = "## Understand\nRead the totals.\n\nKeep units.\n## Compute\nMultiply.";
         assert_eq!(
             plan_steps(plan),
-            vec!["Understand Read the totals. Keep units.", "Compute Multiply."]
+            vec![
+                "Understand Read the totals. Keep units.",
+                "Compute Multiply."
+            ]
         );
         assert_eq!(
             plan_steps("# Plan\n- first\n- second"),
@@ -253,7 +265,10 @@ mod tests {
     #[test]
     fn judge_scores_are_read_from_the_last_score_line() {
         assert_eq!(judge_score("Looks good.\nScore: 85"), Some(85));
-        assert_eq!(judge_score("Score: 10\nrevised\n**Score:** -40/100"), Some(-40));
+        assert_eq!(
+            judge_score("Score: 10\nrevised\n**Score:** -40/100"),
+            Some(-40)
+        );
         assert_eq!(judge_score("Final score: +100"), Some(100));
         assert_eq!(judge_score("Score: 150"), None);
         assert_eq!(judge_score("Score: high"), None);

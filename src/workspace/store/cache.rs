@@ -89,8 +89,16 @@ mod tests {
         {
             let mut store = Store::open(&path).unwrap();
             assert_eq!(store.cached_completion("k").unwrap(), None);
-            assert!(store.put_cached_completion("k", "m", &answer("first")).unwrap());
-            assert!(!store.put_cached_completion("k", "m", &answer("second")).unwrap());
+            assert!(
+                store
+                    .put_cached_completion("k", "m", &answer("first"))
+                    .unwrap()
+            );
+            assert!(
+                !store
+                    .put_cached_completion("k", "m", &answer("second"))
+                    .unwrap()
+            );
         }
         let store = Store::open(&path).unwrap();
         assert_eq!(store.cached_completion("k").unwrap(), Some(answer("first")));
