@@ -11,6 +11,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use minijinja::{Environment, UndefinedBehavior, context};
+use serde::Serialize;
 use sha2::{Digest, Sha256};
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
@@ -101,7 +102,7 @@ pub enum DistillEvent {
 }
 
 /// Running totals of a job, handed to the progress callback with every event.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct DistillProgress {
     pub problems_total: usize,
     /// Problems finished in this job, failures and already-complete ones included.
@@ -159,7 +160,7 @@ impl DistillProgress {
     }
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct DistillReport {
     /// How candidates record the teacher, e.g. `openai:gpt-4o-mini`.
     pub teacher: String,
