@@ -1,4 +1,17 @@
-//! Teachers that write planning trajectories: the oracle for the synthetic domain,
-//! and (later) the OpenAI-compatible client and a local model.
+//! Teachers that write planning trajectories: the OpenAI-compatible client, the
+//! oracle for the synthetic domain, and the distill pipeline that runs over any of
+//! them through the [`Teacher`] trait.
 
+pub mod bench;
+pub mod chat;
+pub mod client;
+pub mod distill;
 pub mod oracle;
+pub mod parse;
+
+pub use chat::{Completion, Message, Role, Teacher, TeacherError, Usage};
+pub use client::{ClientConfig, OpenAiClient};
+pub use distill::{
+    DistillError, DistillEvent, DistillOptions, DistillProgress, DistillReport, distill,
+    distill_with,
+};

@@ -5,6 +5,7 @@
 //! every write is one `IMMEDIATE` transaction and the busy handler waits instead of
 //! surfacing "database is locked".
 
+mod cache;
 mod candidates;
 mod datasets;
 mod history;
@@ -18,6 +19,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use rusqlite::{Connection, OpenFlags, Transaction, TransactionBehavior};
 
+pub use cache::CachedCompletion;
 pub use candidates::{CurationFilter, CurationRow, CurationSort, StatusCounts};
 pub use datasets::DatasetRecord;
 pub use history::{EditField, FieldChange, HistoryStep};

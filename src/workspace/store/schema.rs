@@ -8,7 +8,7 @@ use rusqlite::{Connection, TransactionBehavior};
 use super::StoreError;
 
 /// Each entry moves the schema from version `index` to `index + 1`.
-const MIGRATIONS: &[&str] = &[V1, V2];
+const MIGRATIONS: &[&str] = &[V1, V2, V3];
 
 pub const CURRENT_VERSION: u32 = MIGRATIONS.len() as u32;
 
@@ -109,6 +109,21 @@ ALTER TABLE predictions ADD COLUMN reason TEXT NOT NULL DEFAULT '';
 ALTER TABLE predictions ADD COLUMN tokens INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE predictions ADD COLUMN latency_ms INTEGER NOT NULL DEFAULT 0;
 CREATE INDEX candidates_by_status_score ON candidates (status, judge_score DESC, id);
+"#;
+
+/// Version 3: every teacher answer, keyed by a hash of (model, messages, sampling), so a
+/// killed distill job restarts without paying for calls it already made.
+const V3: &str = r#"
+CREATE TABLE teacher_cache (
+    key               TEXT PRIMARY KEY,
+    model             TEXT NOT NULL,
+    text              TEXT NOT NULL,
+    finish_reason     TEXT,
+    prompt_tokens     INTEGER NOT NULL,
+    completion_tokens INTEGER NOT NULL,
+    latency_ms        INTEGER NOT NULL,
+    created_ms        INTEGER NOT NULL
+);
 "#;
 
 pub fn version(conn: &Connection) -> Result<u32, StoreError> {
