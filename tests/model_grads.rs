@@ -388,3 +388,21 @@ fn lora_loss_gradients_match_finite_differences() {
         );
     }
 }
+
+/// LoRA dropout acts in training mode only.
+#[test]
+fn lora_dropout_is_active_only_in_training_mode() {
+    let mut model = tiny_model("llama", DType::F32, 34);
+    let vars = model
+        .attach_lora(&LoraConfig::new(4, 8.0, 0.5, &targets()), 3)
+        .unwrap();
+    randomise_b(&vars);
+    let ids = random_ids(1, 6, 1);
+    let eval_a = model.forward(&ids, None, None).unwrap();
+    let eval_b = model.forward(&ids, None, None).unwrap();
+    assert_eq!(max_abs_diff(&eval_a, &eval_b), 0.0);
+    model.set_training(true);
+    let train_a = model.forward(&ids, None, None).unwrap();
+    let train_b = model.forward(&ids, None, None).unwrap();
+    assert!(max_abs_diff(&train_a, &train_b) > 1e-6);
+}
