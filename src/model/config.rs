@@ -137,14 +137,14 @@ impl Config {
                 "num_attention_heads and num_key_value_heads must be > 0".into(),
             ));
         }
-        if self.num_attention_heads % self.num_kv_heads() != 0 {
+        if !self.num_attention_heads.is_multiple_of(self.num_kv_heads()) {
             return Err(DecoderError::Config(format!(
                 "num_attention_heads {} is not a multiple of num_key_value_heads {}",
                 self.num_attention_heads,
                 self.num_kv_heads()
             )));
         }
-        if self.head_dim() % 2 != 0 {
+        if !self.head_dim().is_multiple_of(2) {
             return Err(DecoderError::Config(format!(
                 "head_dim {} must be even for rotary embeddings",
                 self.head_dim()
@@ -222,9 +222,9 @@ impl Config {
         let window = self.sliding_window?;
         let sliding = match (&self.layer_types, self.sliding_window_pattern) {
             (Some(types), _) => types.get(idx).is_some_and(|t| t == "sliding_attention"),
-            (None, Some(pattern)) if pattern > 0 => (idx + 1) % pattern != 0,
+            (None, Some(pattern)) if pattern > 0 => !(idx + 1).is_multiple_of(pattern),
             // transformers' Gemma3 default pattern: five local layers then one global.
-            (None, _) => (idx + 1) % 6 != 0,
+            (None, _) => !(idx + 1).is_multiple_of(6),
         };
         sliding.then_some(window)
     }
