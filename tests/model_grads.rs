@@ -408,3 +408,22 @@ fn lora_dropout_is_active_only_in_training_mode() {
     let train_b = model.forward(&ids, None, None).unwrap();
     assert!(max_abs_diff(&train_a, &train_b) > 1e-6);
 }
+
+/// GRPO's per-token log-probabilities agree with the cross-entropy and are differentiable.
+#[test]
+fn token_logprobs_agree_with_cross_entropy_and_match_finite_differences() {
+    let logits = var(&[2, 3, 6], 17);
+    let targets = Tensor::new(&[[1u32, 5, 0], [2, 2, 4]], &Device::Cpu).unwrap();
+    let lp = ops::token_logprobs(logits.as_tensor(), &targets).unwrap();
+    assert_eq!(lp.dims(), &[2, 3]);
+    let ce = ops::cross_entropy_ignore(
+        &logits.as_tensor().reshape((6, 6)).unwrap(),
+        &targets.flatten_all().unwrap(),
+    )
+    .unwrap();
+    let mean_nll = lp.mean_all().unwrap().neg().unwrap();
+    assert!(max_abs_diff(&ce, &mean_nll) < 1e-12);
+    check_op("token_logprobs", &[logits], &|t| {
+        ops::token_logprobs(&t[0], &targets).unwrap()
+    });
+}
