@@ -1,5 +1,7 @@
 //! Gradients: each differentiable op against finite differences (f64) and against
 //! candle's fused forward, and the whole model's loss for full and LoRA training.
+// Test helpers outside #[test] fns are test code too; clippy.toml only covers the latter.
+#![allow(clippy::unwrap_used)]
 
 mod model_support;
 
@@ -387,4 +389,41 @@ fn lora_loss_gradients_match_finite_differences() {
             "{name}[{idx}] analytic {ana} vs numeric {num}"
         );
     }
+}
+
+/// LoRA dropout acts in training mode only.
+#[test]
+fn lora_dropout_is_active_only_in_training_mode() {
+    let mut model = tiny_model("llama", DType::F32, 34);
+    let vars = model
+        .attach_lora(&LoraConfig::new(4, 8.0, 0.5, &targets()), 3)
+        .unwrap();
+    randomise_b(&vars);
+    let ids = random_ids(1, 6, 1);
+    let eval_a = model.forward(&ids, None, None).unwrap();
+    let eval_b = model.forward(&ids, None, None).unwrap();
+    assert_eq!(max_abs_diff(&eval_a, &eval_b), 0.0);
+    model.set_training(true);
+    let train_a = model.forward(&ids, None, None).unwrap();
+    let train_b = model.forward(&ids, None, None).unwrap();
+    assert!(max_abs_diff(&train_a, &train_b) > 1e-6);
+}
+
+/// GRPO's per-token log-probabilities agree with the cross-entropy and are differentiable.
+#[test]
+fn token_logprobs_agree_with_cross_entropy_and_match_finite_differences() {
+    let logits = var(&[2, 3, 6], 17);
+    let targets = Tensor::new(&[[1u32, 5, 0], [2, 2, 4]], &Device::Cpu).unwrap();
+    let lp = ops::token_logprobs(logits.as_tensor(), &targets).unwrap();
+    assert_eq!(lp.dims(), &[2, 3]);
+    let ce = ops::cross_entropy_ignore(
+        &logits.as_tensor().reshape((6, 6)).unwrap(),
+        &targets.flatten_all().unwrap(),
+    )
+    .unwrap();
+    let mean_nll = lp.mean_all().unwrap().neg().unwrap();
+    assert!(max_abs_diff(&ce, &mean_nll) < 1e-12);
+    check_op("token_logprobs", &[logits], &|t| {
+        ops::token_logprobs(&t[0], &targets).unwrap()
+    });
 }

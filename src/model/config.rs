@@ -137,14 +137,14 @@ impl Config {
                 "num_attention_heads and num_key_value_heads must be > 0".into(),
             ));
         }
-        if self.num_attention_heads % self.num_kv_heads() != 0 {
+        if !self.num_attention_heads.is_multiple_of(self.num_kv_heads()) {
             return Err(DecoderError::Config(format!(
                 "num_attention_heads {} is not a multiple of num_key_value_heads {}",
                 self.num_attention_heads,
                 self.num_kv_heads()
             )));
         }
-        if self.head_dim() % 2 != 0 {
+        if !self.head_dim().is_multiple_of(2) {
             return Err(DecoderError::Config(format!(
                 "head_dim {} must be even for rotary embeddings",
                 self.head_dim()
@@ -222,9 +222,9 @@ impl Config {
         let window = self.sliding_window?;
         let sliding = match (&self.layer_types, self.sliding_window_pattern) {
             (Some(types), _) => types.get(idx).is_some_and(|t| t == "sliding_attention"),
-            (None, Some(pattern)) if pattern > 0 => (idx + 1) % pattern != 0,
+            (None, Some(pattern)) if pattern > 0 => !(idx + 1).is_multiple_of(pattern),
             // transformers' Gemma3 default pattern: five local layers then one global.
-            (None, _) => (idx + 1) % 6 != 0,
+            (None, _) => !(idx + 1).is_multiple_of(6),
         };
         sliding.then_some(window)
     }
@@ -274,5 +274,103 @@ impl Config {
                 "rope_scaling type `{other}` is not supported"
             ))),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(json: &str) -> Config {
+        let cfg: Config = serde_json::from_str(json).unwrap();
+        cfg.validate().unwrap();
+        cfg
+    }
+
+    #[test]
+    fn smollm2_style_llama_config() {
+        let cfg = parse(
+            r#"{"architectures": ["LlamaForCausalLM"], "model_type": "llama",
+                "hidden_size": 576, "intermediate_size": 1536, "num_hidden_layers": 30,
+                "num_attention_heads": 9, "num_key_value_heads": 3, "vocab_size": 49152,
+                "rms_norm_eps": 1e-05, "rope_theta": 100000, "rope_scaling": null,
+                "max_position_embeddings": 8192, "tie_word_embeddings": true,
+                "hidden_act": "silu", "bos_token_id": 1, "eos_token_id": 2}"#,
+        );
+        assert_eq!(cfg.family().unwrap(), Family::Llama);
+        assert_eq!(cfg.head_dim(), 64);
+        assert!(cfg.tied_embeddings());
+        assert!(!cfg.qkv_bias());
+        assert_eq!(cfg.rope_scaling().unwrap(), RopeScaling::None);
+        assert_eq!(cfg.layer_sliding_window(3), None);
+        let saved: serde_json::Value =
+            serde_json::from_str(&cfg.to_json_pretty().unwrap()).unwrap();
+        assert_eq!(saved["bos_token_id"], 1);
+        assert_eq!(saved["architectures"][0], "LlamaForCausalLM");
+    }
+
+    #[test]
+    fn gemma3_text_config_layers_and_defaults() {
+        let cfg = parse(
+            r#"{"model_type": "gemma3_text", "hidden_size": 1152, "intermediate_size": 6912,
+                "num_hidden_layers": 26, "num_attention_heads": 4, "num_key_value_heads": 1,
+                "head_dim": 256, "vocab_size": 262144, "query_pre_attn_scalar": 256,
+                "rms_norm_eps": 1e-06, "rope_theta": 1000000, "rope_local_base_freq": 10000,
+                "rope_scaling": null, "sliding_window": 512, "sliding_window_pattern": 6,
+                "attn_logit_softcapping": null, "final_logit_softcapping": null,
+                "hidden_activation": "gelu_pytorch_tanh", "eos_token_id": [1, 106]}"#,
+        );
+        assert_eq!(cfg.family().unwrap(), Family::Gemma3);
+        assert!(cfg.tied_embeddings(), "Gemma 3 ties by default");
+        assert_eq!(cfg.activation().unwrap(), Activation::GeluTanh);
+        assert_eq!(cfg.layer_sliding_window(0), Some(512));
+        assert_eq!(cfg.layer_sliding_window(5), None);
+        assert_eq!(cfg.layer_rope_theta(0), 10_000.0);
+        assert_eq!(cfg.layer_rope_theta(5), 1_000_000.0);
+        assert!((cfg.attention_scale() - 1.0 / 16.0).abs() < 1e-12);
+    }
+
+    #[test]
+    fn gemma3_layer_types_and_linear_scaling_on_global_layers_only() {
+        let cfg = parse(
+            r#"{"model_type": "gemma3_text", "hidden_size": 64, "intermediate_size": 96,
+                "num_hidden_layers": 3, "num_attention_heads": 4, "num_key_value_heads": 1,
+                "head_dim": 16, "vocab_size": 128, "sliding_window": 8,
+                "layer_types": ["full_attention", "sliding_attention", "full_attention"],
+                "rope_scaling": {"rope_type": "linear", "factor": 8.0}}"#,
+        );
+        assert_eq!(cfg.layer_sliding_window(0), None);
+        assert_eq!(cfg.layer_sliding_window(1), Some(8));
+        assert_eq!(
+            cfg.layer_rope_scaling(0).unwrap(),
+            RopeScaling::Linear { factor: 8.0 }
+        );
+        assert_eq!(cfg.layer_rope_scaling(1).unwrap(), RopeScaling::None);
+    }
+
+    #[test]
+    fn qwen2_has_qkv_bias_and_bad_configs_are_named() {
+        let cfg = parse(
+            r#"{"model_type": "qwen2", "hidden_size": 896, "intermediate_size": 4864,
+                "num_hidden_layers": 24, "num_attention_heads": 14, "num_key_value_heads": 2,
+                "vocab_size": 151936, "rms_norm_eps": 1e-06, "rope_theta": 1000000.0,
+                "tie_word_embeddings": true, "use_sliding_window": false,
+                "sliding_window": 32768}"#,
+        );
+        assert!(cfg.qkv_bias());
+        assert!(!cfg.o_bias());
+        assert_eq!(cfg.layer_sliding_window(0), None);
+
+        let mut bad = cfg.clone();
+        bad.num_key_value_heads = Some(3);
+        assert!(bad.validate().unwrap_err().to_string().contains("multiple"));
+        let mut bad = cfg;
+        bad.model_type = "gpt2".into();
+        assert!(matches!(
+            bad.validate(),
+            Err(DecoderError::UnsupportedModelType(_))
+        ));
+        let err = serde_json::from_str::<Config>(r#"{"model_type": "llama"}"#).unwrap_err();
+        assert!(err.to_string().contains("vocab_size"));
     }
 }

@@ -1,6 +1,7 @@
 //! The trainable decoder, differentiable fused ops, LoRA, loading and saving,
 //! tokenizer and chat templates.
 
+pub mod bench;
 pub mod chat;
 pub mod checkpoint;
 pub mod config;
