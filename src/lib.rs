@@ -10,6 +10,7 @@ pub mod data;
 pub mod demo;
 pub mod eval;
 pub mod grade;
+pub mod infer;
 pub mod jobs;
 pub mod model;
 pub mod runlog;

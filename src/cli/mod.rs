@@ -1,8 +1,11 @@
 //! The command line: argument parsing and dispatch into the library. Each command's
 //! work lives in its domain module; this file only connects flags to functions.
 
+mod distill;
 mod doctor;
+mod generate;
 mod runs;
+mod train;
 
 use std::path::{Path, PathBuf};
 
@@ -90,6 +93,35 @@ pub enum Command {
         #[command(subcommand)]
         what: DatasetCommand,
     },
+    /// Train a student. The run is a detached process (it survives closing the terminal
+    /// or the SSH connection) unless --foreground.
+    Train {
+        #[command(subcommand)]
+        what: TrainCommand,
+    },
+    /// Distill planning trajectories from the configured teacher (an OpenAI-compatible
+    /// server): constraints, N plans, judge scores, executions, grading. Resumable:
+    /// every teacher call is cached, a rerun finishes what is missing.
+    Distill(DistillArgs),
+    /// Model files: import a GGUF into Hugging Face layout.
+    Model {
+        #[command(subcommand)]
+        what: ModelCommand,
+    },
+    /// Quick check of any model: chat template applied, the reply printed.
+    Generate {
+        /// Model directory (Hugging Face layout).
+        #[arg(long)]
+        model: PathBuf,
+        #[arg(long, default_value_t = 128)]
+        max_new_tokens: usize,
+        /// 0 = greedy.
+        #[arg(long, default_value_t = 0.0)]
+        temperature: f32,
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        prompt: String,
+    },
     /// Manage training runs: list, follow events, stop.
     Runs {
         #[command(subcommand)]
@@ -141,6 +173,82 @@ pub enum RunsCommand {
     },
     /// Ask a run to stop: it finishes its step, checkpoints and ends `stopped`.
     Stop { id: String },
+    /// Continue a stopped or died run from its newest checkpoint (bit-exact on CPU).
+    Resume {
+        id: String,
+        #[arg(long)]
+        foreground: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TrainCommand {
+    /// Supervised fine-tuning (completion-only loss) on a built dataset.
+    Sft(SftArgs),
+    /// The run process itself (started by `train sft`; not for direct use).
+    #[command(hide = true)]
+    Worker { id: String },
+}
+
+#[derive(Debug, clap::Args)]
+pub struct SftArgs {
+    /// A run.toml (see `train::run::SftRunConfig`); flags below override it.
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Model directory, or `tiny` (the workspace's from-scratch student).
+    #[arg(long)]
+    model: Option<String>,
+    /// baseline | plan1 | plan2 | a dataset hash.
+    #[arg(long)]
+    dataset: Option<String>,
+    /// LoRA rank (0 = full fine-tuning).
+    #[arg(long)]
+    lora: Option<usize>,
+    #[arg(long)]
+    max_steps: Option<u64>,
+    #[arg(long)]
+    epochs: Option<u64>,
+    #[arg(long)]
+    lr: Option<f64>,
+    #[arg(long)]
+    batch: Option<usize>,
+    /// Stay attached and print progress instead of detaching.
+    #[arg(long)]
+    foreground: bool,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct DistillArgs {
+    #[arg(long)]
+    split: Option<String>,
+    #[arg(long)]
+    dataset: Option<String>,
+    /// At most this many problems.
+    #[arg(long)]
+    limit: Option<usize>,
+    /// Plans per problem (the paper's N).
+    #[arg(long)]
+    n: Option<u32>,
+    #[arg(long)]
+    concurrency: Option<usize>,
+    #[arg(long)]
+    base_url: Option<String>,
+    #[arg(long)]
+    model: Option<String>,
+    /// Name of the environment variable holding the API key (never the key itself).
+    #[arg(long)]
+    api_key_env: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ModelCommand {
+    /// Dequantise a GGUF file into a Hugging Face model directory (safetensors,
+    /// config.json, tokenizer.json from the GGUF's own vocabulary, chat template).
+    Import {
+        file: PathBuf,
+        #[arg(long)]
+        out: PathBuf,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -150,6 +258,11 @@ pub enum BenchCommand {
         /// Candidates to insert.
         #[arg(long, default_value_t = 100_000)]
         candidates: usize,
+    },
+    /// Teacher calls per second against a local server that answers instantly.
+    Distill {
+        #[arg(long, default_value_t = 2000)]
+        calls: usize,
     },
     /// Grades per second over a mixed corpus (GSM8K, MATH, symbolic, traps), one thread.
     Grade {
@@ -277,7 +390,46 @@ pub fn run(cli: Cli, paths: &Paths) -> Result<()> {
                 RunsCommand::List => runs::list(&ws),
                 RunsCommand::Tail { id, follow } => runs::tail(&ws, &id, follow),
                 RunsCommand::Stop { id } => runs::stop(&ws, &id),
+                RunsCommand::Resume { id, foreground } => {
+                    train::start(&ws, &id, foreground, cli.threads)
+                }
             }
+        }
+        Some(Command::Train { what }) => {
+            let ws = Workspace::open(&workspace_dir, paths)?;
+            match what {
+                TrainCommand::Sft(args) => train::sft(&ws, args, cli.threads),
+                TrainCommand::Worker { id } => train::worker(&ws, &id, cli.threads),
+            }
+        }
+        Some(Command::Distill(args)) => {
+            let ws = Workspace::open(&workspace_dir, paths)?;
+            distill::run(&ws, args)
+        }
+        Some(Command::Model { what }) => match what {
+            ModelCommand::Import { file, out } => {
+                let summary =
+                    crate::model::gguf::import_gguf(&file, &out, candle_core::DType::F32)?;
+                println!(
+                    "imported {} ({}, {} tensors, {} parameters) to {}",
+                    file.display(),
+                    summary.architecture,
+                    summary.tensors,
+                    summary.parameters,
+                    summary.out_dir.display()
+                );
+                Ok(())
+            }
+        },
+        Some(Command::Generate {
+            model,
+            max_new_tokens,
+            temperature,
+            seed,
+            prompt,
+        }) => {
+            configure_threads(cli.threads.unwrap_or(0))?;
+            generate::run(&model, &prompt, max_new_tokens, temperature, seed)
         }
         Some(Command::Report { format, compare }) => {
             let ws = Workspace::open(&workspace_dir, paths)?;
@@ -312,6 +464,21 @@ pub fn run(cli: Cli, paths: &Paths) -> Result<()> {
             configure_threads(cli.threads.unwrap_or(1))?;
             match what {
                 BenchCommand::Store { candidates } => bench_store(candidates),
+                BenchCommand::Distill { calls } => {
+                    let runtime = tokio::runtime::Runtime::new()?;
+                    let rows = runtime.block_on(crate::teacher::bench::bench_teacher_calls(
+                        &[1, 16, 64],
+                        calls,
+                    ))?;
+                    println!("bench distill: {calls} calls per row against a local instant server");
+                    for row in &rows {
+                        println!(
+                            "  concurrency {:>3}: {:>9.0} calls/s ({} calls in {:.2} s)",
+                            row.concurrency, row.calls_per_s, row.calls, row.seconds
+                        );
+                    }
+                    Ok(())
+                }
                 BenchCommand::Grade { grades } => {
                     let result = crate::grade::bench::bench_grade(grades);
                     println!(

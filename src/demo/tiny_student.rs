@@ -241,6 +241,40 @@ where
     Ok(())
 }
 
+/// The tiny student of a workspace: its tokenizer learns the workspace's own text
+/// (questions, gold solutions, teacher trajectories and the prompt templates), so every
+/// word the student will read or write is in its vocabulary.
+pub fn create_for_workspace(
+    ws: &crate::workspace::Workspace,
+    out_dir: &Path,
+) -> Result<(), TinyError> {
+    let store_err = |e: crate::workspace::store::StoreError| TinyError::Tokenizer(e.to_string());
+    let store = ws
+        .store()
+        .map_err(|e| TinyError::Tokenizer(e.to_string()))?;
+    let mut corpus: Vec<String> = Vec::new();
+    for problem in store.problems(None, None).map_err(store_err)? {
+        corpus.push(problem.fields.question);
+        corpus.extend(problem.fields.gold_solution);
+    }
+    for status in [
+        crate::workspace::records::CandidateStatus::Accepted,
+        crate::workspace::records::CandidateStatus::Pending,
+    ] {
+        for c in store.candidates_with_status(status).map_err(store_err)? {
+            corpus.push(c.fields.plan);
+            corpus.push(c.fields.execution);
+        }
+    }
+    for (name, _) in crate::workspace::layout::PROMPTS {
+        if let Ok(text) = ws.prompt(name) {
+            corpus.push(text);
+        }
+    }
+    corpus.push("Plan:\nExecution:\nThe final answer is \\boxed{}.".into());
+    create(out_dir, corpus.into_iter(), &TinyConfig::default())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

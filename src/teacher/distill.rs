@@ -18,7 +18,7 @@ use tokio::task::JoinSet;
 
 use super::chat::{Completion, Message, Teacher, TeacherError, Usage};
 use super::client::{ClientConfig, OpenAiClient};
-use super::parse::{judge_score, last_boxed, plan_steps};
+use super::parse::{judge_score, plan_steps};
 use crate::workspace::config::TeacherKind;
 use crate::workspace::records::{NewCandidate, Problem, Sampling};
 use crate::workspace::store::{CachedCompletion, Store, StoreError};
@@ -539,7 +539,7 @@ impl<T: Teacher + 'static> Context<T> {
             return Ok(false);
         };
         let (extracted_answer, correct, grade_reason) =
-            grade_execution(&execution.text, &problem.fields.gold_answer);
+            grade_execution(&execution.text, &problem.fields.gold_answer, question);
         let candidate = NewCandidate {
             problem_id: problem.id,
             teacher: self.label.clone(),
@@ -603,26 +603,22 @@ async fn run_problem<T: Teacher + 'static>(
     Ok(())
 }
 
-/// Stand-in grader: the last `\boxed{}` compared verbatim with the gold answer.
-/// MERGE: replace the body with `crate::grade::grade(text, gold)` (Verdict's
-/// `extracted`, `Some(correct)`, `reason`) once the grade module lands.
-pub fn grade_execution(text: &str, gold: &str) -> (Option<String>, Option<bool>, String) {
-    match last_boxed(text) {
-        None => (
-            None,
-            Some(false),
-            "no \\boxed{} answer in the execution".to_owned(),
-        ),
-        Some(answer) => {
-            let correct = answer == gold.trim();
-            let reason = if correct {
-                format!("boxed answer {answer:?} equals the gold answer")
-            } else {
-                format!("boxed answer {answer:?} differs from the gold answer {gold:?}")
-            };
-            (Some(answer), Some(correct), reason)
-        }
-    }
+/// Grades a teacher's execution against the gold answer with the project's grader
+/// (extraction, normalisation, mathematical equivalence); the question gives context
+/// such as "what percent".
+pub fn grade_execution(
+    text: &str,
+    gold: &str,
+    question: &str,
+) -> (Option<String>, Option<bool>, String) {
+    let verdict = crate::grade::grade_with(
+        text,
+        gold,
+        &crate::grade::GradeOptions {
+            question: Some(question),
+        },
+    );
+    (verdict.extracted, Some(verdict.correct), verdict.reason)
 }
 
 #[cfg(test)]
@@ -680,18 +676,15 @@ mod tests {
     }
 
     #[test]
-    fn stand_in_grader_compares_the_last_boxed_answer() {
+    fn executions_are_graded_by_mathematical_equivalence() {
+        let (extracted, correct, _) = grade_execution(r"so $x = \boxed{\frac{1}{2}}$", "0.5", "");
         assert_eq!(
-            grade_execution(r"2+3 = \boxed{5}", " 5 "),
-            (
-                Some("5".to_owned()),
-                Some(true),
-                "boxed answer \"5\" equals the gold answer".to_owned()
-            )
+            (extracted.as_deref(), correct),
+            (Some("\\frac{1}{2}"), Some(true))
         );
-        let (extracted, correct, reason) = grade_execution(r"\boxed{6}", "5");
-        assert_eq!((extracted.as_deref(), correct), (Some("6"), Some(false)));
-        assert!(reason.contains("differs"), "{reason}");
-        assert_eq!(grade_execution("no answer", "5").1, Some(false));
+        let (_, correct, reason) = grade_execution(r"\boxed{6}", "5", "");
+        assert_eq!(correct, Some(false));
+        assert!(!reason.is_empty());
+        assert_eq!(grade_execution("no answer here", "5", "").1, Some(false));
     }
 }

@@ -5,6 +5,8 @@ pub mod checkpoint;
 pub mod dataset;
 pub mod loss;
 pub mod optim;
+pub mod run;
 pub mod schedule;
 pub mod sft;
+pub mod student;
 pub mod trainable;

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use super::checkpoint;
 use super::dataset::{self, DatasetKind};
 use super::sft::{Ending, SftConfig, SftError, SftJob};
-use super::student::{Student, StudentError, load_student};
+use super::student::{StudentError, load_student};
 use crate::jobs::{self, Heartbeat, JobError, RunLock, StopFlag};
 use crate::runlog::{EventWriter, RunEvent, RunStatus};
 use crate::workspace::fsutil::atomic_write;
@@ -224,7 +224,9 @@ fn train_in_worker(
     record.dataset_hash = Some(dataset.content_hash.clone());
     store.upsert_run(&record)?;
     drop(store);
-    let resume = checkpoint::list(&dir.join("checkpoints"))?.pop().map(|(_, p)| p);
+    let resume = checkpoint::list(&dir.join("checkpoints"))?
+        .pop()
+        .map(|(_, p)| p);
     events
         .write(RunEvent::RunStarted {
             config: serde_json::to_value(&config).unwrap_or_default(),
@@ -234,7 +236,7 @@ fn train_in_worker(
         })
         .map_err(io(dir))?;
     let job = SftJob {
-        model: student.as_trainable(),
+        model: &student,
         train,
         eval,
         config: &config.sft,
@@ -258,7 +260,10 @@ fn train_in_worker(
     Ok(outcome.ending)
 }
 
-fn resolve_dataset(ws: &Workspace, name: &str) -> Result<crate::workspace::store::DatasetRecord, RunError> {
+fn resolve_dataset(
+    ws: &Workspace,
+    name: &str,
+) -> Result<crate::workspace::store::DatasetRecord, RunError> {
     let store = ws.store()?;
     let kind = match name {
         "baseline" => Some(DatasetKind::Baseline),
