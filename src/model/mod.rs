@@ -3,4 +3,5 @@
 
 pub mod chat;
 pub mod gguf;
+pub mod hub;
 pub mod tokenizer;
