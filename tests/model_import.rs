@@ -61,10 +61,7 @@ fn import_writes_hugging_face_directory() {
         .expect("load safetensors");
     assert_eq!(weights.len(), 272);
     assert!(!weights.contains_key("lm_head.weight"));
-    assert_eq!(
-        weights["model.embed_tokens.weight"].dims(),
-        &[49_152, 576]
-    );
+    assert_eq!(weights["model.embed_tokens.weight"].dims(), &[49_152, 576]);
     assert_eq!(
         weights["model.layers.0.self_attn.q_proj.weight"].dims(),
         &[576, 576]
@@ -73,7 +70,10 @@ fn import_writes_hugging_face_directory() {
         weights["model.layers.29.self_attn.k_proj.weight"].dims(),
         &[192, 576]
     );
-    assert_eq!(weights["model.layers.7.mlp.down_proj.weight"].dims(), &[576, 1536]);
+    assert_eq!(
+        weights["model.layers.7.mlp.down_proj.weight"].dims(),
+        &[576, 1536]
+    );
     assert_eq!(weights["model.norm.weight"].dtype(), DType::F32);
 
     let tcfg: serde_json::Value = serde_json::from_str(
@@ -255,9 +255,14 @@ fn import_in_bf16_halves_the_weights() {
         serde_json::from_str(&std::fs::read_to_string(out.join("config.json")).expect("read"))
             .expect("json");
     assert_eq!(config["torch_dtype"], "bfloat16");
-    let weights = candle_core::safetensors::load(out.join("model.safetensors"), &Device::Cpu)
-        .expect("load");
-    assert_eq!(weights["model.layers.0.mlp.up_proj.weight"].dtype(), DType::BF16);
-    let bytes = std::fs::metadata(out.join("model.safetensors")).expect("meta").len();
+    let weights =
+        candle_core::safetensors::load(out.join("model.safetensors"), &Device::Cpu).expect("load");
+    assert_eq!(
+        weights["model.layers.0.mlp.up_proj.weight"].dtype(),
+        DType::BF16
+    );
+    let bytes = std::fs::metadata(out.join("model.safetensors"))
+        .expect("meta")
+        .len();
     assert!((260_000_000..280_000_000).contains(&bytes), "{bytes}");
 }

@@ -23,7 +23,10 @@ fn imported_model_matches_gguf_reference() {
     let tok = ModelTokenizer::from_dir(dir).expect("tokenizer");
     let prompt = ChatTemplate::from_model_dir(dir)
         .expect("template")
-        .render(&[ChatMessage::user("Name three colours of the rainbow.")], true)
+        .render(
+            &[ChatMessage::user("Name three colours of the rainbow.")],
+            true,
+        )
         .expect("render");
     let ids = tok.encode(&prompt, false).expect("encode");
     let steps = 10;

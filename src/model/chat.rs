@@ -199,7 +199,10 @@ mod tests {
         let out = ChatTemplate::chatml()
             .render(&[ChatMessage::user("Hi")], true)
             .expect("render");
-        assert_eq!(out, "<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n");
+        assert_eq!(
+            out,
+            "<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n"
+        );
     }
 
     #[test]
@@ -269,7 +272,8 @@ mod tests {
         .expect("write");
         let t = ChatTemplate::from_model_dir(dir.path()).expect("load");
         assert_eq!(t.source, CHATML_TEMPLATE);
-        let with_template = r#"{"chat_template": "{{ bos_token }}X", "bos_token": {"content": "<s>"}}"#;
+        let with_template =
+            r#"{"chat_template": "{{ bos_token }}X", "bos_token": {"content": "<s>"}}"#;
         std::fs::write(dir.path().join("tokenizer_config.json"), with_template).expect("write");
         let t = ChatTemplate::from_model_dir(dir.path()).expect("load");
         assert_eq!(t.render(&[], false).expect("render"), "<s>X");

@@ -22,7 +22,7 @@ pub enum ImportError {
     #[error("{path}: not a readable GGUF file: {source}")]
     Gguf {
         path: PathBuf,
-        source: candle_core::Error,
+        source: Box<candle_core::Error>,
     },
     #[error("{path}: metadata key `{key}` is missing")]
     MissingMetadata { path: PathBuf, key: String },
@@ -42,12 +42,12 @@ pub enum ImportError {
     Tensor {
         path: PathBuf,
         name: String,
-        source: candle_core::Error,
+        source: Box<candle_core::Error>,
     },
     #[error("{path}: tokenizer: {source}")]
     Tokenizer {
         path: PathBuf,
-        source: TokenizerError,
+        source: Box<TokenizerError>,
     },
     #[error("unsupported output dtype {0:?} (use f32, bf16 or f16)")]
     UnsupportedDtype(DType),
@@ -56,7 +56,7 @@ pub enum ImportError {
     #[error("writing {path}: {source}")]
     Write {
         path: PathBuf,
-        source: candle_core::Error,
+        source: Box<candle_core::Error>,
     },
 }
 
@@ -94,10 +94,12 @@ struct Metadata<'a> {
 
 impl Metadata<'_> {
     fn value(&self, key: &str) -> Result<&Value, ImportError> {
-        self.md.get(key).ok_or_else(|| ImportError::MissingMetadata {
-            path: self.path.to_path_buf(),
-            key: key.to_string(),
-        })
+        self.md
+            .get(key)
+            .ok_or_else(|| ImportError::MissingMetadata {
+                path: self.path.to_path_buf(),
+                key: key.to_string(),
+            })
     }
 
     fn usize(&self, key: &str) -> Result<usize, ImportError> {
@@ -274,7 +276,11 @@ fn sync_file(path: &Path) -> Result<(), ImportError> {
 /// `config.json`, `generation_config.json`, `tokenizer.json`,
 /// `tokenizer_config.json`. Everything is staged next to `out_dir` and renamed
 /// into place at the end, so a failed import leaves nothing behind.
-pub fn import_gguf(gguf: &Path, out_dir: &Path, dtype: DType) -> Result<ImportSummary, ImportError> {
+pub fn import_gguf(
+    gguf: &Path,
+    out_dir: &Path,
+    dtype: DType,
+) -> Result<ImportSummary, ImportError> {
     if !matches!(dtype, DType::F32 | DType::BF16 | DType::F16) {
         return Err(ImportError::UnsupportedDtype(dtype));
     }
@@ -291,7 +297,7 @@ pub fn import_gguf(gguf: &Path, out_dir: &Path, dtype: DType) -> Result<ImportSu
     let mut reader = BufReader::new(file);
     let content = Content::read(&mut reader).map_err(|source| ImportError::Gguf {
         path: gguf.to_path_buf(),
-        source,
+        source: Box::new(source),
     })?;
     let meta = Metadata {
         path: gguf,
@@ -307,7 +313,7 @@ pub fn import_gguf(gguf: &Path, out_dir: &Path, dtype: DType) -> Result<ImportSu
     let hp = llama_hyper_params(&meta)?;
     let tok = tokenizer_from_gguf(&content.metadata).map_err(|source| ImportError::Tokenizer {
         path: gguf.to_path_buf(),
-        source,
+        source: Box::new(source),
     })?;
     let chat_template = match content.metadata.get("tokenizer.chat_template") {
         Some(Value::String(s)) => Some(s.clone()),
@@ -337,7 +343,7 @@ pub fn import_gguf(gguf: &Path, out_dir: &Path, dtype: DType) -> Result<ImportSu
         let tensor_err = |source| ImportError::Tensor {
             path: gguf.to_path_buf(),
             name: name.clone(),
-            source,
+            source: Box::new(source),
         };
         let q = content
             .tensor(&mut reader, name, &device)
@@ -378,9 +384,11 @@ pub fn import_gguf(gguf: &Path, out_dir: &Path, dtype: DType) -> Result<ImportSu
     std::fs::create_dir_all(&staging.dir).map_err(io_err(&staging.dir))?;
 
     let weights_path = staging.dir.join("model.safetensors");
-    candle_core::safetensors::save(&tensors, &weights_path).map_err(|source| ImportError::Write {
-        path: weights_path.clone(),
-        source,
+    candle_core::safetensors::save(&tensors, &weights_path).map_err(|source| {
+        ImportError::Write {
+            path: weights_path.clone(),
+            source: Box::new(source),
+        }
     })?;
     sync_file(&weights_path)?;
     drop(tensors);
@@ -403,10 +411,11 @@ pub fn import_gguf(gguf: &Path, out_dir: &Path, dtype: DType) -> Result<ImportSu
         .to_string(false)
         .map_err(|e| ImportError::Tokenizer {
             path: gguf.to_path_buf(),
-            source: TokenizerError::Build(e.to_string()),
+            source: Box::new(TokenizerError::Build(e.to_string())),
         })?;
     let mut f = File::create(&tok_path).map_err(io_err(&tok_path))?;
-    f.write_all(tok_json.as_bytes()).map_err(io_err(&tok_path))?;
+    f.write_all(tok_json.as_bytes())
+        .map_err(io_err(&tok_path))?;
     f.sync_all().map_err(io_err(&tok_path))?;
 
     if out_dir.exists() {
@@ -522,15 +531,39 @@ mod tests {
             ("token_embd.weight", "model.embed_tokens.weight"),
             ("output_norm.weight", "model.norm.weight"),
             ("output.weight", "lm_head.weight"),
-            ("blk.0.attn_q.weight", "model.layers.0.self_attn.q_proj.weight"),
-            ("blk.12.attn_k.weight", "model.layers.12.self_attn.k_proj.weight"),
-            ("blk.3.attn_v.weight", "model.layers.3.self_attn.v_proj.weight"),
-            ("blk.3.attn_output.weight", "model.layers.3.self_attn.o_proj.weight"),
-            ("blk.29.ffn_gate.weight", "model.layers.29.mlp.gate_proj.weight"),
+            (
+                "blk.0.attn_q.weight",
+                "model.layers.0.self_attn.q_proj.weight",
+            ),
+            (
+                "blk.12.attn_k.weight",
+                "model.layers.12.self_attn.k_proj.weight",
+            ),
+            (
+                "blk.3.attn_v.weight",
+                "model.layers.3.self_attn.v_proj.weight",
+            ),
+            (
+                "blk.3.attn_output.weight",
+                "model.layers.3.self_attn.o_proj.weight",
+            ),
+            (
+                "blk.29.ffn_gate.weight",
+                "model.layers.29.mlp.gate_proj.weight",
+            ),
             ("blk.29.ffn_up.weight", "model.layers.29.mlp.up_proj.weight"),
-            ("blk.29.ffn_down.weight", "model.layers.29.mlp.down_proj.weight"),
-            ("blk.1.attn_norm.weight", "model.layers.1.input_layernorm.weight"),
-            ("blk.1.ffn_norm.weight", "model.layers.1.post_attention_layernorm.weight"),
+            (
+                "blk.29.ffn_down.weight",
+                "model.layers.29.mlp.down_proj.weight",
+            ),
+            (
+                "blk.1.attn_norm.weight",
+                "model.layers.1.input_layernorm.weight",
+            ),
+            (
+                "blk.1.ffn_norm.weight",
+                "model.layers.1.post_attention_layernorm.weight",
+            ),
         ];
         for (g, hf) in cases {
             assert_eq!(hf_tensor_name(g).as_deref(), Some(hf), "{g}");
@@ -543,8 +576,11 @@ mod tests {
     fn unpermute_moves_interleaved_pairs_to_halves() {
         // Two heads of dimension 4, one column: GGUF rows per head are
         // [a0, b0, a1, b1] where (a_i, b_i) rotate together; HF wants [a0, a1, b0, b1].
-        let gguf = Tensor::new(&[[0f32], [10.], [1.], [11.], [2.], [12.], [3.], [13.]], &Device::Cpu)
-            .expect("tensor");
+        let gguf = Tensor::new(
+            &[[0f32], [10.], [1.], [11.], [2.], [12.], [3.], [13.]],
+            &Device::Cpu,
+        )
+        .expect("tensor");
         let hf = unpermute_rope_rows(&gguf, 2).expect("unpermute");
         let rows: Vec<f32> = hf.flatten_all().and_then(|t| t.to_vec1()).expect("vec");
         assert_eq!(rows, [0., 1., 10., 11., 2., 3., 12., 13.]);

@@ -26,7 +26,9 @@ pub enum HubError {
         endpoint: String,
         message: String,
     },
-    #[error("the Hub answered HTTP {status} for `{repo}` file `{file}` (private, gated or misspelled repo?)")]
+    #[error(
+        "the Hub answered HTTP {status} for `{repo}` file `{file}` (private, gated or misspelled repo?)"
+    )]
     Http {
         repo: String,
         file: String,
@@ -84,11 +86,10 @@ fn shards_from_index(path: &Path) -> Result<BTreeSet<String>, HubError> {
         path: path.to_path_buf(),
         source,
     })?;
-    let index: serde_json::Value =
-        serde_json::from_str(&text).map_err(|e| HubError::BadIndex {
-            path: path.to_path_buf(),
-            message: e.to_string(),
-        })?;
+    let index: serde_json::Value = serde_json::from_str(&text).map_err(|e| HubError::BadIndex {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    })?;
     let map = index
         .get("weight_map")
         .and_then(|m| m.as_object())
@@ -98,10 +99,12 @@ fn shards_from_index(path: &Path) -> Result<BTreeSet<String>, HubError> {
         })?;
     map.values()
         .map(|v| {
-            v.as_str().map(str::to_string).ok_or_else(|| HubError::BadIndex {
-                path: path.to_path_buf(),
-                message: "a `weight_map` value is not a file name".into(),
-            })
+            v.as_str()
+                .map(str::to_string)
+                .ok_or_else(|| HubError::BadIndex {
+                    path: path.to_path_buf(),
+                    message: "a `weight_map` value is not a file name".into(),
+                })
         })
         .collect()
 }
@@ -142,7 +145,9 @@ pub fn download_model(repo: &str, out_dir: &Path) -> Result<PathBuf, HubError> {
         .build()
         .map_err(|e| classify(repo, "(client)", e))?;
     let hub_repo = api.model(repo.to_string());
-    let info = hub_repo.info().map_err(|e| classify(repo, "(repo info)", e))?;
+    let info = hub_repo
+        .info()
+        .map_err(|e| classify(repo, "(repo info)", e))?;
     let listed: BTreeSet<&str> = info.siblings.iter().map(|s| s.rfilename.as_str()).collect();
 
     let mut wanted: Vec<String> = Vec::new();

@@ -333,12 +333,12 @@ impl ModelTokenizer {
             .encode(text, add_special_tokens)
             .map_err(|e| TokenizerError::Run(e.to_string()))?;
         let mut ids = Vec::with_capacity(enc.len() + 1);
-        if add_special_tokens && self.add_bos_token {
-            if let Some(bos) = self.bos_id() {
-                if enc.get_ids().first() != Some(&bos) {
-                    ids.push(bos);
-                }
-            }
+        if add_special_tokens
+            && self.add_bos_token
+            && let Some(bos) = self.bos_id()
+            && enc.get_ids().first() != Some(&bos)
+        {
+            ids.push(bos);
         }
         ids.extend_from_slice(enc.get_ids());
         Ok(ids)
@@ -474,9 +474,7 @@ mod tests {
     /// two control tokens.
     fn tiny_metadata() -> HashMap<String, Value> {
         let mut tokens: Vec<String> = vec!["<|endoftext|>".into(), "<|im_start|>".into()];
-        let byte_chars: Vec<String> = (0u8..=255)
-            .map(|b| byte_to_char(b).to_string())
-            .collect();
+        let byte_chars: Vec<String> = (0u8..=255).map(|b| byte_to_char(b).to_string()).collect();
         tokens.extend(byte_chars);
         tokens.push("he".into());
         tokens.push("hel".into());
@@ -507,7 +505,8 @@ mod tests {
 
     /// GPT-2's printable mapping of bytes, for building the test vocabulary.
     fn byte_to_char(b: u8) -> char {
-        let printable = |b: u8| (b'!'..=b'~').contains(&b) || (0xA1..=0xAC).contains(&b) || b >= 0xAE;
+        let printable =
+            |b: u8| (b'!'..=b'~').contains(&b) || (0xA1..=0xAC).contains(&b) || b >= 0xAE;
         if printable(b) {
             return char::from(b);
         }

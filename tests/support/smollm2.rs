@@ -59,11 +59,16 @@ pub struct HfLlama {
 
 pub fn load_hf_llama(dir: &Path) -> HfLlama {
     let cfg_text = std::fs::read_to_string(dir.join("config.json")).expect("config.json");
-    let cfg: LlamaConfig = serde_json::from_str(&cfg_text).expect("config.json parses as LlamaConfig");
+    let cfg: LlamaConfig =
+        serde_json::from_str(&cfg_text).expect("config.json parses as LlamaConfig");
     let config = cfg.into_config(false);
     // SAFETY: the file was written by this test run and is not modified while mapped.
     let vb = unsafe {
-        VarBuilder::from_mmaped_safetensors(&[dir.join("model.safetensors")], DType::F32, &Device::Cpu)
+        VarBuilder::from_mmaped_safetensors(
+            &[dir.join("model.safetensors")],
+            DType::F32,
+            &Device::Cpu,
+        )
     }
     .expect("mmap safetensors");
     let model = Llama::load(vb, &config).expect("Llama::load");
@@ -87,7 +92,10 @@ impl HfLlama {
             let input = Tensor::new(&[next], &Device::Cpu)
                 .and_then(|t| t.unsqueeze(0))
                 .expect("input");
-            let logits = self.model.forward(&input, pos, &mut cache).expect("forward");
+            let logits = self
+                .model
+                .forward(&input, pos, &mut cache)
+                .expect("forward");
             let v: Vec<f32> = logits.squeeze(0).and_then(|t| t.to_vec1()).expect("logits");
             next = argmax(&v);
             out.push(next);
