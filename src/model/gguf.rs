@@ -51,6 +51,8 @@ pub enum ImportError {
     },
     #[error("unsupported output dtype {0:?} (use f32, bf16 or f16)")]
     UnsupportedDtype(DType),
+    #[error("unknown dtype `{0}` (use f32, bf16 or f16)")]
+    UnknownDtype(String),
     #[error("{path} already exists and is not empty; choose another --out or remove it")]
     OutputExists { path: PathBuf },
     #[error("writing {path}: {source}")]
@@ -223,6 +225,17 @@ pub fn permute_rope_rows(weight: &Tensor, n_heads: usize) -> candle_core::Result
         .transpose(1, 2)?
         .contiguous()?
         .reshape((rows, cols))
+}
+
+/// Parses the `--dtype` of `model import`: `f32`, `bf16` or `f16` (Hugging Face
+/// spellings `float32`, `bfloat16`, `float16` too).
+pub fn parse_import_dtype(text: &str) -> Result<DType, ImportError> {
+    match text.to_ascii_lowercase().as_str() {
+        "f32" | "float32" => Ok(DType::F32),
+        "bf16" | "bfloat16" => Ok(DType::BF16),
+        "f16" | "float16" => Ok(DType::F16),
+        _ => Err(ImportError::UnknownDtype(text.to_string())),
+    }
 }
 
 fn torch_dtype(dtype: DType) -> &'static str {
@@ -591,6 +604,15 @@ mod tests {
             .and_then(|d| d.to_scalar::<f32>())
             .expect("diff");
         assert_eq!(diff, 0.0);
+    }
+
+    #[test]
+    fn parses_import_dtypes() {
+        assert_eq!(parse_import_dtype("f32").expect("f32"), DType::F32);
+        assert_eq!(parse_import_dtype("BF16").expect("bf16"), DType::BF16);
+        assert_eq!(parse_import_dtype("float16").expect("f16"), DType::F16);
+        let err = parse_import_dtype("q4").expect_err("q4");
+        assert!(err.to_string().contains("`q4`"), "{err}");
     }
 
     #[test]

@@ -1,5 +1,5 @@
 //! The trainable decoder, differentiable fused ops, LoRA, loading and saving,
-//! tokenizer and chat templates.
+//! tokenizer and chat templates, GGUF import and the Hugging Face Hub download.
 
 pub mod bench;
 pub mod chat;
@@ -8,6 +8,7 @@ pub mod config;
 pub mod decoder;
 pub mod decoder_error;
 pub mod gguf;
+pub mod hub;
 pub mod linear;
 pub mod lora;
 pub mod ops;
