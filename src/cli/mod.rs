@@ -3,6 +3,7 @@
 
 mod distill;
 mod doctor;
+mod eval;
 mod generate;
 mod runs;
 mod train;
@@ -122,6 +123,9 @@ pub enum Command {
         seed: u64,
         prompt: String,
     },
+    /// Evaluate a model on a benchmark in one inference mode; every prediction is
+    /// stored, a killed evaluation resumes where it stopped.
+    Eval(EvalArgs),
     /// Manage training runs: list, follow events, stop.
     Runs {
         #[command(subcommand)]
@@ -215,6 +219,34 @@ pub struct SftArgs {
     /// Stay attached and print progress instead of detaching.
     #[arg(long)]
     foreground: bool,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct EvalArgs {
+    /// Model directory (Hugging Face layout), relative to the workspace or absolute.
+    #[arg(long)]
+    model: PathBuf,
+    /// Name to store predictions under (default: the model folder's name).
+    #[arg(long)]
+    name: Option<String>,
+    /// DATASET/SPLIT, e.g. synth/test_id, gsm8k/test.
+    #[arg(long)]
+    benchmark: String,
+    #[arg(long, value_enum)]
+    mode: crate::eval::runner::Mode,
+    #[arg(long)]
+    limit: Option<usize>,
+    /// Samples per problem; k > 1 adds a majority-vote (maj@k) row.
+    #[arg(long, default_value_t = 1)]
+    k: usize,
+    #[arg(long, default_value_t = 512)]
+    max_new_tokens: usize,
+    #[arg(long, default_value_t = 0.7)]
+    temperature: f32,
+    #[arg(long, default_value_t = 8)]
+    batch: usize,
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
 }
 
 #[derive(Debug, clap::Args)]
@@ -401,6 +433,11 @@ pub fn run(cli: Cli, paths: &Paths) -> Result<()> {
                 TrainCommand::Sft(args) => train::sft(&ws, args, cli.threads),
                 TrainCommand::Worker { id } => train::worker(&ws, &id, cli.threads),
             }
+        }
+        Some(Command::Eval(args)) => {
+            let ws = Workspace::open(&workspace_dir, paths)?;
+            configure_threads(cli.threads.unwrap_or(ws.config.ui.threads))?;
+            eval::run(&ws, args)
         }
         Some(Command::Distill(args)) => {
             let ws = Workspace::open(&workspace_dir, paths)?;

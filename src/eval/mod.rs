@@ -1,4 +1,7 @@
-//! Evaluation: accuracy with uncertainty, paired comparison, reports.
+//! Evaluation: benchmarks × inference modes, stored predictions, accuracy with
+//! uncertainty, paired comparison, majority voting.
 
 pub mod report;
+pub mod runner;
 pub mod stats;
+pub mod vote;
