@@ -49,7 +49,7 @@ fn our_decoder_matches_candle_transformers_and_generates_coherently_in_batches()
         .map(|(a, b)| (a - b).abs())
         .fold(0.0f32, f32::max);
     eprintln!("SmolLM2 last-position logits, max |ours - candle-transformers| = {max_diff:e}");
-    assert!(max_diff < 1e-3, "logits differ by {max_diff}");
+    assert!(max_diff < 1e-4, "logits differ by {max_diff}");
 
     // Greedy answers are coherent, and a batch equals the same prompts one by one.
     let questions = [
