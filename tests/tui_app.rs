@@ -373,3 +373,37 @@ fn a_broken_user_keymap_falls_back_and_says_where() {
         status.text
     );
 }
+
+#[test]
+fn accepting_under_the_pending_filter_moves_on_and_siblings_stay_reachable() {
+    let fx = curated_workspace();
+    let mut app = fx.app();
+    app.update(Action::CycleStatusFilter); // pending only
+    let first = selected_id(&app);
+    let second_row = app.curate.rows[1].candidate_id;
+    app.update(Action::Accept);
+    assert_eq!(app.curate.rows.len(), 5);
+    assert_eq!(selected_id(&app), second_row, "the detail follows the list");
+
+    // A sibling filtered out of the list (the accepted plan) is still one key away,
+    // and acting on it keeps it shown.
+    let first_problem = fx.store().candidate(first).unwrap().fields.problem_id;
+    for _ in 0..app.curate.rows.len() {
+        if app.curate.detail.as_ref().unwrap().problem.id == first_problem {
+            break;
+        }
+        app.update(Action::Down);
+    }
+    for _ in 0..3 {
+        if selected_id(&app) == first {
+            break;
+        }
+        app.update(Action::NextCandidate);
+    }
+    app.update(Action::Reject);
+    assert_eq!(selected_id(&app), first);
+    assert_eq!(
+        fx.store().candidate(first).unwrap().status,
+        CandidateStatus::Rejected
+    );
+}

@@ -229,7 +229,8 @@ impl App {
         let refresh = match screen {
             ScreenId::Compare => Some(Action::ShowCompare),
             ScreenId::Eval => Some(Action::ShowEval),
-            ScreenId::Curate | ScreenId::Runs => None,
+            ScreenId::Runs => Some(Action::ShowRuns),
+            ScreenId::Curate => None,
         };
         match refresh {
             Some(action) => self.forward(&action),

@@ -62,7 +62,10 @@ pub struct TuiBench {
     pub runs_frame_p50_ms: f64,
     pub runs_frame_p99_ms: f64,
     pub frames: usize,
+    /// Peak over the whole process, including building the fixture.
     pub peak_rss_mib: Option<f64>,
+    /// Resident set at the end, with the app holding everything it loaded.
+    pub rss_end_mib: Option<f64>,
 }
 
 const PLANS: usize = 5;
@@ -249,7 +252,15 @@ pub fn run(options: &TuiBenchOptions, dir: &Path) -> anyhow::Result<TuiBench> {
         runs_frame_p99_ms: percentile(&mut runs, 0.99),
         frames: options.frames,
         peak_rss_mib: crate::bench::peak_rss_mib(),
+        rss_end_mib: current_rss_mib(),
     })
+}
+
+fn current_rss_mib() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib / 1024.0)
 }
 
 #[cfg(test)]

@@ -83,6 +83,9 @@ pub struct CurateScreen {
     /// Set while `$EDITOR` has the execution; the loop commits the result.
     pub external_target: Option<EditTarget>,
     pub counts: StatusCounts,
+    /// The detail shows a sibling that is not the selected row (it may be filtered
+    /// out of the list), so reloads keep showing it.
+    sibling_shown: bool,
 }
 
 /// `Focus` with a default, so the screen can derive `Default`.
@@ -141,24 +144,22 @@ impl CurateScreen {
         self.exhausted = self.rows.len() < want;
         self.selected = clamp(self.selected, self.rows.len());
         self.counts = ctx.store.candidate_status_counts()?;
-        let keep = self.current_id();
-        match (keep, self.rows.get(self.selected)) {
-            // The shown candidate may be a sibling not in the list: keep showing it.
-            (Some(id), _) if self.detail.as_ref().is_some_and(|d| !self.in_rows(d)) => {
-                self.load_detail(ctx, id)
+        match (
+            self.sibling_shown,
+            self.current_id(),
+            self.rows.get(self.selected),
+        ) {
+            (true, Some(id), _) => self.load_detail(ctx, id),
+            (_, _, Some(row)) => {
+                self.sibling_shown = false;
+                self.load_detail(ctx, row.candidate_id)
             }
-            (_, Some(row)) => self.load_detail(ctx, row.candidate_id),
-            (_, None) => {
+            (_, _, None) => {
+                self.sibling_shown = false;
                 self.detail = None;
                 Ok(())
             }
         }
-    }
-
-    fn in_rows(&self, detail: &Detail) -> bool {
-        self.rows
-            .get(self.selected)
-            .is_some_and(|r| r.candidate_id == detail.candidate.id)
     }
 
     fn load_more(&mut self, ctx: &mut Ctx) -> anyhow::Result<bool> {
@@ -227,6 +228,7 @@ impl CurateScreen {
             self.load_more(ctx)?;
         }
         self.selected = clamp(index, self.rows.len());
+        self.sibling_shown = false;
         match self.rows.get(self.selected) {
             Some(row) => self.load_detail(ctx, row.candidate_id),
             None => {
@@ -282,8 +284,12 @@ impl CurateScreen {
         let n = detail.siblings.len();
         let next = (at as isize + delta).rem_euclid(n as isize) as usize;
         let id = detail.siblings[next].id;
-        if let Some(row) = self.rows.iter().position(|r| r.candidate_id == id) {
-            self.selected = row;
+        match self.rows.iter().position(|r| r.candidate_id == id) {
+            Some(row) => {
+                self.selected = row;
+                self.sibling_shown = false;
+            }
+            None => self.sibling_shown = true,
         }
         self.load_detail(ctx, id)
     }

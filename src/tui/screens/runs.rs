@@ -266,10 +266,11 @@ pub struct RunsScreen {
 }
 
 impl RunsScreen {
+    /// Lists the runs without reading their events: a long events file would delay
+    /// the first frame, so reading starts on the first tick.
     pub fn new(ctx: &mut Ctx) -> anyhow::Result<Self> {
         let mut screen = Self::default();
         screen.rescan(ctx)?;
-        screen.poll_all();
         Ok(screen)
     }
 
@@ -340,6 +341,7 @@ impl RunsScreen {
                 }
                 self.poll_all();
             }
+            Action::ShowRuns => self.poll_all(),
             Action::Down => self.selected = step(self.selected, 1, self.runs.len()),
             Action::Up => self.selected = step(self.selected, -1, self.runs.len()),
             Action::Top => self.selected = 0,
