@@ -1,0 +1,293 @@
+//! `plantune-tui bench tui`: a workspace with many candidates and a long events file,
+//! driven headless. Measures time to first frame, per-frame cost while scrolling (state
+//! update + draw through a `TestBackend` terminal), how long a huge run log takes to be
+//! caught up by the tailer, and peak RSS.
+
+use std::io::Write;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use ratatui::Terminal;
+use ratatui::backend::TestBackend;
+use serde::Serialize;
+
+use super::App;
+use super::action::Action;
+use super::keymap::Keymap;
+use crate::config::paths::Paths;
+use crate::config::theme::Theme;
+use crate::workspace::Workspace;
+use crate::workspace::records::{NewCandidate, NewProblem, Sampling};
+use crate::workspace::store::RunRecord;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TuiBenchOptions {
+    pub candidates: usize,
+    pub event_lines: usize,
+    /// Scroll steps measured on each screen.
+    pub frames: usize,
+    pub width: u16,
+    pub height: u16,
+}
+
+impl Default for TuiBenchOptions {
+    fn default() -> Self {
+        Self {
+            candidates: 100_000,
+            event_lines: 1_000_000,
+            frames: 1_000,
+            width: 120,
+            height: 40,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct TuiBench {
+    pub candidates: usize,
+    pub event_lines: usize,
+    pub events_mib: f64,
+    pub setup_s: f64,
+    /// Opening the app (store queries, first poll of every run) plus the first draw.
+    pub time_to_first_frame_ms: f64,
+    /// Ticks (and time) until the tailer has read the whole events file.
+    pub events_catch_up_ticks: u64,
+    pub events_read: u64,
+    pub events_catch_up_ms: f64,
+    /// Curate screen, one `Down` per frame: update + draw.
+    pub curate_frame_p50_ms: f64,
+    pub curate_frame_p99_ms: f64,
+    /// Runs screen with the full run loaded, one tick + draw per frame.
+    pub runs_frame_p50_ms: f64,
+    pub runs_frame_p99_ms: f64,
+    pub frames: usize,
+    /// Peak over the whole process, including building the fixture.
+    pub peak_rss_mib: Option<f64>,
+    /// Resident set at the end, with the app holding everything it loaded.
+    pub rss_end_mib: Option<f64>,
+}
+
+const PLANS: usize = 5;
+const RUN_ID: &str = "bench-run";
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+fn percentile(samples: &mut [f64], q: f64) -> f64 {
+    if samples.is_empty() {
+        return 0.0;
+    }
+    samples.sort_by(f64::total_cmp);
+    let at = ((samples.len() - 1) as f64 * q).round() as usize;
+    samples[at]
+}
+
+fn populate(workspace: &Workspace, candidates: usize) -> anyhow::Result<()> {
+    let mut store = workspace.store()?;
+    let problems: Vec<NewProblem> = (0..candidates.div_ceil(PLANS))
+        .map(|i| NewProblem {
+            dataset: "bench".into(),
+            split: "train".into(),
+            external_id: format!("bench/{i}"),
+            question: format!(
+                "Problem {i}: a train leaves at {} and travels {} km at {} km/h. When does it arrive?",
+                i % 24,
+                i % 500 + 10,
+                i % 90 + 30
+            ),
+            gold_answer: (i % 97).to_string(),
+            gold_solution: None,
+            metadata: serde_json::json!({}),
+        })
+        .collect();
+    store.insert_problems(&problems)?;
+    let ids: Vec<i64> = store
+        .problems(Some("bench"), None)?
+        .iter()
+        .map(|p| p.id)
+        .collect();
+    let steps: Vec<String> = (1..=6)
+        .map(|s| format!("Step {s}: work out the quantity needed for the next part."))
+        .collect();
+    let batch: Vec<NewCandidate> = (0..candidates)
+        .map(|i| NewCandidate {
+            problem_id: ids[(i / PLANS).min(ids.len() - 1)],
+            teacher: "bench".into(),
+            plan_index: (i % PLANS) as u32,
+            constraints: "Distances are positive; answer in hours.".into(),
+            plan: steps.join("\n"),
+            plan_steps: steps.clone(),
+            execution: "Compute each step in turn.\n".repeat(20) + "\\boxed{42}",
+            extracted_answer: Some("42".into()),
+            correct: Some(i % 3 != 0),
+            grade_reason: "numeric comparison".into(),
+            judge_score: Some((i % 201) as i32 - 100),
+            judge_reason: "Score: judged".into(),
+            sampling: Sampling::default(),
+        })
+        .collect();
+    for chunk in batch.chunks(10_000) {
+        store.insert_candidates(chunk)?;
+    }
+    Ok(())
+}
+
+fn write_events(workspace: &Workspace, lines: usize) -> anyhow::Result<f64> {
+    let dir = workspace.runs_dir().join(RUN_ID);
+    std::fs::create_dir_all(&dir)?;
+    let path = dir.join("events.jsonl");
+    let mut out = std::io::BufWriter::new(std::fs::File::create(&path)?);
+    writeln!(
+        out,
+        r#"{{"t":0,"kind":"run_started","device":"cpu","parameters":1000}}"#
+    )?;
+    for i in 1..lines as u64 {
+        if i % 100 == 0 {
+            writeln!(
+                out,
+                r#"{{"t":{i},"kind":"log","level":"info","message":"line {i}"}}"#
+            )?;
+        } else {
+            writeln!(
+                out,
+                r#"{{"t":{i},"kind":"step","step":{i},"loss":{:.5},"lr":0.0001,"grad_norm":1.0,"tokens_per_s":1000.0,"elapsed_s":{},"total_steps":{lines},"reward_mean":0.5,"kl":0.01}}"#,
+                1.0 / (i as f64).sqrt(),
+                i as f64 * 0.01
+            )?;
+        }
+    }
+    out.flush()?;
+    let mut store = workspace.store()?;
+    store.upsert_run(&RunRecord {
+        id: RUN_ID.into(),
+        kind: "grpo".into(),
+        status: "running".into(),
+        pid: None,
+        dir: format!("runs/{RUN_ID}"),
+        dataset_hash: None,
+        config: serde_json::json!({}),
+        created_ms: 0,
+        updated_ms: 0,
+    })?;
+    Ok(std::fs::metadata(&path)?.len() as f64 / (1024.0 * 1024.0))
+}
+
+/// Builds the workspace under `dir` and measures. `dir` should be an empty temp dir.
+pub fn run(options: &TuiBenchOptions, dir: &Path) -> anyhow::Result<TuiBench> {
+    let setup = Instant::now();
+    let paths = Paths {
+        config_dir: dir.join("config"),
+        data_dir: dir.join("data"),
+        cache_dir: dir.join("cache"),
+    };
+    let workspace = Workspace::init(&dir.join("bench"), &paths).context("creating workspace")?;
+    populate(&workspace, options.candidates)?;
+    let events_mib = write_events(&workspace, options.event_lines)?;
+    let setup_s = setup.elapsed().as_secs_f64();
+
+    let mut terminal = Terminal::new(TestBackend::new(options.width, options.height))?;
+    let start = Instant::now();
+    let keymap = Keymap::defaults()?;
+    let theme = Theme::load("default", &paths.user_themes())?;
+    let mut app = App::new(workspace, keymap, theme)?;
+    terminal.draw(|f| app.render(f.area(), f.buffer_mut()))?;
+    let time_to_first_frame_ms = ms(start.elapsed());
+
+    let mut curate = Vec::with_capacity(options.frames);
+    for _ in 0..options.frames {
+        let t = Instant::now();
+        app.update(Action::Down);
+        terminal.draw(|f| app.render(f.area(), f.buffer_mut()))?;
+        curate.push(ms(t.elapsed()));
+    }
+
+    app.update(Action::ShowRuns);
+    let expected = options.event_lines as u64;
+    let catch_up = Instant::now();
+    let mut ticks = 0u64;
+    while app
+        .runs
+        .runs
+        .iter()
+        .find(|r| r.id == RUN_ID)
+        .map_or(0, |r| r.events)
+        < expected
+    {
+        app.update(Action::Tick);
+        ticks += 1;
+        if ticks > 100_000 {
+            anyhow::bail!("the tailer never caught up with {expected} events");
+        }
+    }
+    let events_catch_up_ms = ms(catch_up.elapsed());
+    let events_read = app
+        .runs
+        .runs
+        .iter()
+        .find(|r| r.id == RUN_ID)
+        .map_or(0, |r| r.events);
+
+    let mut runs = Vec::with_capacity(options.frames);
+    for _ in 0..options.frames {
+        let t = Instant::now();
+        app.update(Action::Tick);
+        terminal.draw(|f| app.render(f.area(), f.buffer_mut()))?;
+        runs.push(ms(t.elapsed()));
+    }
+
+    Ok(TuiBench {
+        candidates: options.candidates,
+        event_lines: options.event_lines,
+        events_mib,
+        setup_s,
+        time_to_first_frame_ms,
+        events_catch_up_ticks: ticks,
+        events_read,
+        events_catch_up_ms,
+        curate_frame_p50_ms: percentile(&mut curate, 0.5),
+        curate_frame_p99_ms: percentile(&mut curate, 0.99),
+        runs_frame_p50_ms: percentile(&mut runs, 0.5),
+        runs_frame_p99_ms: percentile(&mut runs, 0.99),
+        frames: options.frames,
+        peak_rss_mib: crate::bench::peak_rss_mib(),
+        rss_end_mib: current_rss_mib(),
+    })
+}
+
+fn current_rss_mib() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib / 1024.0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_small_bench_runs_end_to_end() {
+        let dir = tempfile::tempdir().unwrap();
+        let options = TuiBenchOptions {
+            candidates: 50,
+            event_lines: 2_000,
+            frames: 20,
+            width: 80,
+            height: 24,
+        };
+        let result = run(&options, dir.path()).unwrap();
+        assert_eq!(result.candidates, 50);
+        assert_eq!(result.events_read, 2_000);
+        assert!(result.curate_frame_p99_ms >= result.curate_frame_p50_ms);
+        assert!(result.events_mib > 0.0);
+    }
+
+    #[test]
+    fn percentiles_pick_ranked_samples() {
+        let mut samples: Vec<f64> = (1..=100).map(f64::from).rev().collect();
+        assert_eq!(percentile(&mut samples, 0.5), 51.0);
+        assert_eq!(percentile(&mut samples, 0.99), 99.0);
+    }
+}

@@ -1,0 +1,368 @@
+//! Compare: two prediction sets on one benchmark, problem by problem, with the paired
+//! table on top and both outputs side by side, scrolled together.
+
+use std::collections::BTreeMap;
+
+use ratatui::buffer::Buffer;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Borders, Paragraph, Widget, Wrap};
+
+use super::{Ctx, border_style, clamp, step, text_lines};
+use crate::config::theme::Theme;
+use crate::tui::action::Action;
+use crate::tui::sanitize;
+use crate::workspace::store::{Prediction, PredictionKey};
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum CompareFilter {
+    #[default]
+    All,
+    /// A wrong, B right.
+    Fixed,
+    /// A right, B wrong.
+    Broke,
+    BothRight,
+    BothWrong,
+}
+
+impl CompareFilter {
+    fn next(self) -> Self {
+        match self {
+            Self::All => Self::Fixed,
+            Self::Fixed => Self::Broke,
+            Self::Broke => Self::BothRight,
+            Self::BothRight => Self::BothWrong,
+            Self::BothWrong => Self::All,
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Self::All => "all",
+            Self::Fixed => "fixed (A✗ B✓)",
+            Self::Broke => "broke (A✓ B✗)",
+            Self::BothRight => "both right",
+            Self::BothWrong => "both wrong",
+        }
+    }
+
+    fn keeps(self, a: bool, b: bool) -> bool {
+        match self {
+            Self::All => true,
+            Self::Fixed => !a && b,
+            Self::Broke => a && !b,
+            Self::BothRight => a && b,
+            Self::BothWrong => !a && !b,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct PairRow {
+    pub problem_id: i64,
+    pub a: Prediction,
+    pub b: Prediction,
+}
+
+/// Counts of the 2×2 paired table.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Paired {
+    pub both_right: u64,
+    pub only_a: u64,
+    pub only_b: u64,
+    pub both_wrong: u64,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct CompareScreen {
+    pub sets: Vec<PredictionKey>,
+    pub a: Option<usize>,
+    pub b: Option<usize>,
+    pub filter: CompareFilter,
+    pairs: Vec<PairRow>,
+    /// Indexes into `pairs` that pass the filter.
+    pub visible: Vec<usize>,
+    pub paired: Paired,
+    pub selected: usize,
+    pub scroll: u16,
+    pub question: String,
+}
+
+impl CompareScreen {
+    pub fn new(ctx: &mut Ctx) -> anyhow::Result<Self> {
+        let mut screen = Self::default();
+        screen.refresh(ctx)?;
+        Ok(screen)
+    }
+
+    pub fn refresh(&mut self, ctx: &mut Ctx) -> anyhow::Result<()> {
+        let keep_a = self.a.and_then(|i| self.sets.get(i).cloned());
+        let keep_b = self.b.and_then(|i| self.sets.get(i).cloned());
+        self.sets = ctx
+            .store
+            .prediction_counts()?
+            .into_iter()
+            .map(|(key, _, _)| key)
+            .collect();
+        self.a = keep_a
+            .and_then(|k| self.sets.iter().position(|s| *s == k))
+            .or(if self.sets.is_empty() { None } else { Some(0) });
+        self.b = keep_b
+            .and_then(|k| self.sets.iter().position(|s| *s == k))
+            .or_else(|| self.partner_after(self.a?, self.a?));
+        self.load_pairs(ctx)
+    }
+
+    /// The next set after `from` on the same benchmark as set `a`, other than `a`.
+    fn partner_after(&self, a: usize, from: usize) -> Option<usize> {
+        let bench = &self.sets.get(a)?.benchmark;
+        let n = self.sets.len();
+        (1..=n)
+            .map(|d| (from + d) % n)
+            .find(|&i| i != a && &self.sets[i].benchmark == bench)
+    }
+
+    fn load_pairs(&mut self, ctx: &mut Ctx) -> anyhow::Result<()> {
+        self.pairs.clear();
+        if let (Some(a), Some(b)) = (self.a, self.b) {
+            let first = |preds: Vec<Prediction>| -> BTreeMap<i64, Prediction> {
+                let mut map = BTreeMap::new();
+                for p in preds {
+                    map.entry(p.fields.problem_id).or_insert(p);
+                }
+                map
+            };
+            let a_preds = first(ctx.store.predictions(&self.sets[a])?);
+            let mut b_preds = first(ctx.store.predictions(&self.sets[b])?);
+            for (problem_id, pa) in a_preds {
+                if let Some(pb) = b_preds.remove(&problem_id) {
+                    self.pairs.push(PairRow {
+                        problem_id,
+                        a: pa,
+                        b: pb,
+                    });
+                }
+            }
+        }
+        let mut paired = Paired::default();
+        for p in &self.pairs {
+            match (p.a.fields.correct, p.b.fields.correct) {
+                (true, true) => paired.both_right += 1,
+                (true, false) => paired.only_a += 1,
+                (false, true) => paired.only_b += 1,
+                (false, false) => paired.both_wrong += 1,
+            }
+        }
+        self.paired = paired;
+        self.apply_filter(ctx)
+    }
+
+    fn apply_filter(&mut self, ctx: &mut Ctx) -> anyhow::Result<()> {
+        let filter = self.filter;
+        self.visible = self
+            .pairs
+            .iter()
+            .enumerate()
+            .filter(|(_, p)| filter.keeps(p.a.fields.correct, p.b.fields.correct))
+            .map(|(i, _)| i)
+            .collect();
+        self.selected = clamp(self.selected, self.visible.len());
+        self.load_question(ctx)
+    }
+
+    fn load_question(&mut self, ctx: &mut Ctx) -> anyhow::Result<()> {
+        self.scroll = 0;
+        self.question = match self.current() {
+            Some(row) => ctx.store.problem(row.problem_id)?.fields.question,
+            None => String::new(),
+        };
+        Ok(())
+    }
+
+    pub fn current(&self) -> Option<&PairRow> {
+        self.visible
+            .get(self.selected)
+            .and_then(|&i| self.pairs.get(i))
+    }
+
+    pub fn update(&mut self, action: &Action, ctx: &mut Ctx) -> anyhow::Result<Option<Action>> {
+        match action {
+            Action::ShowCompare => self.refresh(ctx)?,
+            Action::Down | Action::Up => {
+                let delta = if *action == Action::Down { 1 } else { -1 };
+                self.selected = step(self.selected, delta, self.visible.len());
+                self.load_question(ctx)?;
+            }
+            Action::Top => {
+                self.selected = 0;
+                self.load_question(ctx)?;
+            }
+            Action::Bottom => {
+                self.selected = self.visible.len().saturating_sub(1);
+                self.load_question(ctx)?;
+            }
+            // Both outputs scroll together: one offset for the pair.
+            Action::PageDown => self.scroll = self.scroll.saturating_add(5),
+            Action::PageUp => self.scroll = self.scroll.saturating_sub(5),
+            Action::CycleSetA if !self.sets.is_empty() => {
+                let a = self.a.map_or(0, |a| (a + 1) % self.sets.len());
+                self.a = Some(a);
+                self.b = self.partner_after(a, a);
+                self.load_pairs(ctx)?;
+            }
+            Action::CycleSetB => {
+                if let Some(a) = self.a {
+                    self.b = self.partner_after(a, self.b.unwrap_or(a));
+                    self.load_pairs(ctx)?;
+                }
+            }
+            Action::CycleCompareFilter => {
+                self.filter = self.filter.next();
+                self.selected = 0;
+                self.apply_filter(ctx)?;
+            }
+            _ => {}
+        }
+        Ok(None)
+    }
+
+    fn set_name(&self, index: Option<usize>) -> String {
+        match index.and_then(|i| self.sets.get(i)) {
+            Some(k) => format!(
+                "{} / {} / {}",
+                sanitize(&k.model),
+                sanitize(&k.benchmark),
+                sanitize(&k.mode)
+            ),
+            None => "(none)".into(),
+        }
+    }
+
+    pub fn render(&self, area: Rect, buf: &mut Buffer, theme: &Theme) {
+        let [head, list, outputs] = Layout::vertical([
+            Constraint::Length(5),
+            Constraint::Percentage(35),
+            Constraint::Min(4),
+        ])
+        .areas(area);
+        let p = self.paired;
+        let head_block = Block::default()
+            .borders(Borders::ALL)
+            .border_style(border_style(theme, false))
+            .title(Span::styled(
+                " Compare (a/b pick sets, f filter) ",
+                theme.style("ui.title"),
+            ));
+        let head_lines = vec![
+            Line::raw(format!("A: {}", self.set_name(self.a))),
+            Line::raw(format!("B: {}", self.set_name(self.b))),
+            Line::from(vec![
+                Span::styled(
+                    format!("both right {}  ", p.both_right),
+                    theme.style("verdict.correct"),
+                ),
+                Span::raw(format!("only A {}  only B {}  ", p.only_a, p.only_b)),
+                Span::styled(
+                    format!("both wrong {}", p.both_wrong),
+                    theme.style("verdict.incorrect"),
+                ),
+                Span::styled(
+                    format!("  · filter {}", self.filter.name()),
+                    theme.style("ui.dim"),
+                ),
+            ]),
+        ];
+        Paragraph::new(head_lines)
+            .block(head_block)
+            .render(head, buf);
+
+        let list_block = Block::default()
+            .borders(Borders::ALL)
+            .border_style(border_style(theme, true))
+            .title(Span::styled(
+                format!(" Problems ({}) ", self.visible.len()),
+                theme.style("ui.title"),
+            ));
+        let inner = list_block.inner(list);
+        list_block.render(list, buf);
+        if self.sets.len() < 2 || self.b.is_none() {
+            Paragraph::new(Line::styled(
+                "need two prediction sets on the same benchmark (run `plantune-tui eval`)",
+                theme.style("ui.dim"),
+            ))
+            .render(inner, buf);
+            return;
+        }
+        let height = inner.height as usize;
+        let top = self.selected.saturating_sub(height.saturating_sub(1));
+        let verdict = |ok: bool| {
+            if ok {
+                Span::styled("✓", theme.style("verdict.correct"))
+            } else {
+                Span::styled("✗", theme.style("verdict.incorrect"))
+            }
+        };
+        let lines: Vec<Line> = self
+            .visible
+            .iter()
+            .enumerate()
+            .skip(top)
+            .take(height)
+            .map(|(i, &pi)| {
+                let row = &self.pairs[pi];
+                let show = |p: &Prediction| {
+                    p.fields
+                        .extracted
+                        .as_deref()
+                        .map_or("-".to_owned(), |e| sanitize(e).replace('\n', " "))
+                };
+                let line = Line::from(vec![
+                    Span::raw(format!("#{:<6} A ", row.problem_id)),
+                    verdict(row.a.fields.correct),
+                    Span::raw(format!(" {:<12.12} B ", show(&row.a))),
+                    verdict(row.b.fields.correct),
+                    Span::raw(format!(" {:<12.12}", show(&row.b))),
+                ]);
+                if i == self.selected {
+                    line.style(theme.style("ui.selection"))
+                } else {
+                    line
+                }
+            })
+            .collect();
+        Paragraph::new(lines).render(inner, buf);
+
+        let Some(row) = self.current() else {
+            return;
+        };
+        let [left, right] =
+            Layout::horizontal([Constraint::Percentage(50), Constraint::Percentage(50)])
+                .areas(outputs);
+        for (side, pred, label) in [(left, &row.a, "A"), (right, &row.b, "B")] {
+            let block = Block::default()
+                .borders(Borders::ALL)
+                .border_style(border_style(theme, false))
+                .title(Span::styled(
+                    format!(" {label} output "),
+                    theme.style("ui.title"),
+                ));
+            let mut lines = text_lines(&self.question, theme.style("ui.dim"));
+            lines.push(Line::raw(""));
+            lines.extend(text_lines(&pred.fields.output, theme.style("ui.text")));
+            lines.push(Line::styled(
+                format!("→ {}", sanitize(&pred.fields.reason)),
+                theme.style(if pred.fields.correct {
+                    "verdict.correct"
+                } else {
+                    "verdict.incorrect"
+                }),
+            ));
+            Paragraph::new(lines)
+                .block(block)
+                .wrap(Wrap { trim: false })
+                .scroll((self.scroll, 0))
+                .render(side, buf);
+        }
+    }
+}

@@ -1,0 +1,267 @@
+//! A small deterministic workspace for the TUI tests: fixed names, texts and times.
+
+// Fixture set-up that fails should fail the test loudly; each test binary uses a
+// different subset of the helpers.
+#![allow(clippy::unwrap_used, dead_code)]
+
+use std::path::Path;
+
+use plantune_tui::config::paths::Paths;
+use plantune_tui::config::theme::Theme;
+use plantune_tui::tui::App;
+use plantune_tui::tui::keymap::Keymap;
+use plantune_tui::workspace::Workspace;
+use plantune_tui::workspace::records::{NewCandidate, NewProblem, Sampling};
+use plantune_tui::workspace::store::{NewPrediction, PredictionKey, RunRecord, Store};
+use ratatui::buffer::Buffer;
+use ratatui::layout::Rect;
+
+pub struct Fixture {
+    pub dir: tempfile::TempDir,
+    pub workspace: Workspace,
+    pub paths: Paths,
+}
+
+impl Fixture {
+    pub fn root(&self) -> &Path {
+        &self.workspace.root
+    }
+
+    pub fn store(&self) -> Store {
+        self.workspace.store().unwrap()
+    }
+
+    pub fn app(&self) -> App {
+        App::new(
+            self.workspace.clone(),
+            Keymap::defaults().unwrap(),
+            Theme::load("default", &self.paths.user_themes()).unwrap(),
+        )
+        .unwrap()
+    }
+}
+
+pub fn paths_in(dir: &Path) -> Paths {
+    Paths {
+        config_dir: dir.join("config"),
+        data_dir: dir.join("data"),
+        cache_dir: dir.join("cache"),
+    }
+}
+
+/// A workspace named `demo` (the name shows in the title bar, so it must not depend
+/// on the temp dir's random name), without problems.
+pub fn empty_workspace() -> Fixture {
+    let dir = tempfile::tempdir().unwrap();
+    let paths = paths_in(dir.path());
+    let workspace = Workspace::init(&dir.path().join("demo"), &paths).unwrap();
+    Fixture {
+        dir,
+        workspace,
+        paths,
+    }
+}
+
+pub fn problem(i: usize) -> NewProblem {
+    NewProblem {
+        dataset: "gsm8k".into(),
+        split: "train".into(),
+        external_id: format!("p{i}"),
+        question: format!(
+            "Tom has {} apples and buys {} more. How many apples now?",
+            i + 2,
+            i + 3
+        ),
+        gold_answer: format!("{}", 2 * i + 5),
+        gold_solution: None,
+        metadata: serde_json::json!({}),
+    }
+}
+
+pub fn candidate(
+    problem_id: i64,
+    i: usize,
+    plan_index: u32,
+    score: i32,
+    correct: bool,
+) -> NewCandidate {
+    let answer = if correct { 2 * i + 5 } else { 2 * i + 6 };
+    NewCandidate {
+        problem_id,
+        teacher: "oracle".into(),
+        plan_index,
+        constraints: "Count apples; the answer is a whole number.".into(),
+        plan: "1. Read the starting amount.\n2. Add the bought apples.\n3. Report the total."
+            .into(),
+        plan_steps: vec![
+            "Read the starting amount.".into(),
+            "Add the bought apples.".into(),
+            "Report the total.".into(),
+        ],
+        execution: format!(
+            "Start with {}. Add {}. Total \\boxed{{{answer}}}.",
+            i + 2,
+            i + 3
+        ),
+        extracted_answer: Some(answer.to_string()),
+        correct: Some(correct),
+        grade_reason: if correct {
+            "matches gold".into()
+        } else {
+            "differs from gold".into()
+        },
+        judge_score: Some(score),
+        judge_reason: format!("Plan {plan_index} covers the constraints. Score: {score}"),
+        sampling: Sampling {
+            model: "oracle".into(),
+            temperature: 0.7,
+            ..Default::default()
+        },
+    }
+}
+
+/// Two problems with three plans each: scores 80/60/-20, correct, correct, incorrect.
+pub fn curated_workspace() -> Fixture {
+    let fixture = empty_workspace();
+    let mut store = fixture.store();
+    store.insert_problems(&[problem(0), problem(1)]).unwrap();
+    let ids: Vec<i64> = store
+        .problems(None, None)
+        .unwrap()
+        .iter()
+        .map(|p| p.id)
+        .collect();
+    let mut candidates = Vec::new();
+    for (i, id) in ids.iter().enumerate() {
+        candidates.push(candidate(*id, i, 0, 80 - i as i32, true));
+        candidates.push(candidate(*id, i, 1, 60, true));
+        candidates.push(candidate(*id, i, 2, -20, false));
+    }
+    store.insert_candidates(&candidates).unwrap();
+    fixture
+}
+
+/// Adds predictions for two models on one benchmark, and one finished and one dead run.
+pub fn add_eval_and_runs(fixture: &Fixture) {
+    let mut store = fixture.store();
+    let ids: Vec<i64> = store
+        .problems(None, None)
+        .unwrap()
+        .iter()
+        .map(|p| p.id)
+        .collect();
+    let mut preds = Vec::new();
+    for (model, mode, right) in [
+        ("smol-base", "direct", [true, false]),
+        ("smol-plan", "plan", [true, true]),
+    ] {
+        for (i, id) in ids.iter().enumerate() {
+            preds.push(NewPrediction {
+                key: PredictionKey {
+                    model: model.into(),
+                    benchmark: "gsm8k".into(),
+                    mode: mode.into(),
+                },
+                problem_id: *id,
+                sample_index: 0,
+                output: format!(
+                    "{model} thinks... \\boxed{{{}}}",
+                    if right[i] { 2 * i + 5 } else { 0 }
+                ),
+                extracted: Some(if right[i] {
+                    (2 * i + 5).to_string()
+                } else {
+                    "0".into()
+                }),
+                correct: right[i],
+                reason: if right[i] {
+                    "matches gold".into()
+                } else {
+                    "differs".into()
+                },
+                tokens: 12,
+                latency_ms: 40,
+            });
+        }
+    }
+    store.insert_predictions(&preds).unwrap();
+
+    for (id, finished) in [("sft-001", true), ("grpo-002", false)] {
+        let dir = fixture.workspace.runs_dir().join(id);
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut lines = vec![format!(
+            r#"{{"t":1000,"kind":"run_started","device":"cpu","parameters":135000000}}"#
+        )];
+        for step in 1..=40u64 {
+            let loss = 2.0 / (step as f64).sqrt();
+            let grpo = if id.starts_with("grpo") {
+                format!(
+                    r#","reward_mean":{:.3},"kl":{:.4},"accuracy":{:.3}"#,
+                    step as f64 / 40.0,
+                    0.001 * step as f64,
+                    step as f64 / 50.0
+                )
+            } else {
+                String::new()
+            };
+            lines.push(format!(
+                r#"{{"t":{},"kind":"step","step":{step},"loss":{loss:.4},"lr":0.0001,"grad_norm":1.5,"tokens_per_s":900,"elapsed_s":{},"total_steps":100{grpo}}}"#,
+                1000 + step * 500,
+                step as f64 * 0.5
+            ));
+        }
+        lines.push(r#"{"t":21000,"kind":"device","cpu_pct":180,"rss_mib":812}"#.into());
+        lines.push(r#"{"t":21000,"kind":"sample","step":40,"prompt":"Q: 2+3?","completion":"Plan: add. \\boxed{5}","reward":1.0}"#.into());
+        lines.push(r#"{"t":21500,"kind":"log","level":"info","message":"epoch 1 done"}"#.into());
+        if finished {
+            lines.push(r#"{"t":22000,"kind":"run_finished","status":"completed"}"#.into());
+        }
+        let mut text = lines.join("\n") + "\n";
+        if !finished {
+            text.push_str(r#"{"t":22500,"kind":"step","ste"#);
+        }
+        std::fs::write(dir.join("events.jsonl"), text).unwrap();
+        store
+            .upsert_run(&RunRecord {
+                id: id.into(),
+                kind: if finished {
+                    "sft".into()
+                } else {
+                    "grpo".into()
+                },
+                status: "running".into(),
+                // The finished run has no pid; the other's is far above any pid_max,
+                // so it is certainly dead: a run that died without run_finished.
+                pid: if finished { None } else { Some(999_999_999) },
+                dir: format!("runs/{id}"),
+                dataset_hash: None,
+                config: serde_json::json!({}),
+                created_ms: 1000,
+                updated_ms: 1000,
+            })
+            .unwrap();
+    }
+}
+
+/// Renders the whole app into a buffer of the given size.
+pub fn render(app: &App, width: u16, height: u16) -> Buffer {
+    let area = Rect::new(0, 0, width, height);
+    let mut buf = Buffer::empty(area);
+    app.render(area, &mut buf);
+    buf
+}
+
+/// The buffer's symbols, one line per row, trailing spaces trimmed.
+pub fn text(buf: &Buffer) -> String {
+    let area = buf.area;
+    let mut out = String::new();
+    for y in 0..area.height {
+        let mut line = String::new();
+        for x in 0..area.width {
+            line.push_str(buf[(x, y)].symbol());
+        }
+        out.push_str(line.trim_end());
+        out.push('\n');
+    }
+    out
+}
