@@ -118,7 +118,7 @@ fn inline_step_edit_keeps_the_original_and_shows_a_diff() {
 }
 
 #[test]
-fn editing_the_execution_keeps_the_verdict_but_marks_it_stale() {
+fn editing_the_execution_regrades_it_in_the_same_undo_step() {
     let fx = curated_workspace();
     let mut app = fx.app();
     let id = selected_id(&app);
@@ -134,23 +134,23 @@ fn editing_the_execution_keeps_the_verdict_but_marks_it_stale() {
         "cancel writes nothing"
     );
 
+    // A new last \boxed{} answer that is wrong: the verdict follows the edited text.
     app.update(Action::EditExecution);
     press(&mut app, KeyCode::End, KeyModifiers::NONE);
     press(&mut app, KeyCode::Enter, KeyModifiers::NONE);
-    typing(&mut app, "Double-checked.");
+    typing(&mut app, "On reflection the answer is \\boxed{987654}.");
     press(&mut app, KeyCode::Char('s'), KeyModifiers::CONTROL);
     let after = fx.store().candidate(id).unwrap();
-    assert_eq!(
-        after.fields.execution,
-        format!("{}\nDouble-checked.", before.fields.execution)
-    );
-    assert_eq!(after.fields.correct, before.fields.correct);
-    assert!(app.curate.detail.as_ref().unwrap().verdict_stale);
-    let screen = text(&render(&app, 120, 40));
-    assert!(
-        screen.contains("[stale: execution edited, not re-graded]"),
-        "{screen}"
-    );
+    assert!(after.fields.execution.ends_with("\\boxed{987654}."));
+    assert_eq!(after.fields.extracted_answer.as_deref(), Some("987654"));
+    assert_eq!(after.fields.correct, Some(false));
+    assert_ne!(after.fields.grade_reason, before.fields.grade_reason);
+    assert!(!app.curate.detail.as_ref().unwrap().verdict_stale);
+
+    // One undo restores the text and the verdict together.
+    app.update(Action::Undo);
+    let undone = fx.store().candidate(id).unwrap();
+    assert_eq!(undone.fields, before.fields);
 }
 
 #[test]

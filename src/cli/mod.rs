@@ -296,6 +296,9 @@ pub enum BenchCommand {
         #[arg(long, default_value_t = 2000)]
         calls: usize,
     },
+    /// The TUI with 100,000 candidates and a 1,000,000-line events file: first frame,
+    /// frame times while scrolling, RSS.
+    Tui,
     /// Grades per second over a mixed corpus (GSM8K, MATH, symbolic, traps), one thread.
     Grade {
         #[arg(long, default_value_t = crate::grade::bench::DEFAULT_BENCH_GRADES)]
@@ -501,6 +504,13 @@ pub fn run(cli: Cli, paths: &Paths) -> Result<()> {
             configure_threads(cli.threads.unwrap_or(1))?;
             match what {
                 BenchCommand::Store { candidates } => bench_store(candidates),
+                BenchCommand::Tui => {
+                    let dir = tempfile::tempdir().context("creating a temporary directory")?;
+                    let options = crate::tui::bench::TuiBenchOptions::default();
+                    let result = crate::tui::bench::run(&options, dir.path())?;
+                    println!("{}", serde_json::to_string_pretty(&result)?);
+                    Ok(())
+                }
                 BenchCommand::Distill { calls } => {
                     let runtime = tokio::runtime::Runtime::new()?;
                     let rows = runtime.block_on(crate::teacher::bench::bench_teacher_calls(
@@ -537,17 +547,22 @@ pub fn run(cli: Cli, paths: &Paths) -> Result<()> {
     }
 }
 
-/// Until the interactive TUI lands, the bare command shows what the workspace holds
-/// and says plainly that the TUI is not there yet.
+/// The TUI on a workspace. Without a terminal (scripts, CI, `ssh host cmd`) it prints
+/// the workspace summary instead, since there is nothing to draw on.
 fn open_default(dir: &Path, paths: &Paths) -> Result<()> {
-    let ws = Workspace::open(dir, paths)?;
-    let report = status::collect(ws.name(), &ws.store()?)?;
-    print!("{}", report.to_text());
-    eprintln!(
-        "\nThe interactive TUI is not built yet; this is the workspace summary. \
-         Run `plantune-tui --help` for the commands that work today."
-    );
-    Ok(())
+    use std::io::IsTerminal;
+    let ws = if dir.join("plantune.toml").is_file() {
+        Workspace::open(dir, paths)?
+    } else {
+        Workspace::init(dir, paths)?
+    };
+    if !std::io::stdout().is_terminal() || !std::io::stdin().is_terminal() {
+        let report = status::collect(ws.name(), &ws.store()?)?;
+        print!("{}", report.to_text());
+        eprintln!("\n(no terminal: printed the workspace summary instead of opening the TUI)");
+        return Ok(());
+    }
+    crate::tui::run(ws, paths)
 }
 
 /// Sizes rayon's global pool (used by candle on CPU). Must run before any model maths.

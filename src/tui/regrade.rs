@@ -1,8 +1,5 @@
-//! The hook that re-grades a candidate after its execution was edited.
-//!
-//! The grading module is wired in here by the lead; until then this returns `None`
-//! and the curation view keeps the previous verdict, marked stale. It must never
-//! invent a verdict.
+//! Re-grading a candidate after its execution was edited, with the project's grader,
+//! so the verdict the curator sees always belongs to the text on screen.
 
 use crate::workspace::records::Problem;
 use crate::workspace::store::EditField;
@@ -30,9 +27,20 @@ impl Regrade {
     }
 }
 
-/// Grades `execution` against the problem's gold answer; `None` while no grader is
-/// available in this build.
+/// Grades `execution` against the problem's gold answer (the question gives context,
+/// e.g. whether a percent is asked for). `Option` keeps room for problems that cannot
+/// be graded; every stored problem has a gold answer, so this always grades today.
 pub fn regrade_execution(problem: &Problem, execution: &str) -> Option<Regrade> {
-    let _ = (problem, execution);
-    None
+    let verdict = crate::grade::grade_with(
+        execution,
+        &problem.fields.gold_answer,
+        &crate::grade::GradeOptions {
+            question: Some(&problem.fields.question),
+        },
+    );
+    Some(Regrade {
+        extracted_answer: verdict.extracted,
+        correct: Some(verdict.correct),
+        reason: verdict.reason,
+    })
 }
