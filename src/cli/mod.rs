@@ -329,15 +329,16 @@ pub fn run(cli: Cli, paths: &Paths) -> Result<()> {
             configure_threads(cli.threads.unwrap_or(ws.config.ui.threads))?;
             println!("demo workspace: {}", ws.root.display());
             print_build(&crate::demo::build::build_workspace(&ws)?);
+            eprintln!(
+                "Training, evaluation and the comparison stages of the demo are not built yet: \
+                 it stops after curation."
+            );
+            use std::io::IsTerminal;
+            if !headless && std::io::stdout().is_terminal() && std::io::stdin().is_terminal() {
+                return crate::tui::run(ws, paths);
+            }
             let report = status::collect(ws.name(), &ws.store()?)?;
             print!("\n{}", report.to_text());
-            if !headless {
-                eprintln!("\n(the interactive TUI is not built yet; this is the headless output)");
-            }
-            eprintln!(
-                "Training, evaluation and the comparison are not built yet: the demo stops after \
-                 curation. Review the curated trajectories with `plantune-tui status`."
-            );
             Ok(())
         }
         Some(Command::Grade {
