@@ -12,22 +12,6 @@ use crate::tui::action::Action;
 use crate::tui::sanitize;
 use crate::workspace::store::PredictionKey;
 
-const Z95: f64 = 1.959_963_984_540_054;
-
-/// The 95% Wilson score interval of `correct` successes out of `n`.
-pub fn wilson95(correct: u64, n: u64) -> (f64, f64) {
-    if n == 0 {
-        return (0.0, 1.0);
-    }
-    let n_f = n as f64;
-    let p = correct as f64 / n_f;
-    let z2 = Z95 * Z95;
-    let denom = 1.0 + z2 / n_f;
-    let center = (p + z2 / (2.0 * n_f)) / denom;
-    let half = Z95 * (p * (1.0 - p) / n_f + z2 / (4.0 * n_f * n_f)).sqrt() / denom;
-    ((center - half).max(0.0), (center + half).min(1.0))
-}
-
 #[derive(Debug, Clone, PartialEq)]
 pub struct EvalRow {
     pub key: PredictionKey,
@@ -64,7 +48,7 @@ impl EvalScreen {
                 } else {
                     correct as f64 / n as f64
                 },
-                interval: wilson95(correct, n),
+                interval: crate::eval::stats::wilson_interval(correct, n),
             })
             .collect();
         self.selected = clamp(self.selected, self.rows.len());
@@ -169,17 +153,4 @@ impl EvalScreen {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn wilson_interval_matches_reference_values() {
-        // Reference: 8/10 -> [0.4902, 0.9433]; 0/10 -> [0, 0.2775] (Wilson 1927, z=1.96).
-        let (lo, hi) = wilson95(8, 10);
-        assert!(
-            (lo - 0.4902).abs() < 1e-3 && (hi - 0.9433).abs() < 1e-3,
-            "{lo} {hi}"
-        );
-        let (lo, hi) = wilson95(0, 10);
-        assert!(lo.abs() < 1e-12 && (hi - 0.2775).abs() < 1e-3, "{lo} {hi}");
-        assert_eq!(wilson95(0, 0), (0.0, 1.0));
-    }
 }
