@@ -149,8 +149,3 @@ impl EvalScreen {
             .render(chart, buf);
     }
 }
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-}
