@@ -47,7 +47,7 @@ pub fn run(ws: &Workspace, args: EvalArgs) -> Result<()> {
         bar.set_position(done as u64);
     })?;
     bar.finish_and_clear();
-    if let Some(warning) = &summary.warning {
+    for warning in &summary.warnings {
         eprintln!("warning: {warning}");
     }
     println!(

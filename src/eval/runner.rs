@@ -89,7 +89,8 @@ pub struct EvalSummary {
     pub resumed: usize,
     pub seconds: f64,
     pub tokens_per_s: f64,
-    pub warning: Option<String>,
+    /// Size mismatches and training/benchmark overlap, for the report.
+    pub warnings: Vec<String>,
 }
 
 /// Published sizes of the named benchmarks; a file of another size is not that
@@ -158,7 +159,7 @@ pub fn run_eval(
     if problems.is_empty() {
         return Err(EvalError::Empty(opts.benchmark.clone()));
     }
-    let warning = expected_size(&opts.benchmark).and_then(|(name, size)| {
+    let mut warnings: Vec<String> = expected_size(&opts.benchmark).and_then(|(name, size)| {
         (problems.len() != size).then(|| {
             format!(
                 "{} has {} problems, not the {size} of {name}: results are for this file, not {name}",
@@ -166,7 +167,28 @@ pub fn run_eval(
                 problems.len()
             )
         })
-    });
+    }).into_iter().collect();
+    let train: Vec<Problem> = store
+        .problems(None, Some("train"))?
+        .into_iter()
+        .filter(|p| !(p.fields.dataset == dataset && split == "train"))
+        .collect();
+    let overlap = super::contamination::contaminated(&train, &problems);
+    if !overlap.is_empty() {
+        warnings.push(format!(
+            "{} of {} problems in {} also appear in a training split (e.g. {}): scores on them \
+             are not a test of generalisation",
+            overlap.len(),
+            problems.len(),
+            opts.benchmark,
+            overlap
+                .iter()
+                .take(3)
+                .cloned()
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+    }
     if let Some(limit) = opts.limit {
         problems.truncate(limit);
     }
@@ -358,6 +380,6 @@ pub fn run_eval(
         resumed,
         seconds,
         tokens_per_s: tokens_total as f64 / seconds.max(1e-9),
-        warning,
+        warnings,
     })
 }
