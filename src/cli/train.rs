@@ -1,6 +1,14 @@
 //! `plantune-tui train sft`, the hidden worker, and `runs resume`.
 
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
 use anyhow::{Context, Result};
+use indicatif::{ProgressBar, ProgressStyle};
+
+use crate::runlog::{RunEvent, Tailer};
 
 use super::{SftArgs, configure_threads};
 use crate::jobs::install_stop_handler;
@@ -44,7 +52,10 @@ pub fn sft(ws: &Workspace, args: SftArgs, threads: Option<usize>) -> Result<()> 
 /// Starts (or resumes: the worker picks up the newest checkpoint) a created run.
 pub fn start(ws: &Workspace, id: &str, foreground: bool, threads: Option<usize>) -> Result<()> {
     if foreground {
-        return worker(ws, id, threads);
+        let progress = ProgressFromEvents::start(ws.runs_dir().join(id).join("events.jsonl"));
+        let result = worker(ws, id, threads);
+        progress.finish();
+        return result;
     }
     let pid = run::launch_detached(ws, id)?;
     println!(
@@ -61,4 +72,63 @@ pub fn worker(ws: &Workspace, id: &str, threads: Option<usize>) -> Result<()> {
     let ending = run::worker(ws, id, stop)?;
     println!("run {id}: {ending:?}");
     Ok(())
+}
+
+/// A progress bar for `--foreground`, fed by the run's own events file, so the bar shows
+/// exactly what any other viewer of the run sees.
+struct ProgressFromEvents {
+    done: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl ProgressFromEvents {
+    fn start(path: PathBuf) -> Self {
+        let done = Arc::new(AtomicBool::new(false));
+        let flag = Arc::clone(&done);
+        let thread = std::thread::spawn(move || {
+            let bar = ProgressBar::new(0);
+            bar.set_style(
+                ProgressStyle::with_template(
+                    "{elapsed_precise} [{bar:30}] {pos}/{len} steps {msg}",
+                )
+                .unwrap_or_else(|_| ProgressStyle::default_bar()),
+            );
+            let mut tailer = Tailer::new(&path);
+            loop {
+                let finished = flag.load(Ordering::Relaxed);
+                for event in tailer.poll().unwrap_or_default() {
+                    if let RunEvent::Step {
+                        step,
+                        total_steps,
+                        loss,
+                        tokens_per_s,
+                        ..
+                    } = event.event
+                    {
+                        if let Some(total) = total_steps {
+                            bar.set_length(total);
+                        }
+                        bar.set_position(step);
+                        bar.set_message(format!("loss {loss:.4}  {tokens_per_s:.0} tok/s"));
+                    }
+                }
+                if finished {
+                    bar.finish();
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(300));
+            }
+        });
+        Self {
+            done,
+            thread: Some(thread),
+        }
+    }
+
+    fn finish(mut self) {
+        self.done.store(true, Ordering::Relaxed);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
 }
