@@ -1,6 +1,7 @@
 //! Benchmarks behind `plantune-tui bench ...`: speed and memory targets are measured
 //! here, never in timed unit tests.
 
+pub mod grpo;
 pub mod store;
 
 /// Peak resident set size of this process so far, in MiB (Linux; `None` elsewhere).

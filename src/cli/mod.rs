@@ -1,6 +1,7 @@
 //! The command line: argument parsing and dispatch into the library. Each command's
 //! work lives in its domain module; this file only connects flags to functions.
 
+mod demo;
 mod distill;
 mod doctor;
 mod eval;
@@ -60,6 +61,18 @@ pub enum Command {
         /// Print progress and the results instead of opening the TUI.
         #[arg(long)]
         headless: bool,
+        /// SFT steps per student (the demo's main time knob).
+        #[arg(long, default_value_t = crate::demo::pipeline::DemoBudget::default().sft_steps)]
+        steps: u64,
+        /// GRPO steps on the plan-tuned student.
+        #[arg(long, default_value_t = crate::demo::pipeline::DemoBudget::default().grpo_steps)]
+        grpo_steps: u64,
+        /// Longest generation, in GRPO rollouts and in evaluation.
+        #[arg(long, default_value_t = crate::demo::pipeline::DemoBudget::default().max_new_tokens)]
+        max_new_tokens: usize,
+        /// Evaluate on at most this many problems per test split.
+        #[arg(long)]
+        eval_limit: Option<usize>,
     },
     /// Re-grade predictions made elsewhere: JSONL with `prediction` and `answer`
     /// fields, or the authors' predictions.json list.
@@ -189,9 +202,47 @@ pub enum RunsCommand {
 pub enum TrainCommand {
     /// Supervised fine-tuning (completion-only loss) on a built dataset.
     Sft(SftArgs),
+    /// GRPO (reinforcement learning on answer correctness, format and plan quality)
+    /// starting from a model, usually an SFT run's `runs/<id>/final`.
+    Grpo(GrpoArgs),
     /// The run process itself (started by `train sft`; not for direct use).
     #[command(hide = true)]
     Worker { id: String },
+}
+
+#[derive(Debug, clap::Args)]
+pub struct GrpoArgs {
+    /// A run.toml (see `train::grpo::run::GrpoRunConfig`); flags below override it.
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Starting model directory (e.g. runs/<sft id>/final), or `tiny`.
+    #[arg(long)]
+    model: Option<String>,
+    /// Dataset whose problems give the prompts: plan1 | baseline | a dataset hash.
+    #[arg(long)]
+    dataset: Option<String>,
+    /// LoRA rank (0 = full fine-tuning).
+    #[arg(long)]
+    lora: Option<usize>,
+    /// Rollout steps.
+    #[arg(long)]
+    max_steps: Option<u64>,
+    #[arg(long)]
+    lr: Option<f64>,
+    /// Completions per prompt (G).
+    #[arg(long)]
+    group: Option<usize>,
+    /// Prompts per rollout step.
+    #[arg(long)]
+    prompts: Option<usize>,
+    #[arg(long)]
+    max_new_tokens: Option<usize>,
+    /// KL weight to the reference model (0 = no reference).
+    #[arg(long)]
+    beta: Option<f64>,
+    /// Stay attached with a progress bar instead of detaching.
+    #[arg(long)]
+    foreground: bool,
 }
 
 #[derive(Debug, clap::Args)]
@@ -296,6 +347,27 @@ pub enum BenchCommand {
         #[arg(long, default_value_t = 2000)]
         calls: usize,
     },
+    /// Where a GRPO step's time goes on a real model: sampling the group, the
+    /// reference log-probabilities, the policy update.
+    Grpo {
+        /// Model directory (e.g. SmolLM2-135M-Instruct imported with `model import`).
+        #[arg(long)]
+        model: PathBuf,
+        /// Completions per prompt (G).
+        #[arg(long, default_value_t = 8)]
+        group: usize,
+        #[arg(long, default_value_t = 128)]
+        max_new_tokens: usize,
+        /// Measured steps (after one warm-up step).
+        #[arg(long, default_value_t = 2)]
+        steps: u64,
+        /// LoRA rank; 0 = full fine-tuning.
+        #[arg(long, default_value_t = 0)]
+        lora: usize,
+        /// KL weight; 0 skips the reference model.
+        #[arg(long, default_value_t = 0.04)]
+        beta: f64,
+    },
     /// The TUI with 100,000 candidates and a 1,000,000-line events file: first frame,
     /// frame times while scrolling, RSS.
     Tui,
@@ -324,23 +396,27 @@ pub fn run(cli: Cli, paths: &Paths) -> Result<()> {
             }
             Ok(())
         }
-        Some(Command::Demo { headless }) => {
-            let ws = Workspace::init(&workspace_dir, paths)?;
-            configure_threads(cli.threads.unwrap_or(ws.config.ui.threads))?;
-            println!("demo workspace: {}", ws.root.display());
-            print_build(&crate::demo::build::build_workspace(&ws)?);
-            eprintln!(
-                "Training, evaluation and the comparison stages of the demo are not built yet: \
-                 it stops after curation."
-            );
-            use std::io::IsTerminal;
-            if !headless && std::io::stdout().is_terminal() && std::io::stdin().is_terminal() {
-                return crate::tui::run(ws, paths);
-            }
-            let report = status::collect(ws.name(), &ws.store()?)?;
-            print!("\n{}", report.to_text());
-            Ok(())
-        }
+        Some(Command::Demo {
+            headless,
+            steps,
+            grpo_steps,
+            max_new_tokens,
+            eval_limit,
+        }) => demo::run(
+            &workspace_dir,
+            paths,
+            &demo::DemoArgs {
+                headless,
+                budget: crate::demo::pipeline::DemoBudget {
+                    sft_steps: steps,
+                    grpo_steps,
+                    max_new_tokens,
+                    eval_limit,
+                    ..Default::default()
+                },
+                threads: cli.threads,
+            },
+        ),
         Some(Command::Grade {
             file,
             verbose,
@@ -435,6 +511,7 @@ pub fn run(cli: Cli, paths: &Paths) -> Result<()> {
             let ws = Workspace::open(&workspace_dir, paths)?;
             match what {
                 TrainCommand::Sft(args) => train::sft(&ws, args, cli.threads),
+                TrainCommand::Grpo(args) => train::grpo(&ws, args, cli.threads),
                 TrainCommand::Worker { id } => train::worker(&ws, &id, cli.threads),
             }
         }
@@ -505,6 +582,27 @@ pub fn run(cli: Cli, paths: &Paths) -> Result<()> {
             configure_threads(cli.threads.unwrap_or(1))?;
             match what {
                 BenchCommand::Store { candidates } => bench_store(candidates),
+                BenchCommand::Grpo {
+                    model,
+                    group,
+                    max_new_tokens,
+                    steps,
+                    lora,
+                    beta,
+                } => {
+                    let options = crate::bench::grpo::GrpoBenchOptions {
+                        model,
+                        group,
+                        max_new_tokens,
+                        steps,
+                        lora_rank: lora,
+                        beta,
+                    };
+                    let dir = tempfile::tempdir()?;
+                    let result = crate::bench::grpo::run(&options, dir.path())?;
+                    print!("{}", crate::bench::grpo::render(&options, &result));
+                    Ok(())
+                }
                 BenchCommand::Tui => {
                     let dir = tempfile::tempdir().context("creating a temporary directory")?;
                     let options = crate::tui::bench::TuiBenchOptions::default();
@@ -577,7 +675,7 @@ pub fn configure_threads(threads: usize) -> Result<()> {
         .context("setting the worker thread count")
 }
 
-fn print_build(build: &crate::demo::build::DemoBuild) {
+pub(crate) fn print_build(build: &crate::demo::build::DemoBuild) {
     println!(
         "problems: {} new, {} already present",
         build.problems.inserted, build.problems.unchanged

@@ -10,8 +10,9 @@ use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::runlog::{RunEvent, Tailer};
 
-use super::{SftArgs, configure_threads};
+use super::{GrpoArgs, SftArgs, configure_threads};
 use crate::jobs::install_stop_handler;
+use crate::train::grpo::run::GrpoRunConfig;
 use crate::train::run::{self, SftRunConfig};
 use crate::workspace::Workspace;
 
@@ -49,6 +50,47 @@ pub fn sft(ws: &Workspace, args: SftArgs, threads: Option<usize>) -> Result<()> 
     start(ws, &id, args.foreground, threads)
 }
 
+pub fn grpo(ws: &Workspace, args: GrpoArgs, threads: Option<usize>) -> Result<()> {
+    let mut config: GrpoRunConfig = match &args.config {
+        Some(path) => run::read_toml(path)?,
+        None => GrpoRunConfig::default(),
+    };
+    let g = &mut config.grpo;
+    if let Some(model) = args.model {
+        config.model = model;
+    }
+    if let Some(dataset) = args.dataset {
+        config.dataset = dataset;
+    }
+    if let Some(rank) = args.lora {
+        config.lora.rank = rank;
+    }
+    if let Some(steps) = args.max_steps {
+        g.max_steps = steps;
+    }
+    if let Some(lr) = args.lr {
+        g.lr = lr;
+    }
+    if let Some(group) = args.group {
+        g.group_size = group;
+    }
+    if let Some(prompts) = args.prompts {
+        g.prompts_per_step = prompts;
+    }
+    if let Some(tokens) = args.max_new_tokens {
+        g.max_new_tokens = tokens;
+    }
+    if let Some(beta) = args.beta {
+        g.objective.beta = beta;
+    }
+    if let Some(threads) = threads {
+        config.threads = threads;
+    }
+    let id = run::create_grpo(ws, &config)?;
+    println!("run {id} created in {}", ws.runs_dir().join(&id).display());
+    start(ws, &id, args.foreground, threads)
+}
+
 /// Starts (or resumes: the worker picks up the newest checkpoint) a created run.
 pub fn start(ws: &Workspace, id: &str, foreground: bool, threads: Option<usize>) -> Result<()> {
     if foreground {
@@ -66,8 +108,8 @@ pub fn start(ws: &Workspace, id: &str, foreground: bool, threads: Option<usize>)
 }
 
 pub fn worker(ws: &Workspace, id: &str, threads: Option<usize>) -> Result<()> {
-    let config = run::read_config(&ws.runs_dir().join(id).join("run.toml"))?;
-    configure_threads(threads.unwrap_or(config.threads))?;
+    let configured = run::configured_threads(&ws.runs_dir().join(id).join("run.toml"))?;
+    configure_threads(threads.unwrap_or(configured))?;
     let stop = install_stop_handler().context("installing the SIGTERM handler")?;
     let ending = run::worker(ws, id, stop)?;
     println!("run {id}: {ending:?}");

@@ -1,4 +1,5 @@
 //! The embedded default, end to end: the stages of `plantune-tui demo`.
 
 pub mod build;
+pub mod pipeline;
 pub mod tiny_student;

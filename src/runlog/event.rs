@@ -81,6 +81,9 @@ pub enum RunEvent {
         completion_len: Option<f64>,
         #[serde(default, skip_serializing_if = "is_none")]
         accuracy: Option<f64>,
+        /// Further named measurements (GRPO: clip low/high, entropy, timings...).
+        #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+        metrics: BTreeMap<String, f64>,
     },
     Eval {
         step: u64,

@@ -130,6 +130,7 @@ mod tests {
             clip_frac: None,
             completion_len: None,
             accuracy: None,
+            metrics: Default::default(),
         }
     }
 

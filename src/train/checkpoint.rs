@@ -21,6 +21,9 @@ pub struct CheckpointState {
     pub cursor: DataCursor,
     pub dataset_hash: Option<String>,
     pub created_ms: i64,
+    /// Optimiser steps when they differ from `step` (GRPO takes several per step).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub optimizer_steps: Option<u64>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -175,7 +178,7 @@ pub fn load(
     let moments = candle_core::safetensors::load(&optimizer_path, device)
         .map_err(tensor_err(&optimizer_path))?;
     optimizer
-        .load_state(&moments, state.step)
+        .load_state(&moments, state.optimizer_steps.unwrap_or(state.step))
         .map_err(tensor_err(&optimizer_path))?;
     Ok(state)
 }

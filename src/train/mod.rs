@@ -3,6 +3,7 @@
 pub mod batch;
 pub mod checkpoint;
 pub mod dataset;
+pub mod grpo;
 pub mod loss;
 pub mod optim;
 pub mod run;

@@ -9,8 +9,9 @@ use serde::{Deserialize, Serialize};
 
 use super::checkpoint;
 use super::dataset::{self, DatasetKind};
+use super::grpo::run::GrpoRunConfig;
 use super::sft::{Ending, SftConfig, SftError, SftJob};
-use super::student::{StudentError, load_student};
+use super::student::{Student, StudentError, load_student};
 use crate::jobs::{self, Heartbeat, JobError, RunLock, StopFlag};
 use crate::runlog::{EventWriter, RunEvent, RunStatus};
 use crate::workspace::fsutil::atomic_write;
@@ -81,6 +82,8 @@ pub enum RunError {
     #[error(transparent)]
     Sft(#[from] SftError),
     #[error(transparent)]
+    Grpo(#[from] crate::train::grpo::GrpoError),
+    #[error(transparent)]
     Dataset(#[from] dataset::DatasetError),
     #[error(transparent)]
     Checkpoint(#[from] checkpoint::CheckpointError),
@@ -103,6 +106,21 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> RunError + '_ {
 }
 
 pub fn read_config(path: &Path) -> Result<SftRunConfig, RunError> {
+    read_toml(path)
+}
+
+/// The `threads` setting of any kind of run's `run.toml` (0 = the default pool).
+pub fn configured_threads(path: &Path) -> Result<usize, RunError> {
+    let table: toml::Table = read_toml(path)?;
+    Ok(table
+        .get("threads")
+        .and_then(toml::Value::as_integer)
+        .and_then(|t| usize::try_from(t).ok())
+        .unwrap_or(0))
+}
+
+/// A run's frozen `run.toml`, with errors that name the file, line and field.
+pub fn read_toml<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, RunError> {
     let text = std::fs::read_to_string(path).map_err(io(path))?;
     toml::from_str(&text).map_err(|e| RunError::Config {
         path: path.to_path_buf(),
@@ -115,9 +133,18 @@ fn new_run_id(kind: &str) -> String {
     format!("{kind}-{ms}-{:04x}", std::process::id() & 0xffff)
 }
 
-/// Creates the run directory with its frozen config and registers it.
+/// Creates an SFT run's directory with its frozen config and registers it.
 pub fn create(ws: &Workspace, config: &SftRunConfig) -> Result<String, RunError> {
-    let id = new_run_id("sft");
+    create_run(ws, "sft", config)
+}
+
+/// Creates a GRPO run's directory with its frozen config and registers it.
+pub fn create_grpo(ws: &Workspace, config: &GrpoRunConfig) -> Result<String, RunError> {
+    create_run(ws, "grpo", config)
+}
+
+fn create_run<C: Serialize>(ws: &Workspace, kind: &str, config: &C) -> Result<String, RunError> {
+    let id = new_run_id(kind);
     let dir = ws.runs_dir().join(&id);
     std::fs::create_dir_all(&dir).map_err(io(&dir))?;
     let frozen = toml::to_string_pretty(config).map_err(|e| RunError::Config {
@@ -128,7 +155,7 @@ pub fn create(ws: &Workspace, config: &SftRunConfig) -> Result<String, RunError>
     atomic_write(&path, frozen.as_bytes()).map_err(io(&path))?;
     ws.store()?.upsert_run(&RunRecord {
         id: id.clone(),
-        kind: "sft".into(),
+        kind: kind.into(),
         status: "created".into(),
         pid: None,
         dir: format!("runs/{id}"),
@@ -169,7 +196,10 @@ pub fn worker(ws: &Workspace, id: &str, stop: StopFlag) -> Result<Ending, RunErr
     store.upsert_run(&record)?;
     drop(store);
 
-    let result = train_in_worker(ws, id, &dir, &mut events, stop);
+    let result = match record.kind.as_str() {
+        "grpo" => crate::train::grpo::run::train_in_worker(ws, id, &dir, &mut events, stop),
+        _ => train_in_worker(ws, id, &dir, &mut events, stop),
+    };
     let (status, error) = match &result {
         Ok(Ending::Completed) => (RunStatus::Completed, None),
         Ok(Ending::Stopped) => (RunStatus::Stopped, None),
@@ -219,11 +249,7 @@ fn train_in_worker(
         .min(tokenized.len().saturating_sub(1));
     let (train, eval) = tokenized.split_at(tokenized.len() - eval_len);
     let (device, parameters, trainable) = student.describe();
-    let mut store = ws.store()?;
-    let mut record = store.run(id)?;
-    record.dataset_hash = Some(dataset.content_hash.clone());
-    store.upsert_run(&record)?;
-    drop(store);
+    record_dataset_hash(ws, id, &dataset.content_hash)?;
     let resume = checkpoint::list(&dir.join("checkpoints"))?
         .pop()
         .map(|(_, p)| p);
@@ -248,19 +274,37 @@ fn train_in_worker(
     };
     let outcome = job.run(events, resume.as_deref())?;
     if outcome.ending == Ending::Completed {
-        let out = dir.join("final");
-        student.save(&out)?;
-        events
-            .write(RunEvent::Log {
-                level: "info".into(),
-                message: format!("final model saved to {}", out.display()),
-            })
-            .map_err(io(dir))?;
+        save_final(&student, dir, events)?;
     }
     Ok(outcome.ending)
 }
 
-fn resolve_dataset(
+pub(crate) fn record_dataset_hash(ws: &Workspace, id: &str, hash: &str) -> Result<(), RunError> {
+    let mut store = ws.store()?;
+    let mut record = store.run(id)?;
+    record.dataset_hash = Some(hash.to_owned());
+    store.upsert_run(&record)?;
+    Ok(())
+}
+
+/// Saves what a completed run learned as `final/` (a loadable model directory).
+pub(crate) fn save_final(
+    student: &Student,
+    dir: &Path,
+    events: &mut EventWriter,
+) -> Result<(), RunError> {
+    let out = dir.join("final");
+    student.save(&out)?;
+    events
+        .write(RunEvent::Log {
+            level: "info".into(),
+            message: format!("final model saved to {}", out.display()),
+        })
+        .map_err(io(dir))?;
+    Ok(())
+}
+
+pub(crate) fn resolve_dataset(
     ws: &Workspace,
     name: &str,
 ) -> Result<crate::workspace::store::DatasetRecord, RunError> {

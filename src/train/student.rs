@@ -8,7 +8,7 @@ use candle_core::{DType, Device, Tensor};
 use super::batch::TokenizedExample;
 use super::dataset::Message;
 use super::optim::NamedVar;
-use super::run::SftRunConfig;
+use super::run::{LoraSection, SftRunConfig};
 use super::trainable::Trainable;
 use crate::model::chat::{ChatError, ChatMessage, ChatTemplate};
 use crate::model::checkpoint::{load_model, save_model};
@@ -172,10 +172,21 @@ impl Trainable for Student {
     }
 }
 
-/// The student a run trains, creating the workspace's tiny model on first use.
+/// The student an SFT run trains, creating the workspace's tiny model on first use.
 pub fn load_student(ws: &Workspace, config: &SftRunConfig) -> Result<Student, StudentError> {
-    let dir = model_dir(ws, &config.model);
-    if config.model == "tiny" && !dir.join("config.json").is_file() {
+    load_student_from(ws, &config.model, &config.lora, config.sft.seed)
+}
+
+/// The student named `model` (see [`model_dir`]), with LoRA adapters when `lora.rank`
+/// is above 0.
+pub fn load_student_from(
+    ws: &Workspace,
+    model: &str,
+    lora: &LoraSection,
+    seed: u64,
+) -> Result<Student, StudentError> {
+    let dir = model_dir(ws, model);
+    if model == "tiny" && !dir.join("config.json").is_file() {
         crate::demo::tiny_student::create_for_workspace(ws, &dir).map_err(|e| {
             StudentError::Model {
                 dir: dir.clone(),
@@ -183,9 +194,9 @@ pub fn load_student(ws: &Workspace, config: &SftRunConfig) -> Result<Student, St
             }
         })?;
     }
-    let lora = (config.lora.rank > 0).then(|| {
-        let targets: Vec<&str> = config.lora.targets.iter().map(String::as_str).collect();
-        LoraConfig::new(config.lora.rank, config.lora.alpha, 0.0, &targets)
+    let lora = (lora.rank > 0).then(|| {
+        let targets: Vec<&str> = lora.targets.iter().map(String::as_str).collect();
+        LoraConfig::new(lora.rank, lora.alpha, 0.0, &targets)
     });
-    Student::load(&dir, lora, config.sft.seed)
+    Student::load(&dir, lora, seed)
 }

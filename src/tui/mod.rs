@@ -66,7 +66,19 @@ pub fn build_app(workspace: Workspace, paths: &Paths) -> anyhow::Result<App> {
 
 /// Runs the TUI on a workspace until the user quits.
 pub fn run(workspace: Workspace, paths: &Paths) -> anyhow::Result<()> {
+    run_opening(workspace, paths, None)
+}
+
+/// Runs the TUI, first applying `opening` (e.g. showing the Runs screen).
+pub fn run_opening(
+    workspace: Workspace,
+    paths: &Paths,
+    opening: Option<Action>,
+) -> anyhow::Result<()> {
     let mut app = build_app(workspace, paths)?;
+    if let Some(action) = opening {
+        app.update(action);
+    }
     install_panic_hook();
     let mut guard = TerminalGuard::enter()?;
     event_loop(&mut app, &mut guard)

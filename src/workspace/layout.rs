@@ -24,6 +24,10 @@ pub const PROMPTS: &[(&str, &str)] = &[
         "student_execute",
         include_str!("prompts/student_execute.md"),
     ),
+    (
+        "plan_similarity",
+        include_str!("prompts/plan_similarity.md"),
+    ),
 ];
 
 #[derive(Debug, thiserror::Error)]

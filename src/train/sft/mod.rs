@@ -185,6 +185,7 @@ impl<M: Trainable> SftJob<'_, M> {
                 cursor,
                 dataset_hash: self.dataset_hash.clone(),
                 created_ms: crate::workspace::store::now_ms(),
+                optimizer_steps: None,
             };
             let path = checkpoint::save(
                 &self.checkpoints,
@@ -280,6 +281,7 @@ impl<M: Trainable> SftJob<'_, M> {
                 clip_frac: None,
                 completion_len: None,
                 accuracy: None,
+                metrics: Default::default(),
             })?;
             if self.config.eval_every > 0 && step % self.config.eval_every == 0 {
                 last_eval = self.mean_eval_loss()?;

@@ -1,0 +1,377 @@
+//! Stages 3–5 of the demo: train a baseline and a plan-tuned tiny student (SFT), GRPO
+//! on the plan-tuned one, evaluate all three on the in-distribution and
+//! out-of-distribution tests, and compare them.
+//!
+//! Each training is an ordinary run (`runs/<id>/` with events and checkpoints) executed
+//! in this process; evaluations are ordinary stored predictions, so the TUI's Runs,
+//! Compare and Eval screens show the demo like any other work.
+
+use std::collections::BTreeMap;
+use std::time::Instant;
+
+use serde::Serialize;
+
+use super::build::StageTiming;
+use crate::data::synth::SynthMeta;
+use crate::eval::report::{
+    AccuracyRow, Format, PairedTable, accuracy_row, paired, render_accuracy, render_paired,
+};
+use crate::eval::runner::{EvalOptions, Mode, run_eval};
+use crate::jobs::StopFlag;
+use crate::train::grpo::GrpoConfig;
+use crate::train::grpo::objective::ObjectiveConfig;
+use crate::train::grpo::run::GrpoRunConfig;
+use crate::train::run::{self, SftRunConfig};
+use crate::train::schedule::Decay;
+use crate::train::sft::SftConfig;
+use crate::workspace::Workspace;
+use crate::workspace::fsutil::atomic_write;
+use crate::workspace::store::PredictionKey;
+
+/// How much work the demo does; sized for a 2-core CPU.
+#[derive(Debug, Clone, Copy)]
+pub struct DemoBudget {
+    pub sft_steps: u64,
+    pub batch_size: usize,
+    pub lr: f64,
+    pub grpo_steps: u64,
+    pub grpo_prompts: usize,
+    pub grpo_group: usize,
+    pub grpo_lr: f64,
+    pub max_new_tokens: usize,
+    pub eval_limit: Option<usize>,
+}
+
+impl Default for DemoBudget {
+    fn default() -> Self {
+        Self {
+            sft_steps: 150,
+            batch_size: 16,
+            lr: 3e-3,
+            grpo_steps: 20,
+            grpo_prompts: 4,
+            grpo_group: 8,
+            grpo_lr: 2e-4,
+            max_new_tokens: 200,
+            eval_limit: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct DemoResults {
+    /// (student, run id)
+    pub runs: Vec<(String, String)>,
+    pub accuracy: Vec<AccuracyRow>,
+    pub paired: Vec<PairedTable>,
+    /// Out-of-distribution accuracy by number of operations: student → steps → (right, n).
+    pub ood_by_steps: BTreeMap<String, BTreeMap<u32, (usize, usize)>>,
+    pub timings: Vec<StageTiming>,
+    pub report_path: String,
+}
+
+pub const SPLITS: [&str; 2] = ["synth/test_id", "synth/test_ood"];
+
+/// The students, each evaluated in the mode it was trained for.
+pub const STUDENTS: [(&str, Mode); 3] = [
+    ("baseline", Mode::Direct),
+    ("plan-tuned", Mode::Plan1pass),
+    ("plan-tuned+grpo", Mode::Plan1pass),
+];
+
+fn sft_config(dataset: &str, budget: &DemoBudget) -> SftRunConfig {
+    SftRunConfig {
+        model: "tiny".into(),
+        dataset: dataset.into(),
+        eval_fraction: 0.05,
+        sft: SftConfig {
+            lr: budget.lr,
+            max_steps: budget.sft_steps,
+            epochs: 1000,
+            batch_size: budget.batch_size,
+            checkpoint_every: 50,
+            seed: 1,
+            ..SftConfig::default()
+        },
+        ..SftRunConfig::default()
+    }
+}
+
+fn grpo_config(start: String, budget: &DemoBudget) -> GrpoRunConfig {
+    GrpoRunConfig {
+        model: start,
+        dataset: "plan1".into(),
+        grpo: GrpoConfig {
+            lr: budget.grpo_lr,
+            decay: Decay::Constant,
+            max_steps: budget.grpo_steps,
+            prompts_per_step: budget.grpo_prompts,
+            group_size: budget.grpo_group,
+            temperature: 1.0,
+            max_new_tokens: budget.max_new_tokens,
+            objective: ObjectiveConfig {
+                beta: 0.0,
+                ..ObjectiveConfig::default()
+            },
+            checkpoint_every: 10,
+            sample_every: 2,
+            seed: 1,
+            ..GrpoConfig::default()
+        },
+        ..GrpoRunConfig::default()
+    }
+}
+
+/// Which run serves which demo stage, so a second `demo` resumes or reuses them
+/// instead of training again.
+#[derive(Debug, Default, Serialize, serde::Deserialize)]
+struct PipelineState {
+    runs: BTreeMap<String, String>,
+}
+
+const STATE_FILE: &str = "pipeline.json";
+
+/// Where the demo pipeline keeps its lock, its state and (detached) its logs.
+pub fn pipeline_dir(ws: &Workspace) -> std::path::PathBuf {
+    ws.root.join("demo-pipeline")
+}
+
+impl PipelineState {
+    fn load(ws: &Workspace) -> Result<Self, anyhow::Error> {
+        let path = pipeline_dir(ws).join(STATE_FILE);
+        match std::fs::read(&path) {
+            Ok(bytes) => serde_json::from_slice(&bytes)
+                .map_err(|e| anyhow::anyhow!("{}: {e}", path.display())),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Self::default()),
+            Err(e) => Err(anyhow::anyhow!("{}: {e}", path.display())),
+        }
+    }
+
+    fn save(&self, ws: &Workspace) -> Result<(), anyhow::Error> {
+        let dir = pipeline_dir(ws);
+        std::fs::create_dir_all(&dir)?;
+        atomic_write(&dir.join(STATE_FILE), &serde_json::to_vec_pretty(self)?)?;
+        Ok(())
+    }
+
+    /// The run of `stage`, created by `create` the first time.
+    fn run_for(
+        &mut self,
+        ws: &Workspace,
+        stage: &str,
+        create: impl FnOnce() -> Result<String, run::RunError>,
+    ) -> Result<String, anyhow::Error> {
+        if let Some(id) = self.runs.get(stage)
+            && ws.runs_dir().join(id).join("run.toml").exists()
+        {
+            return Ok(id.clone());
+        }
+        let id = create()?;
+        self.runs.insert(stage.to_owned(), id.clone());
+        self.save(ws)?;
+        Ok(id)
+    }
+}
+
+/// Runs (or resumes) one created run in this process and returns the path of what it
+/// learned; a run that already finished is reused as it is.
+fn train(
+    ws: &Workspace,
+    id: &str,
+    stage: &'static str,
+    timings: &mut Vec<StageTiming>,
+) -> Result<std::path::PathBuf, anyhow::Error> {
+    let final_dir = ws.runs_dir().join(id).join("final");
+    if ws.store()?.run(id)?.status == "completed" {
+        timings.push(StageTiming {
+            stage,
+            seconds: 0.0,
+        });
+        return Ok(final_dir);
+    }
+    let started = Instant::now();
+    let ending = run::worker(ws, id, StopFlag::manual())?;
+    if ending != crate::train::sft::Ending::Completed {
+        anyhow::bail!("run {id} ended {ending:?} before finishing");
+    }
+    timings.push(StageTiming {
+        stage,
+        seconds: started.elapsed().as_secs_f64(),
+    });
+    Ok(final_dir)
+}
+
+pub fn train_evaluate_compare(
+    ws: &Workspace,
+    budget: &DemoBudget,
+    mut say: impl FnMut(&str),
+) -> Result<DemoResults, anyhow::Error> {
+    let _lock = crate::jobs::RunLock::acquire(&pipeline_dir(ws))?;
+    let mut state = PipelineState::load(ws)?;
+    let mut timings = Vec::new();
+    let mut runs = Vec::new();
+
+    let baseline_id = state.run_for(ws, "baseline", || {
+        run::create(ws, &sft_config("baseline", budget))
+    })?;
+    say(&format!(
+        "training the baseline student on gold solutions (run {baseline_id}, {} steps)",
+        budget.sft_steps
+    ));
+    let baseline_dir = train(ws, &baseline_id, "SFT baseline", &mut timings)?;
+    runs.push(("baseline".to_owned(), baseline_id));
+
+    let plan_id = state.run_for(ws, "plan-tuned", || {
+        run::create(ws, &sft_config("plan1", budget))
+    })?;
+    say(&format!(
+        "training the plan-tuned student on accepted trajectories (run {plan_id}, {} steps)",
+        budget.sft_steps
+    ));
+    let plan_dir = train(ws, &plan_id, "SFT plan-tuned", &mut timings)?;
+    runs.push(("plan-tuned".to_owned(), plan_id.clone()));
+
+    let grpo_id = state.run_for(ws, "plan-tuned+grpo", || {
+        run::create_grpo(ws, &grpo_config(format!("runs/{plan_id}/final"), budget))
+    })?;
+    say(&format!(
+        "GRPO on the plan-tuned student (run {grpo_id}, {} steps of {} prompts × {} samples)",
+        budget.grpo_steps, budget.grpo_prompts, budget.grpo_group
+    ));
+    let grpo_dir = train(ws, &grpo_id, "GRPO plan-tuned", &mut timings)?;
+    runs.push(("plan-tuned+grpo".to_owned(), grpo_id));
+
+    let started = Instant::now();
+    let mut keys = Vec::new();
+    for ((name, mode), dir) in STUDENTS.into_iter().zip([baseline_dir, plan_dir, grpo_dir]) {
+        for benchmark in SPLITS {
+            say(&format!(
+                "evaluating the {name} student on {benchmark} ({})",
+                mode.as_str()
+            ));
+            let summary = run_eval(
+                ws,
+                &EvalOptions {
+                    model_dir: dir.clone(),
+                    model_name: name.to_owned(),
+                    benchmark: benchmark.to_owned(),
+                    mode,
+                    limit: budget.eval_limit,
+                    k: 1,
+                    max_new_tokens: budget.max_new_tokens,
+                    temperature: 0.0,
+                    batch_size: 32,
+                    seed: 0,
+                },
+                |_, _| {},
+            )?;
+            keys.push(summary.key);
+        }
+    }
+    timings.push(StageTiming {
+        stage: "evaluation",
+        seconds: started.elapsed().as_secs_f64(),
+    });
+    let report = report(ws, &keys)?;
+    let path = ws.exports_dir().join("demo-report.md");
+    atomic_write(&path, report.markdown.as_bytes())?;
+    Ok(DemoResults {
+        runs,
+        accuracy: report.accuracy,
+        paired: report.paired,
+        ood_by_steps: report.ood_by_steps,
+        timings,
+        report_path: path.display().to_string(),
+    })
+}
+
+pub struct DemoReport {
+    pub accuracy: Vec<AccuracyRow>,
+    pub paired: Vec<PairedTable>,
+    pub ood_by_steps: BTreeMap<String, BTreeMap<u32, (usize, usize)>>,
+    pub markdown: String,
+}
+
+/// Everything the demo reports, computed from the stored predictions alone (so anyone
+/// can recompute it from the workspace).
+pub fn report(ws: &Workspace, keys: &[PredictionKey]) -> Result<DemoReport, anyhow::Error> {
+    let store = ws.store()?;
+    let accuracy = keys
+        .iter()
+        .map(|k| accuracy_row(&store, k))
+        .collect::<Result<Vec<_>, _>>()?;
+    let find = |model: &str, benchmark: &str| -> Option<&PredictionKey> {
+        keys.iter()
+            .find(|k| k.model == model && k.benchmark == benchmark)
+    };
+    let mut paired_tables = Vec::new();
+    for benchmark in SPLITS {
+        for (a, b) in [
+            ("plan-tuned", "baseline"),
+            ("plan-tuned+grpo", "baseline"),
+            ("plan-tuned+grpo", "plan-tuned"),
+        ] {
+            if let (Some(ka), Some(kb)) = (find(a, benchmark), find(b, benchmark)) {
+                paired_tables.push(paired(&store, ka, kb)?);
+            }
+        }
+    }
+    let mut ood_by_steps: BTreeMap<String, BTreeMap<u32, (usize, usize)>> = BTreeMap::new();
+    for key in keys.iter().filter(|k| k.benchmark == "synth/test_ood") {
+        let per_model = ood_by_steps.entry(key.model.clone()).or_default();
+        for prediction in store.predictions(key)? {
+            let problem = store.problem(prediction.fields.problem_id)?;
+            let Ok(meta) = SynthMeta::from_metadata(&problem.fields.metadata) else {
+                continue;
+            };
+            let cell = per_model.entry(meta.steps).or_default();
+            cell.0 += usize::from(prediction.fields.correct);
+            cell.1 += 1;
+        }
+    }
+    let mut markdown = String::from("# Demo results\n\n");
+    markdown.push_str(&render_accuracy(&accuracy, Format::Markdown));
+    for t in &paired_tables {
+        markdown.push('\n');
+        markdown.push_str(&render_paired(t, Format::Markdown));
+    }
+    markdown.push('\n');
+    markdown.push_str(&render_ood_by_steps(&ood_by_steps));
+    Ok(DemoReport {
+        accuracy,
+        paired: paired_tables,
+        ood_by_steps,
+        markdown,
+    })
+}
+
+/// The OOD accuracy by number of operations, as a Markdown table (it reads as plain
+/// text in a terminal too).
+pub fn render_ood_by_steps(table: &BTreeMap<String, BTreeMap<u32, (usize, usize)>>) -> String {
+    let steps: std::collections::BTreeSet<u32> =
+        table.values().flat_map(|m| m.keys().copied()).collect();
+    let mut out = String::from("Out-of-distribution accuracy by number of operations\n\n");
+    out.push_str("| student |");
+    for s in &steps {
+        out.push_str(&format!(" {s} ops |"));
+    }
+    out.push_str("\n|---|");
+    for _ in &steps {
+        out.push_str("---:|");
+    }
+    out.push('\n');
+    for (model, cells) in table {
+        out.push_str(&format!("| {model} |"));
+        for s in &steps {
+            match cells.get(s) {
+                Some((right, n)) if *n > 0 => out.push_str(&format!(
+                    " {right}/{n} ({:.1}%) |",
+                    100.0 * *right as f64 / *n as f64
+                )),
+                _ => out.push_str(" – |"),
+            }
+        }
+        out.push('\n');
+    }
+    out
+}
