@@ -60,7 +60,7 @@ pub fn run(
         };
         let _ = writeln!(
             stdout,
-            "ready: serving {} ({}, context {context} tokens, {} threads) at http://{addr}/v1 \
+            "ready: serving {} ({}, context {context} tokens, threads: {}) at http://{addr}/v1 \
              (POST /chat/completions, GET /models); Ctrl-C stops",
             sanitize(&name),
             sanitize(&model_shown),
