@@ -14,6 +14,7 @@ pub mod infer;
 pub mod jobs;
 pub mod model;
 pub mod runlog;
+pub mod serve;
 pub mod teacher;
 pub mod train;
 pub mod tui;

@@ -7,6 +7,7 @@ mod doctor;
 mod eval;
 mod generate;
 mod runs;
+mod serve;
 mod train;
 
 use std::path::{Path, PathBuf};
@@ -136,6 +137,9 @@ pub enum Command {
         seed: u64,
         prompt: String,
     },
+    /// Serve a model over an OpenAI-compatible HTTP API (POST /v1/chat/completions,
+    /// GET /v1/models) until Ctrl-C or SIGTERM. The first line on stdout is the base URL.
+    Serve(ServeArgs),
     /// Evaluate a model on a benchmark in one inference mode; every prediction is
     /// stored, a killed evaluation resumes where it stopped.
     Eval(EvalArgs),
@@ -298,6 +302,27 @@ pub struct EvalArgs {
     batch: usize,
     #[arg(long, default_value_t = 0)]
     seed: u64,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ServeArgs {
+    /// Model directory (Hugging Face layout), a LoRA adapter folder, or a run (its
+    /// folder or id: serves its `final/` model); relative to the workspace or absolute.
+    model: PathBuf,
+    #[arg(long, default_value = "127.0.0.1")]
+    host: String,
+    /// 0 picks a free port (read the address from the first line of stdout).
+    #[arg(long, default_value_t = 8000)]
+    port: u16,
+    /// Model name listed by /v1/models (default: the folder's or run's name).
+    #[arg(long)]
+    name: Option<String>,
+    /// Completion tokens for requests that set no max_tokens.
+    #[arg(long, default_value_t = 1024)]
+    max_tokens: usize,
+    /// Requests that may wait for the model; more are refused with 503.
+    #[arg(long, default_value_t = 64)]
+    queue: usize,
 }
 
 #[derive(Debug, clap::Args)]
@@ -520,6 +545,7 @@ pub fn run(cli: Cli, paths: &Paths) -> Result<()> {
             configure_threads(cli.threads.unwrap_or(ws.config.ui.threads))?;
             eval::run(&ws, args)
         }
+        Some(Command::Serve(args)) => serve::run(&workspace_dir, paths, args, cli.threads),
         Some(Command::Distill(args)) => {
             let ws = Workspace::open(&workspace_dir, paths)?;
             distill::run(&ws, args)

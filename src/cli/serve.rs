@@ -1,0 +1,129 @@
+//! `plantune-tui serve`: resolve and load the model, bind, print the address, serve
+//! until Ctrl-C or SIGTERM (a second signal stops at once).
+
+use std::io::Write;
+use std::path::Path;
+use std::sync::Arc;
+
+use anyhow::{Context, Result};
+
+use super::ServeArgs;
+use crate::config::Paths;
+use crate::serve::{Engine, LogSink, RequestLog, ServerInfo, resolve_model};
+use crate::tui::sanitize;
+use crate::workspace::Workspace;
+
+pub fn run(
+    workspace_dir: &Path,
+    paths: &Paths,
+    args: ServeArgs,
+    threads: Option<usize>,
+) -> Result<()> {
+    // The workspace is optional: it only anchors relative model paths and run ids and
+    // supplies ui.threads.
+    let workspace = if workspace_dir.join("plantune.toml").is_file() {
+        Some(Workspace::open(workspace_dir, paths)?)
+    } else {
+        None
+    };
+    let threads =
+        threads.unwrap_or_else(|| workspace.as_ref().map_or(0, |ws| ws.config.ui.threads));
+    super::configure_threads(threads)?;
+    let source = resolve_model(&args.model, workspace.as_ref().map(|ws| ws.root.as_path()))?;
+    let name = args.name.clone().unwrap_or_else(|| source.name.clone());
+
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        // Connections only parse JSON and wait; the model has its own thread.
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    runtime.block_on(async move {
+        // Signals are hooked before anything is printed, so a SIGTERM sent as soon as
+        // the address appears is a graceful stop, not a kill.
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let mut signals = Signals::new()?;
+        let listener = tokio::net::TcpListener::bind((args.host.as_str(), args.port))
+            .await
+            .with_context(|| format!("binding {}:{}", args.host, args.port))?;
+        let addr = listener.local_addr().context("reading the bound address")?;
+        let engine = Engine::load(&source, args.max_tokens)?;
+        let context = engine.context();
+        let (queue, worker) = crate::serve::engine::spawn_worker(engine, args.queue)?;
+
+        let mut stdout = std::io::stdout().lock();
+        // A reader that closed the pipe after the first line must not stop the server.
+        let _ = writeln!(stdout, "http://{addr}/v1");
+        let model_shown = match &source.adapter {
+            Some(adapter) => format!("{} + LoRA {}", source.base.display(), adapter.display()),
+            None => source.base.display().to_string(),
+        };
+        let _ = writeln!(
+            stdout,
+            "ready: serving {} ({}, context {context} tokens, threads: {}) at http://{addr}/v1 \
+             (POST /chat/completions, GET /models); Ctrl-C stops",
+            sanitize(&name),
+            sanitize(&model_shown),
+            rayon::current_num_threads()
+        );
+        let _ = stdout.flush();
+        drop(stdout);
+
+        tokio::spawn(async move {
+            signals.next().await;
+            eprintln!("shutting down: finishing the requests in flight (signal again to stop now)");
+            let _ = stop.send(());
+            signals.next().await;
+            eprintln!("stopped before the requests in flight finished");
+            std::process::exit(130);
+        });
+        let log: LogSink = Arc::new(|l: &RequestLog| {
+            eprintln!(
+                "{} {} {} {}+{} tokens {:.2} s",
+                l.method, l.route, l.status, l.prompt_tokens, l.completion_tokens, l.seconds
+            );
+        });
+        let info = ServerInfo {
+            model_name: name,
+            max_body: crate::serve::DEFAULT_MAX_BODY,
+        };
+        crate::serve::serve(listener, queue, info, log, async {
+            let _ = stopped.await;
+        })
+        .await
+        .context("serving")?;
+        // Every queue handle is gone with the connections; the worker ends after its
+        // last job.
+        worker
+            .join()
+            .map_err(|_| anyhow::anyhow!("the model worker panicked"))?;
+        eprintln!("stopped");
+        anyhow::Ok(())
+    })
+}
+
+/// Ctrl-C and SIGTERM as one stream.
+struct Signals {
+    #[cfg(unix)]
+    term: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    fn new() -> Result<Self> {
+        Ok(Self {
+            #[cfg(unix)]
+            term: tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+                .context("hooking SIGTERM")?,
+        })
+    }
+
+    async fn next(&mut self) {
+        #[cfg(unix)]
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = self.term.recv() => {}
+        }
+        #[cfg(not(unix))]
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}

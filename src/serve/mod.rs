@@ -1,0 +1,463 @@
+//! `plantune-tui serve`: an OpenAI-compatible HTTP server over a local model, so a
+//! plan-tuned student can be used by other tools (and the teacher client can be tested
+//! against a real server). `POST /v1/chat/completions`, `GET /v1/models`,
+//! `GET /v1/models/{id}` and `GET /health`; HTTP/1.1 with keep-alive, on hyper.
+//!
+//! Connections are tasks on the tokio runtime; the model sits on its own thread behind
+//! a bounded queue ([`engine::spawn_worker`]), so a long generation never stalls the
+//! accept loop or other connections, and a full queue is answered at once with 503.
+
+pub mod api;
+pub mod engine;
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
+use hyper::body::Incoming;
+use hyper::header::{CONTENT_TYPE, HeaderValue};
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+use hyper_util::server::graceful::GracefulShutdown;
+use tokio::net::TcpListener;
+
+pub use api::{ApiError, ChatJob};
+pub use engine::{Backend, Engine, Generated, ModelSource, Queue, ServeError, resolve_model};
+
+/// Request bodies above this are refused (413) before they are buffered.
+pub const DEFAULT_MAX_BODY: usize = 8 << 20;
+
+/// What the server says about itself.
+#[derive(Debug, Clone)]
+pub struct ServerInfo {
+    /// Listed by `/v1/models` and used in answers to requests that name no model.
+    pub model_name: String,
+    pub max_body: usize,
+}
+
+/// One answered request, for the caller to log. Only fixed route names and numbers:
+/// nothing a client wrote reaches the log.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RequestLog {
+    pub method: &'static str,
+    pub route: &'static str,
+    pub status: u16,
+    pub prompt_tokens: u64,
+    pub completion_tokens: u64,
+    pub seconds: f64,
+}
+
+pub type LogSink = Arc<dyn Fn(&RequestLog) + Send + Sync>;
+
+struct State {
+    queue: Queue,
+    info: ServerInfo,
+    created: u64,
+    log: LogSink,
+}
+
+fn unix_seconds() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+/// Serves on `listener` until `shutdown` resolves, then stops accepting and waits for
+/// the requests in flight (queued ones included) to be answered.
+pub async fn serve(
+    listener: TcpListener,
+    queue: Queue,
+    info: ServerInfo,
+    log: LogSink,
+    shutdown: impl Future<Output = ()>,
+) -> std::io::Result<()> {
+    let state = Arc::new(State {
+        queue,
+        info,
+        created: unix_seconds(),
+        log,
+    });
+    let graceful = GracefulShutdown::new();
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => {
+                let stream = match accepted {
+                    Ok((stream, _)) => stream,
+                    Err(e) => {
+                        // Out of file descriptors and the like: back off instead of
+                        // spinning; the listener itself is still good.
+                        if is_fatal_accept_error(&e) {
+                            return Err(e);
+                        }
+                        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                        continue;
+                    }
+                };
+                let _ = stream.set_nodelay(true);
+                let state = state.clone();
+                let service = service_fn(move |req| handle(req, state.clone()));
+                let conn = http1::Builder::new().serve_connection(TokioIo::new(stream), service);
+                let conn = graceful.watch(conn);
+                tokio::spawn(async move {
+                    // A client that drops its connection is not the server's error.
+                    let _ = conn.await;
+                });
+            }
+            _ = &mut shutdown => break,
+        }
+    }
+    drop(listener);
+    graceful.shutdown().await;
+    Ok(())
+}
+
+fn is_fatal_accept_error(e: &std::io::Error) -> bool {
+    matches!(
+        e.kind(),
+        std::io::ErrorKind::InvalidInput | std::io::ErrorKind::NotConnected
+    )
+}
+
+type Answer = Result<(serde_json::Value, Option<api::UsageBody>), ApiError>;
+
+async fn handle(
+    req: Request<Incoming>,
+    state: Arc<State>,
+) -> Result<Response<Full<Bytes>>, Infallible> {
+    let started = Instant::now();
+    let method = req.method().clone();
+    let method_name: &'static str = match method {
+        Method::GET => "GET",
+        Method::POST => "POST",
+        _ => "other",
+    };
+    let path = req.uri().path().trim_end_matches('/').to_owned();
+    let (route, answer): (&'static str, Answer) = match (&method, path.as_str()) {
+        (&Method::POST, "/v1/chat/completions") => {
+            ("/v1/chat/completions", chat(req, &state).await)
+        }
+        (&Method::GET, "/v1/models") => ("/v1/models", Ok((models(&state), None))),
+        (&Method::GET, p) if p.starts_with("/v1/models/") => {
+            ("/v1/models/{id}", model(&state, &p["/v1/models/".len()..]))
+        }
+        (&Method::GET, "/health") => ("/health", Ok((serde_json::json!({"status": "ok"}), None))),
+        (_, "/v1/chat/completions") => (
+            "/v1/chat/completions",
+            Err(ApiError::method_not_allowed(
+                "/v1/chat/completions takes POST",
+            )),
+        ),
+        (_, "/v1/models") => (
+            "/v1/models",
+            Err(ApiError::method_not_allowed("/v1/models takes GET")),
+        ),
+        _ => (
+            "unknown",
+            Err(ApiError::not_found(
+                "unknown route; this server answers POST /v1/chat/completions and GET /v1/models",
+            )),
+        ),
+    };
+    let (status, body, usage) = match answer {
+        Ok((body, usage)) => (200, body, usage),
+        Err(e) => (e.status, e.body(), None),
+    };
+    (state.log)(&RequestLog {
+        method: method_name,
+        route,
+        status,
+        prompt_tokens: usage.map_or(0, |u| u.prompt_tokens),
+        completion_tokens: usage.map_or(0, |u| u.completion_tokens),
+        seconds: started.elapsed().as_secs_f64(),
+    });
+    Ok(json_response(status, &body))
+}
+
+fn json_response(status: u16, body: &serde_json::Value) -> Response<Full<Bytes>> {
+    let mut response = Response::new(Full::new(Bytes::from(body.to_string())));
+    *response.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
+    response
+        .headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    response
+}
+
+fn card(state: &State) -> api::ModelCard {
+    api::ModelCard {
+        id: state.info.model_name.clone(),
+        object: "model",
+        created: state.created,
+        owned_by: "plantune-tui",
+    }
+}
+
+fn models(state: &State) -> serde_json::Value {
+    serde_json::to_value(api::ModelList {
+        object: "list",
+        data: vec![card(state)],
+    })
+    .unwrap_or_default()
+}
+
+fn model(state: &State, id: &str) -> Answer {
+    if id != state.info.model_name {
+        return Err(ApiError {
+            code: Some("model_not_found"),
+            ..ApiError::not_found(format!(
+                "this server serves one model, {:?}",
+                state.info.model_name
+            ))
+        });
+    }
+    Ok((serde_json::to_value(card(state)).unwrap_or_default(), None))
+}
+
+async fn chat(req: Request<Incoming>, state: &State) -> Answer {
+    let limit = state.info.max_body;
+    let body = Limited::new(req.into_body(), limit)
+        .collect()
+        .await
+        .map_err(|e| {
+            if e.is::<LengthLimitError>() {
+                ApiError::too_large(limit)
+            } else {
+                ApiError::invalid(format!("reading the request body: {e}"), None)
+            }
+        })?
+        .to_bytes();
+    let job = api::parse_request(&body)?;
+    // Like OpenAI, a request without a seed gets a fresh sample each time.
+    let seed = job.seed.unwrap_or_else(rand::random);
+    let model = job
+        .model
+        .clone()
+        .unwrap_or_else(|| state.info.model_name.clone());
+    let generated = state.queue.submit(job, seed).await?;
+    let usage = api::UsageBody {
+        prompt_tokens: generated.prompt_tokens,
+        completion_tokens: generated.completion_tokens,
+        total_tokens: generated.prompt_tokens + generated.completion_tokens,
+    };
+    let completion = api::ChatCompletion {
+        id: format!("chatcmpl-{:032x}", rand::random::<u128>()),
+        object: "chat.completion",
+        created: unix_seconds(),
+        model,
+        choices: generated
+            .choices
+            .into_iter()
+            .enumerate()
+            .map(|(index, (content, finish))| api::Choice {
+                index: index as u32,
+                message: api::AssistantMessage {
+                    role: "assistant",
+                    content,
+                },
+                finish_reason: api::finish_reason(finish),
+                logprobs: None,
+            })
+            .collect(),
+        usage,
+    };
+    let body = serde_json::to_value(completion)
+        .map_err(|e| ApiError::internal(format!("encoding the answer: {e}")))?;
+    Ok((body, Some(usage)))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+    use std::time::Duration;
+
+    use super::*;
+    use crate::infer::FinishReason;
+
+    /// Answers with the last message reversed, after `delay`, so the HTTP layer can be
+    /// tested without a model.
+    struct Echo {
+        delay: Duration,
+    }
+
+    impl Backend for Echo {
+        fn complete(&self, job: &ChatJob, seed: u64) -> Result<Generated, ApiError> {
+            std::thread::sleep(self.delay);
+            let last = job.messages.last().map(|m| m.content.clone());
+            let text: String = last.unwrap_or_default().chars().rev().collect();
+            Ok(Generated {
+                choices: (0..job.n)
+                    .map(|i| (format!("{text} {}", seed + u64::from(i)), FinishReason::Eos))
+                    .collect(),
+                prompt_tokens: 10,
+                completion_tokens: 3 * u64::from(job.n),
+            })
+        }
+    }
+
+    struct Running {
+        base: String,
+        stop: Option<tokio::sync::oneshot::Sender<()>>,
+        server: tokio::task::JoinHandle<std::io::Result<()>>,
+        logs: Arc<Mutex<Vec<RequestLog>>>,
+    }
+
+    async fn start(delay: Duration, capacity: usize) -> Running {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}/v1", listener.local_addr().unwrap());
+        let (queue, _worker) = engine::spawn_worker(Echo { delay }, capacity).unwrap();
+        let logs = Arc::new(Mutex::new(Vec::new()));
+        let sink = logs.clone();
+        let log: LogSink = Arc::new(move |l: &RequestLog| sink.lock().unwrap().push(l.clone()));
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let info = ServerInfo {
+            model_name: "echo".into(),
+            max_body: 1024,
+        };
+        let server = tokio::spawn(serve(listener, queue, info, log, async {
+            let _ = stopped.await;
+        }));
+        Running {
+            base,
+            stop: Some(stop),
+            server,
+            logs,
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn answers_openai_shapes_and_errors() {
+        let mut running = start(Duration::ZERO, 4).await;
+        let http = reqwest::Client::new();
+        let base = &running.base;
+
+        let models: serde_json::Value = http
+            .get(format!("{base}/models"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(models["object"], "list");
+        assert_eq!(models["data"][0]["id"], "echo");
+        assert_eq!(models["data"][0]["object"], "model");
+
+        let response = http
+            .post(format!("{base}/chat/completions"))
+            .json(&serde_json::json!({
+                "model": "whatever",
+                "messages": [{"role": "user", "content": "abc"}],
+                "n": 2,
+                "seed": 5,
+            }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+        assert_eq!(
+            response.headers()["content-type"],
+            HeaderValue::from_static("application/json")
+        );
+        let body: serde_json::Value = response.json().await.unwrap();
+        assert_eq!(body["object"], "chat.completion");
+        assert_eq!(body["model"], "whatever");
+        assert!(body["id"].as_str().unwrap().starts_with("chatcmpl-"));
+        assert!(body["created"].as_u64().unwrap() > 1_600_000_000);
+        assert_eq!(body["choices"][0]["index"], 0);
+        assert_eq!(body["choices"][0]["message"]["role"], "assistant");
+        assert_eq!(body["choices"][0]["message"]["content"], "cba 5");
+        assert_eq!(body["choices"][1]["message"]["content"], "cba 6");
+        assert_eq!(body["choices"][1]["finish_reason"], "stop");
+        assert_eq!(body["usage"]["prompt_tokens"], 10);
+        assert_eq!(body["usage"]["completion_tokens"], 6);
+        assert_eq!(body["usage"]["total_tokens"], 16);
+
+        let cases: [(reqwest::Method, &str, &str, u16); 6] = [
+            (reqwest::Method::POST, "chat/completions", "{oops", 400),
+            (
+                reqwest::Method::POST,
+                "chat/completions",
+                r#"{"model":"m"}"#,
+                400,
+            ),
+            (
+                reqwest::Method::POST,
+                "chat/completions",
+                r#"{"messages":[{"role":"user","content":"x"}],"stream":true}"#,
+                400,
+            ),
+            (reqwest::Method::GET, "chat/completions", "", 405),
+            (reqwest::Method::GET, "embeddings", "", 404),
+            (
+                reqwest::Method::POST,
+                "chat/completions",
+                &"x".repeat(2000),
+                413,
+            ),
+        ];
+        for (method, path, body, status) in cases {
+            let response = http
+                .request(method, format!("{base}/{path}"))
+                .body(body.to_owned())
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(response.status().as_u16(), status, "{path} {body}");
+            let error: serde_json::Value = response.json().await.unwrap();
+            assert!(
+                !error["error"]["message"].as_str().unwrap().is_empty(),
+                "{error}"
+            );
+            assert!(error["error"]["type"].is_string(), "{error}");
+        }
+        let logs = running.logs.lock().unwrap().clone();
+        assert_eq!(logs.len(), 8);
+        assert_eq!(logs[1].route, "/v1/chat/completions");
+        assert_eq!((logs[1].prompt_tokens, logs[1].completion_tokens), (10, 6));
+        assert_eq!(logs[6].route, "unknown");
+
+        running.stop.take().unwrap().send(()).unwrap();
+        running.server.await.unwrap().unwrap();
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_full_queue_is_a_503_and_shutdown_finishes_the_work_in_flight() {
+        let mut running = start(Duration::from_millis(400), 1).await;
+        let http = reqwest::Client::new();
+        let url = format!("{}/chat/completions", running.base);
+        let body = serde_json::json!({"messages": [{"role": "user", "content": "hi"}]});
+        let send = |http: reqwest::Client, url: String, body: serde_json::Value| async move {
+            http.post(url).json(&body).send().await.unwrap()
+        };
+        // One request on the model, one in the queue, a third turned away at once.
+        let first = tokio::spawn(send(http.clone(), url.clone(), body.clone()));
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let second = tokio::spawn(send(http.clone(), url.clone(), body.clone()));
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let started = Instant::now();
+        let third = send(http.clone(), url.clone(), body.clone()).await;
+        assert_eq!(third.status().as_u16(), 503);
+        assert!(started.elapsed() < Duration::from_millis(300));
+        let error: serde_json::Value = third.json().await.unwrap();
+        assert_eq!(error["error"]["type"], "server_overloaded");
+        // The model stays free for other connections while it works: models answers.
+        let models = http
+            .get(format!("{}/models", running.base))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(models.status().as_u16(), 200);
+
+        // Shutting down with the second request still queued: both are answered.
+        running.stop.take().unwrap().send(()).unwrap();
+        assert_eq!(first.await.unwrap().status().as_u16(), 200);
+        assert_eq!(second.await.unwrap().status().as_u16(), 200);
+        running.server.await.unwrap().unwrap();
+    }
+}
