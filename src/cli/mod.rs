@@ -1,6 +1,7 @@
 //! The command line: argument parsing and dispatch into the library. Each command's
 //! work lives in its domain module; this file only connects flags to functions.
 
+mod bench;
 mod demo;
 mod distill;
 mod doctor;
@@ -401,6 +402,16 @@ pub enum BenchCommand {
         #[arg(long, default_value_t = crate::grade::bench::DEFAULT_BENCH_GRADES)]
         grades: usize,
     },
+    /// Forward+backward tokens/s (4 x 256, full and LoRA r8) and generation tokens/s
+    /// (batch 1 and 8, 128 new tokens) on a real model (f32, CPU); --torch puts
+    /// PyTorch + transformers beside them.
+    Model(bench::ModelBenchArgs),
+    /// SFT step tokens/s (4 x 256, full and LoRA r8; forward, backward, clipping, AdamW)
+    /// and peak RSS; --torch puts PyTorch + transformers beside them.
+    Train(bench::ModelBenchArgs),
+    /// Batched greedy generation tokens/s at batch 1, 8 and 32 (128 new tokens);
+    /// --torch puts transformers' `generate` beside them.
+    Generate(bench::ModelBenchArgs),
 }
 
 pub fn main() -> Result<()> {
@@ -605,8 +616,18 @@ pub fn run(cli: Cli, paths: &Paths) -> Result<()> {
             Ok(())
         }
         Some(Command::Bench { what }) => {
-            configure_threads(cli.threads.unwrap_or(1))?;
+            let threads = cli.threads.unwrap_or(1);
+            bench::pin_threads(threads)?;
             match what {
+                BenchCommand::Model(args) => {
+                    bench::run(crate::bench::cases::Suite::Model, args, threads, paths)
+                }
+                BenchCommand::Train(args) => {
+                    bench::run(crate::bench::cases::Suite::Train, args, threads, paths)
+                }
+                BenchCommand::Generate(args) => {
+                    bench::run(crate::bench::cases::Suite::Generate, args, threads, paths)
+                }
                 BenchCommand::Store { candidates } => bench_store(candidates),
                 BenchCommand::Grpo {
                     model,
