@@ -26,6 +26,8 @@ pub struct GrpoBenchOptions {
     /// LoRA rank (0 = full fine-tuning).
     pub lora_rank: usize,
     pub beta: f64,
+    /// Sequences per forward/backward in the update (memory, not maths).
+    pub micro_batch: usize,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -135,7 +137,7 @@ pub fn run(options: &GrpoBenchOptions, scratch: &Path) -> anyhow::Result<GrpoBen
         prompts_per_step: 1,
         group_size: options.group,
         max_new_tokens: options.max_new_tokens,
-        micro_batch: options.group,
+        micro_batch: options.micro_batch.max(1),
         objective: ObjectiveConfig {
             beta: options.beta,
             ..ObjectiveConfig::default()
@@ -186,7 +188,7 @@ pub fn render(options: &GrpoBenchOptions, result: &GrpoBenchResult) -> String {
     let total = m.total_s().max(1e-9);
     let share = |s: f64| 100.0 * s / total;
     let mut out = format!(
-        "bench grpo: {} · G={} · {} new tokens max · {} · β={} · mean of {} steps after 1 warm-up\n",
+        "bench grpo: {} · G={} · {} new tokens max · {} · β={} · micro-batch {} · mean of {} steps after 1 warm-up\n",
         options.model.display(),
         options.group,
         options.max_new_tokens,
@@ -196,6 +198,7 @@ pub fn render(options: &GrpoBenchOptions, result: &GrpoBenchResult) -> String {
             "full fine-tuning".to_owned()
         },
         options.beta,
+        options.micro_batch,
         result.steps,
     );
     out.push_str(&format!(

@@ -393,6 +393,9 @@ pub enum BenchCommand {
         /// KL weight; 0 skips the reference model.
         #[arg(long, default_value_t = 0.04)]
         beta: f64,
+        /// Sequences per forward/backward in the update: bounds memory, same result.
+        #[arg(long, default_value_t = 2)]
+        micro_batch: usize,
     },
     /// The TUI with 100,000 candidates and a 1,000,000-line events file: first frame,
     /// frame times while scrolling, RSS.
@@ -636,6 +639,7 @@ pub fn run(cli: Cli, paths: &Paths) -> Result<()> {
                     steps,
                     lora,
                     beta,
+                    micro_batch,
                 } => {
                     let options = crate::bench::grpo::GrpoBenchOptions {
                         model,
@@ -644,6 +648,7 @@ pub fn run(cli: Cli, paths: &Paths) -> Result<()> {
                         steps,
                         lora_rank: lora,
                         beta,
+                        micro_batch,
                     };
                     let dir = tempfile::tempdir()?;
                     let result = crate::bench::grpo::run(&options, dir.path())?;

@@ -185,6 +185,11 @@ impl Attention {
         let q = ops::rope_half_split(&q, &rope.0, &rope.1)?;
         k = ops::rope_half_split(&k, &rope.0, &rope.1)?;
         if let Some(slot) = cache {
+            // Cached decoding never backpropagates; without detaching, every cached
+            // tensor would keep the autograd graph of all earlier decode steps alive
+            // (with trainable weights that grew GRPO rollouts on SmolLM2 past 20 GB).
+            k = k.detach();
+            v = v.detach();
             if let Some((pk, pv)) = slot.as_ref() {
                 k = Tensor::cat(&[pk, &k], 2)?;
                 v = Tensor::cat(&[pv, &v], 2)?;
