@@ -28,7 +28,7 @@ fn demo(root: &Path, ws: &Path) -> String {
     let out = Command::new(env!("CARGO_BIN_EXE_plantune-tui"))
         .arg("--workspace")
         .arg(ws)
-        .args(["--threads", "1", "demo", "--headless"])
+        .args(["--threads", "2", "demo", "--headless"])
         .args([
             "--steps",
             "8",

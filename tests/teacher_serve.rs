@@ -1,7 +1,8 @@
 //! `plantune-tui serve` end to end: the real binary serves the real
 //! SmolLM2-135M-Instruct on 127.0.0.1, answers OpenAI-shaped requests and errors, the
-//! project's teacher client distils three GSM8K problems against it, and SIGTERM stops
-//! it gracefully.
+//! project's teacher client distils three GSM8K problems against it, the in-process
+//! local teacher writes the same candidates as the served model, and SIGTERM stops it
+//! gracefully.
 
 #![allow(clippy::unwrap_used)]
 
@@ -41,8 +42,8 @@ fn paths(home: &Path) -> Paths {
 
 /// A workspace with the GSM8K sample (train split) and SmolLM2 imported under
 /// `models/smollm2`.
-fn workspace(home: &Path) -> PathBuf {
-    let ws = home.join("ws");
+fn workspace(home: &Path, name: &str) -> PathBuf {
+    let ws = home.join(name);
     cli(home)
         .args(["init", ws.to_str().unwrap()])
         .assert()
@@ -176,7 +177,7 @@ fn content(body: &Value, choice: usize) -> String {
 #[test]
 fn serves_smollm2_to_the_teacher_client_and_stops_on_sigterm() {
     let home = tempfile::tempdir().unwrap();
-    let ws_dir = workspace(home.path());
+    let ws_dir = workspace(home.path(), "ws");
     let model_dir = ws_dir.join("models/smollm2");
     let server = Server::start(home.path(), &ws_dir, "models/smollm2");
     assert!(
@@ -368,6 +369,45 @@ fn serves_smollm2_to_the_teacher_client_and_stops_on_sigterm() {
             .any(|pair| pair[0].fields.plan != pair[1].fields.plan),
         "every pair of plans is identical"
     );
+
+    // The in-process teacher (`kind = "local"`) runs the same engine: with the same
+    // seeds it writes exactly the candidates the server's answers made.
+    let local_dir = workspace(home.path(), "ws-local");
+    let config = "[teacher]\nkind = \"local\"\nmodel = \"smollm2\"\nconcurrency = 2\n\
+                  [distill]\nn_plans = 2\nmax_tokens = 40\nseed = 3\n";
+    std::fs::write(local_dir.join("plantune.toml"), config).unwrap();
+    let output = cli(home.path())
+        .args(["-w", local_dir.to_str().unwrap(), "distill"])
+        .args(["--split", "train", "--limit", "1"])
+        .timeout(Duration::from_secs(900))
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let output = String::from_utf8(output).unwrap();
+    assert!(
+        output.contains("distilled with local:smollm2: 1 problems, 2 new candidates, 7 calls"),
+        "{output}"
+    );
+    let local_ws = Workspace::open(&local_dir, &paths(home.path())).unwrap();
+    let local_store = local_ws.store().unwrap();
+    let first = &local_store.problems(None, Some("train")).unwrap()[0];
+    let mut local = local_store.candidates_for_problem(first.id).unwrap();
+    assert_eq!(local.len(), 2);
+    local.sort_by_key(|c| c.fields.plan_index);
+    let mut served = candidates[..2].to_vec();
+    served.sort_by_key(|c| c.fields.plan_index);
+    for (ours, served) in local.iter().zip(&served) {
+        let (a, b) = (&ours.fields, &served.fields);
+        assert_eq!(a.teacher, "local:smollm2");
+        assert_eq!(
+            (&a.constraints, &a.plan, &a.execution, a.judge_score),
+            (&b.constraints, &b.plan, &b.execution, b.judge_score),
+            "plan {}",
+            a.plan_index
+        );
+    }
 
     // SIGTERM: the server finishes and exits cleanly.
     let mut server = server;

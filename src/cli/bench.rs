@@ -36,18 +36,6 @@ pub struct ModelBenchArgs {
     scale: usize,
 }
 
-/// candle's CPU matmul sizes its parallelism from `RAYON_NUM_THREADS`, not from
-/// rayon's pool: with the variable unset it splits work for every core even when the
-/// pool has one thread. Pinning both keeps `--threads` the real thread count.
-pub fn pin_threads(threads: usize) -> Result<()> {
-    if threads > 0 && std::env::var("RAYON_NUM_THREADS").ok() != Some(threads.to_string()) {
-        // SAFETY: called from the command line dispatch before this process starts
-        // any other thread, so nothing reads the environment concurrently.
-        unsafe { std::env::set_var("RAYON_NUM_THREADS", threads.to_string()) };
-    }
-    super::configure_threads(threads)
-}
-
 pub fn run(suite: Suite, args: ModelBenchArgs, threads: usize, paths: &Paths) -> Result<()> {
     let threads = if threads == 0 {
         std::thread::available_parallelism().map_or(1, usize::from)

@@ -9,7 +9,7 @@ use std::process::Command;
 
 use anyhow::Result;
 
-use super::{configure_threads, print_build};
+use super::{pin_threads, print_build};
 use crate::config::Paths;
 use crate::demo::pipeline::{self, DemoBudget};
 use crate::eval::report::{Format, render_accuracy, render_paired};
@@ -35,11 +35,18 @@ pub fn run(workspace_dir: &Path, paths: &Paths, args: &DemoArgs) -> Result<()> {
 
 fn headless(ws: &Workspace, args: &DemoArgs) -> Result<()> {
     let started = std::time::Instant::now();
-    configure_threads(args.threads.unwrap_or(ws.config.ui.threads))?;
+    let threads = args.threads.unwrap_or(ws.config.ui.threads);
+    // One single-threaded job per core: see demo::parallel for why.
+    let workers = match threads {
+        0 => std::thread::available_parallelism().map_or(1, usize::from),
+        n => n,
+    };
+    pin_threads(1)?;
     println!("demo workspace: {}", ws.root.display());
     let build = crate::demo::build::build_workspace(ws)?;
     print_build(&build);
-    let results = pipeline::train_evaluate_compare(ws, &args.budget, |line| println!("{line}"))?;
+    let results =
+        pipeline::train_evaluate_compare(ws, &args.budget, workers, |line| println!("{line}"))?;
     println!();
     print!("{}", render_accuracy(&results.accuracy, Format::Table));
     for table in &results.paired {
@@ -49,10 +56,10 @@ fn headless(ws: &Workspace, args: &DemoArgs) -> Result<()> {
     println!("\n{}", pipeline::render_ood_by_steps(&results.ood_by_steps));
     println!("stage timings");
     for t in build.timings.iter().chain(&results.timings) {
-        println!("  {:<28} {:>8.1} s", t.stage, t.seconds);
+        println!("  {:<58} {:>8.1} s", t.stage, t.seconds);
     }
     println!(
-        "  {:<28} {:>8.1} s",
+        "  {:<58} {:>8.1} s",
         "total",
         started.elapsed().as_secs_f64()
     );

@@ -13,7 +13,8 @@ pub fn run(ws: &Workspace, args: DistillArgs) -> Result<()> {
         bail!(
             "the workspace's teacher is the oracle (teacher.kind = \"oracle\"), which only knows \
              synthetic problems and is run by `plantune-tui init --demo` / `demo`; set \
-             teacher.kind = \"openai\" in plantune.toml or pass --base-url to distill from a server"
+             teacher.kind = \"openai\" (a server) or \"local\" (teacher.model = a model \
+             directory) in plantune.toml, or pass --base-url to distill from a server"
         );
     }
     let opts = DistillOptions {

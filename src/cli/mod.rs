@@ -620,7 +620,7 @@ pub fn run(cli: Cli, paths: &Paths) -> Result<()> {
         }
         Some(Command::Bench { what }) => {
             let threads = cli.threads.unwrap_or(1);
-            bench::pin_threads(threads)?;
+            pin_threads(threads)?;
             match what {
                 BenchCommand::Model(args) => {
                     bench::run(crate::bench::cases::Suite::Model, args, threads, paths)
@@ -725,6 +725,18 @@ pub fn configure_threads(threads: usize) -> Result<()> {
         .num_threads(threads)
         .build_global()
         .context("setting the worker thread count")
+}
+
+/// candle's CPU matmul sizes its parallelism from `RAYON_NUM_THREADS`, not from
+/// rayon's pool: with the variable unset it splits work for every core even when the
+/// pool has one thread. Pinning both keeps `--threads` the real thread count.
+pub fn pin_threads(threads: usize) -> Result<()> {
+    if threads > 0 && std::env::var("RAYON_NUM_THREADS").ok() != Some(threads.to_string()) {
+        // SAFETY: called from the command line dispatch before this process starts
+        // any other thread, so nothing reads the environment concurrently.
+        unsafe { std::env::set_var("RAYON_NUM_THREADS", threads.to_string()) };
+    }
+    configure_threads(threads)
 }
 
 pub(crate) fn print_build(build: &crate::demo::build::DemoBuild) {

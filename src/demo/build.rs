@@ -28,7 +28,7 @@ pub enum DemoError {
 
 #[derive(Debug, Clone, Serialize)]
 pub struct StageTiming {
-    pub stage: &'static str,
+    pub stage: String,
     pub seconds: f64,
 }
 
@@ -111,7 +111,7 @@ fn graded(problem: &Problem, mut candidate: NewCandidate) -> NewCandidate {
 
 fn timing(stage: &'static str, elapsed: Duration) -> StageTiming {
     StageTiming {
-        stage,
+        stage: stage.to_owned(),
         seconds: elapsed.as_secs_f64(),
     }
 }

@@ -7,11 +7,13 @@
 //! Compare and Eval screens show the demo like any other work.
 
 use std::collections::BTreeMap;
+use std::path::PathBuf;
 use std::time::Instant;
 
 use serde::Serialize;
 
 use super::build::StageTiming;
+use super::parallel::{Named, Progress, run_side_by_side};
 use crate::data::synth::SynthMeta;
 use crate::eval::report::{
     AccuracyRow, Format, PairedTable, accuracy_row, paired, render_accuracy, render_paired,
@@ -45,10 +47,10 @@ pub struct DemoBudget {
 impl Default for DemoBudget {
     fn default() -> Self {
         Self {
-            sft_steps: 150,
+            sft_steps: 120,
             batch_size: 16,
             lr: 3e-3,
-            grpo_steps: 20,
+            grpo_steps: 6,
             grpo_prompts: 4,
             grpo_group: 8,
             grpo_lr: 2e-4,
@@ -175,108 +177,155 @@ impl PipelineState {
 
 /// Runs (or resumes) one created run in this process and returns the path of what it
 /// learned; a run that already finished is reused as it is.
-fn train(
-    ws: &Workspace,
-    id: &str,
-    stage: &'static str,
-    timings: &mut Vec<StageTiming>,
-) -> Result<std::path::PathBuf, anyhow::Error> {
+fn train(ws: &Workspace, id: &str) -> Result<PathBuf, anyhow::Error> {
     let final_dir = ws.runs_dir().join(id).join("final");
     if ws.store()?.run(id)?.status == "completed" {
-        timings.push(StageTiming {
-            stage,
-            seconds: 0.0,
-        });
         return Ok(final_dir);
     }
-    let started = Instant::now();
     let ending = run::worker(ws, id, StopFlag::manual())?;
     if ending != crate::train::sft::Ending::Completed {
         anyhow::bail!("run {id} ended {ending:?} before finishing");
     }
-    timings.push(StageTiming {
-        stage,
-        seconds: started.elapsed().as_secs_f64(),
-    });
     Ok(final_dir)
 }
 
+fn train_job<'a>(
+    ws: &'a Workspace,
+    name: &str,
+    id: String,
+    after: Vec<usize>,
+) -> Named<'a, Output> {
+    Named {
+        name: format!("{name} (run {id})"),
+        after,
+        job: Box::new(move || {
+            train(ws, &id)?;
+            Ok(Output::Model)
+        }),
+    }
+}
+
+fn eval_job<'a>(
+    ws: &'a Workspace,
+    budget: &DemoBudget,
+    student: (&'static str, Mode),
+    dir: PathBuf,
+    benchmark: &'static str,
+    after: usize,
+) -> Named<'a, Output> {
+    let (name, mode) = student;
+    let options = EvalOptions {
+        model_dir: dir,
+        model_name: name.to_owned(),
+        benchmark: benchmark.to_owned(),
+        mode,
+        limit: budget.eval_limit,
+        k: 1,
+        max_new_tokens: budget.max_new_tokens,
+        temperature: 0.0,
+        batch_size: 32,
+        seed: 0,
+    };
+    Named {
+        name: format!("evaluate {name} on {benchmark} ({})", mode.as_str()),
+        after: vec![after],
+        job: Box::new(move || Ok(Output::Predictions(run_eval(ws, &options, |_, _| {})?.key))),
+    }
+}
+
+/// What a demo job leaves behind.
+enum Output {
+    Model,
+    Predictions(PredictionKey),
+}
+
+/// Stages 3–5 with `workers` jobs side by side (each single-threaded; see `parallel`):
+/// both SFT students at once, GRPO once the plan-tuned student is trained, and every
+/// evaluation as soon as its student is ready.
 pub fn train_evaluate_compare(
     ws: &Workspace,
     budget: &DemoBudget,
+    workers: usize,
     mut say: impl FnMut(&str),
 ) -> Result<DemoResults, anyhow::Error> {
     let _lock = crate::jobs::RunLock::acquire(&pipeline_dir(ws))?;
     let mut state = PipelineState::load(ws)?;
-    let mut timings = Vec::new();
-    let mut runs = Vec::new();
 
     let baseline_id = state.run_for(ws, "baseline", || {
         run::create(ws, &sft_config("baseline", budget))
     })?;
-    say(&format!(
-        "training the baseline student on gold solutions (run {baseline_id}, {} steps)",
-        budget.sft_steps
-    ));
-    let baseline_dir = train(ws, &baseline_id, "SFT baseline", &mut timings)?;
-    runs.push(("baseline".to_owned(), baseline_id));
-
     let plan_id = state.run_for(ws, "plan-tuned", || {
         run::create(ws, &sft_config("plan1", budget))
     })?;
-    say(&format!(
-        "training the plan-tuned student on accepted trajectories (run {plan_id}, {} steps)",
-        budget.sft_steps
-    ));
-    let plan_dir = train(ws, &plan_id, "SFT plan-tuned", &mut timings)?;
-    runs.push(("plan-tuned".to_owned(), plan_id.clone()));
-
     let grpo_id = state.run_for(ws, "plan-tuned+grpo", || {
         run::create_grpo(ws, &grpo_config(format!("runs/{plan_id}/final"), budget))
     })?;
+    // Both trainings would otherwise create the shared tiny model at the same moment.
+    crate::train::student::ensure_model(ws, "tiny")?;
     say(&format!(
-        "GRPO on the plan-tuned student (run {grpo_id}, {} steps of {} prompts × {} samples)",
-        budget.grpo_steps, budget.grpo_prompts, budget.grpo_group
+        "training a baseline student on gold solutions and a plan-tuned student on accepted \
+         trajectories ({} SFT steps each), then GRPO on the plan-tuned one ({} steps of {} \
+         prompts × {} samples); {workers} jobs at a time",
+        budget.sft_steps, budget.grpo_steps, budget.grpo_prompts, budget.grpo_group
     ));
-    let grpo_dir = train(ws, &grpo_id, "GRPO plan-tuned", &mut timings)?;
-    runs.push(("plan-tuned+grpo".to_owned(), grpo_id));
 
-    let started = Instant::now();
-    let mut keys = Vec::new();
-    for ((name, mode), dir) in STUDENTS.into_iter().zip([baseline_dir, plan_dir, grpo_dir]) {
+    let final_dir = |id: &str| ws.runs_dir().join(id).join("final");
+    let trainings = [
+        train_job(ws, "SFT baseline", baseline_id.clone(), vec![]),
+        train_job(ws, "SFT plan-tuned", plan_id.clone(), vec![]),
+        train_job(ws, "GRPO plan-tuned", grpo_id.clone(), vec![1]),
+    ];
+    let dirs = [
+        final_dir(&baseline_id),
+        final_dir(&plan_id),
+        final_dir(&grpo_id),
+    ];
+    let mut jobs: Vec<Named<'_, Output>> = trainings.into_iter().collect();
+    for (trained, (student, dir)) in STUDENTS.into_iter().zip(dirs).enumerate() {
         for benchmark in SPLITS {
-            say(&format!(
-                "evaluating the {name} student on {benchmark} ({})",
-                mode.as_str()
-            ));
-            let summary = run_eval(
+            jobs.push(eval_job(
                 ws,
-                &EvalOptions {
-                    model_dir: dir.clone(),
-                    model_name: name.to_owned(),
-                    benchmark: benchmark.to_owned(),
-                    mode,
-                    limit: budget.eval_limit,
-                    k: 1,
-                    max_new_tokens: budget.max_new_tokens,
-                    temperature: 0.0,
-                    batch_size: 32,
-                    seed: 0,
-                },
-                |_, _| {},
-            )?;
-            keys.push(summary.key);
+                budget,
+                student,
+                dir.clone(),
+                benchmark,
+                trained,
+            ));
         }
     }
+    let started = Instant::now();
+    let done = run_side_by_side(jobs, workers, |p| match p {
+        Progress::Started(name) => say(&format!("  started  {name}")),
+        Progress::Done(name, seconds) => say(&format!("  finished {name} in {seconds:.1} s")),
+    })?;
+    let mut timings: Vec<StageTiming> = done
+        .iter()
+        .map(|job| StageTiming {
+            stage: job.name.clone(),
+            seconds: job.seconds,
+        })
+        .collect();
     timings.push(StageTiming {
-        stage: "evaluation",
+        stage: "training + evaluation (wall clock)".into(),
         seconds: started.elapsed().as_secs_f64(),
     });
+    let keys: Vec<PredictionKey> = done
+        .into_iter()
+        .filter_map(|job| match job.output {
+            Output::Predictions(key) => Some(key),
+            Output::Model => None,
+        })
+        .collect();
+
     let report = report(ws, &keys)?;
     let path = ws.exports_dir().join("demo-report.md");
     atomic_write(&path, report.markdown.as_bytes())?;
     Ok(DemoResults {
-        runs,
+        runs: vec![
+            ("baseline".to_owned(), baseline_id),
+            ("plan-tuned".to_owned(), plan_id),
+            ("plan-tuned+grpo".to_owned(), grpo_id),
+        ],
         accuracy: report.accuracy,
         paired: report.paired,
         ood_by_steps: report.ood_by_steps,

@@ -37,7 +37,7 @@ impl Default for TinyConfig {
     /// Sized so SFT on a few hundred synthetic problems fits the demo's CPU budget.
     fn default() -> Self {
         Self {
-            vocab_size: 512,
+            vocab_size: 1024,
             hidden_size: 128,
             intermediate_size: 352,
             num_hidden_layers: 4,
@@ -193,13 +193,15 @@ where
     cfg.vocab_size = tokenizer.get_vocab_size(true).max(cfg.vocab_size);
     let parent = out_dir.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(parent).map_err(io(parent))?;
+    // Unique per process and thread: two runs starting at once may both create it.
     let tmp = parent.join(format!(
-        ".{}.tmp-{}",
+        ".{}.tmp-{}-{:?}",
         out_dir
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default(),
-        std::process::id()
+        std::process::id(),
+        std::thread::current().id()
     ));
     let _ = std::fs::remove_dir_all(&tmp);
     std::fs::create_dir_all(&tmp).map_err(io(&tmp))?;
@@ -234,10 +236,20 @@ where
     )?;
     let weights = init_weights(&cfg)?;
     candle_core::safetensors::save(&weights, tmp.join("model.safetensors"))?;
-    if out_dir.exists() {
-        std::fs::remove_dir_all(out_dir).map_err(io(out_dir))?;
+    // The model is a pure function of the workspace and the seed, so one created
+    // meanwhile by another run is the same model: keep it rather than swap it out
+    // under that run's feet.
+    if std::fs::rename(&tmp, out_dir).is_err() {
+        if out_dir.join("config.json").is_file() {
+            std::fs::remove_dir_all(&tmp).map_err(io(&tmp))?;
+            return Ok(());
+        }
+        // A half-written leftover of a crashed attempt.
+        if out_dir.exists() {
+            std::fs::remove_dir_all(out_dir).map_err(io(out_dir))?;
+        }
+        std::fs::rename(&tmp, out_dir).map_err(io(out_dir))?;
     }
-    std::fs::rename(&tmp, out_dir).map_err(io(out_dir))?;
     Ok(())
 }
 
@@ -266,12 +278,22 @@ pub fn create_for_workspace(
             corpus.push(c.fields.execution);
         }
     }
-    for (name, _) in crate::workspace::layout::PROMPTS {
-        if let Ok(text) = ws.prompt(name) {
-            corpus.push(text);
-        }
+    // Every training example repeats a prompt and the section headings; at their real
+    // frequency BPE merges them into a few tokens instead of spelling them out letter
+    // by letter, which once made the instructions most of every sequence.
+    let repeats = store
+        .problems(Some("synth"), Some("train"))
+        .map_err(store_err)?
+        .len()
+        .max(1);
+    let mut boilerplate: Vec<String> = crate::workspace::layout::PROMPTS
+        .iter()
+        .filter_map(|(name, _)| ws.prompt(name).ok())
+        .collect();
+    boilerplate.push("Plan:\nExecution:\nThe final answer is \\boxed{}.".into());
+    for text in &boilerplate {
+        corpus.extend(std::iter::repeat_n(text.clone(), repeats));
     }
-    corpus.push("Plan:\nExecution:\nThe final answer is \\boxed{}.".into());
     create(out_dir, corpus.into_iter(), &TinyConfig::default())
 }
 

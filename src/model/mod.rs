@@ -7,6 +7,7 @@ pub mod checkpoint;
 pub mod config;
 pub mod decoder;
 pub mod decoder_error;
+pub mod fused_softmax;
 pub mod gguf;
 pub mod hub;
 pub mod linear;

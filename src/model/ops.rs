@@ -3,11 +3,14 @@
 //! candle-nn registers `rms_norm`, `softmax_last_dim`, `layer_norm` and the rotary
 //! kernels without a backward pass, so gradients silently stop at them (FACTS trap 1).
 //! These versions are composed of primitive tensor ops that all have a backward in
-//! candle, so autograd flows through them. Half-precision inputs are computed in f32,
+//! candle, so autograd flows through them; softmax and log-softmax also have
+//! single-kernel CPU versions with a hand-written backward (`fused_softmax`). Half-precision inputs are computed in f32,
 //! as transformers does.
 
 use candle_core::backend::BackendStorage;
 use candle_core::{CpuStorage, CustomOp2, D, DType, Layout, Result, Shape, Tensor};
+
+use super::fused_softmax::{Forward, Kind};
 
 /// Label value that `cross_entropy_ignore` skips (PyTorch's convention).
 pub const IGNORE_INDEX: i64 = -100;
@@ -39,17 +42,39 @@ pub fn rms_norm_one_plus(x: &Tensor, weight: &Tensor, eps: f64) -> Result<Tensor
     normed.broadcast_mul(&scale)?.to_dtype(dtype)
 }
 
-/// Softmax over the last dim. The max is detached: shifting by a constant does not
-/// change the result, so its gradient path is pure cost.
+/// The single-kernel versions run where they exist (CPU, f32 and f64); elsewhere the
+/// composed ones, whose every primitive has a backward.
+fn fused_applies(x: &Tensor) -> bool {
+    x.device().is_cpu() && matches!(x.dtype(), DType::F32 | DType::F64)
+}
+
+/// Softmax over the last dim.
 pub fn softmax_last_dim(x: &Tensor) -> Result<Tensor> {
+    if fused_applies(x) {
+        return x.contiguous()?.apply_op1(Forward(Kind::Softmax));
+    }
+    softmax_last_dim_composed(x)
+}
+
+/// Log-softmax over the last dim.
+pub fn log_softmax_last_dim(x: &Tensor) -> Result<Tensor> {
+    if fused_applies(x) {
+        return x.contiguous()?.apply_op1(Forward(Kind::LogSoftmax));
+    }
+    log_softmax_last_dim_composed(x)
+}
+
+/// Softmax from primitives. The max is detached: shifting by a constant does not
+/// change the result, so its gradient path is pure cost.
+pub fn softmax_last_dim_composed(x: &Tensor) -> Result<Tensor> {
     let max = x.max_keepdim(D::Minus1)?.detach();
     let exp = x.broadcast_sub(&max)?.exp()?;
     let sum = exp.sum_keepdim(D::Minus1)?;
     exp.broadcast_div(&sum)
 }
 
-/// Log-softmax over the last dim (numerically stable).
-pub fn log_softmax_last_dim(x: &Tensor) -> Result<Tensor> {
+/// Log-softmax from primitives (numerically stable).
+pub fn log_softmax_last_dim_composed(x: &Tensor) -> Result<Tensor> {
     let max = x.max_keepdim(D::Minus1)?.detach();
     let shifted = x.broadcast_sub(&max)?;
     let log_sum = shifted.exp()?.sum_keepdim(D::Minus1)?.log()?;

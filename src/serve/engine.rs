@@ -55,7 +55,8 @@ fn folder_name(path: &Path) -> String {
 }
 
 /// Resolves MODEL the way `eval` does (relative to the workspace first, then to the
-/// current directory), and also accepts a run (its folder or its id under `runs/`),
+/// current directory), and also accepts a model's name under the workspace's `models/`
+/// (where `model import` puts them), a run (its folder or its id under `runs/`),
 /// which serves the run's `final/` model, and a LoRA adapter folder, whose base comes
 /// from `base_model_name_or_path`.
 pub fn resolve_model(arg: &Path, workspace: Option<&Path>) -> Result<ModelSource, ServeError> {
@@ -65,6 +66,7 @@ pub fn resolve_model(arg: &Path, workspace: Option<&Path>) -> Result<ModelSource
     } else {
         if let Some(ws) = workspace {
             candidates.push(ws.join(arg));
+            candidates.push(ws.join("models").join(arg));
             candidates.push(ws.join("runs").join(arg));
         }
         candidates.push(arg.to_path_buf());
@@ -400,6 +402,8 @@ mod tests {
         assert_eq!(plain.base, ws.join("models/base"));
         assert_eq!(plain.adapter, None);
         assert_eq!(plain.name, "base");
+        let by_name = resolve_model(Path::new("base"), Some(&ws)).unwrap();
+        assert_eq!(by_name, plain);
 
         let run = resolve_model(Path::new("r1"), Some(&ws)).unwrap();
         assert_eq!(run.base, ws.join("runs/r1/final"));
@@ -417,7 +421,7 @@ mod tests {
             Err(ServeError::NoFinalModel { .. })
         ));
         let missing = resolve_model(Path::new("nope"), Some(&ws)).unwrap_err();
-        assert!(matches!(missing, ServeError::NotFound { ref tried, .. } if tried.len() == 3));
+        assert!(matches!(missing, ServeError::NotFound { ref tried, .. } if tried.len() == 4));
         assert!(missing.to_string().contains("nope"), "{missing}");
     }
 }

@@ -7,6 +7,7 @@
 //! with the same settings finishes only what was missing.
 
 use std::collections::HashSet;
+use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -18,6 +19,7 @@ use tokio::task::JoinSet;
 
 use super::chat::{Completion, Message, Teacher, TeacherError, Usage};
 use super::client::{ClientConfig, OpenAiClient};
+use super::local::LocalTeacher;
 use super::parse::{judge_score, plan_steps};
 use crate::workspace::config::TeacherKind;
 use crate::workspace::records::{NewCandidate, Problem, Sampling};
@@ -57,10 +59,12 @@ pub enum DistillError {
     #[error(transparent)]
     Teacher(#[from] TeacherError),
     #[error(
-        "teacher.kind is {kind:?}: distillation over HTTP needs kind = \"openai\" \
-         (or a base URL given on the command line)"
+        "teacher.kind is {kind:?}: distillation needs kind = \"openai\" (a server) or \
+         \"local\" (a model run in this process), or a base URL given on the command line"
     )]
     NotOpenAi { kind: TeacherKind },
+    #[error(transparent)]
+    Local(#[from] crate::serve::engine::ServeError),
     #[error("no problems match the selection (dataset {dataset:?}, split {split:?})")]
     NoProblems {
         dataset: Option<String>,
@@ -177,16 +181,25 @@ impl DistillReport {
     }
 }
 
-/// Distils with the workspace's OpenAI-compatible teacher (`teacher.kind = "openai"`),
-/// the option overrides applied.
+/// Distils with the workspace's teacher: the OpenAI-compatible client (`teacher.kind =
+/// "openai"`, or any kind when a base URL is given) or a model run in this process
+/// (`"local"`, `teacher.model` naming it), the option overrides applied.
 pub async fn distill(
     ws: &Workspace,
     opts: &DistillOptions,
     progress: impl FnMut(&DistillEvent, &DistillProgress),
 ) -> Result<DistillReport, DistillError> {
     let mut section = ws.config.teacher.clone();
-    if section.kind != TeacherKind::Openai && opts.base_url.is_none() {
-        return Err(DistillError::NotOpenAi { kind: section.kind });
+    if opts.base_url.is_none() {
+        match section.kind {
+            TeacherKind::Openai => {}
+            TeacherKind::Local => {
+                let model = opts.model.as_ref().unwrap_or(&section.model);
+                let teacher = LocalTeacher::load(Path::new(model), Some(&ws.root))?;
+                return distill_with(ws, Arc::new(teacher), opts, progress).await;
+            }
+            TeacherKind::Oracle => return Err(DistillError::NotOpenAi { kind: section.kind }),
+        }
     }
     if let Some(url) = &opts.base_url {
         section.base_url = url.clone();

@@ -6,6 +6,7 @@ pub mod bench;
 pub mod chat;
 pub mod client;
 pub mod distill;
+pub mod local;
 pub mod oracle;
 pub mod parse;
 
@@ -15,3 +16,4 @@ pub use distill::{
     DistillError, DistillEvent, DistillOptions, DistillProgress, DistillReport, distill,
     distill_with,
 };
+pub use local::LocalTeacher;

@@ -4,6 +4,9 @@
 //!
 //! Each candidate is drawn from its own ChaCha stream keyed by (seed, external id,
 //! plan index), so one candidate can be regenerated without the others.
+//!
+//! Its sentences are terse on purpose: the demo's tiny student learns from them on a
+//! 2-core CPU, where every token of a trajectory costs training time.
 
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -417,20 +420,20 @@ fn plan_step_text(step: Step, object: &str, rng: &mut ChaCha8Rng) -> String {
     let n = step.operand;
     let variants: [String; 2] = match step.op {
         Op::Add => [
-            format!("Add the {n} {object} that arrive to the current count."),
-            format!("Increase the running total of {object} by {n}."),
+            format!("Add the {n} new {object}."),
+            format!("Increase the count by {n}."),
         ],
         Op::Sub => [
-            format!("Subtract the {n} {object} that leave from the current count."),
-            format!("Decrease the running total of {object} by {n}."),
+            format!("Take away the {n} {object} that leave."),
+            format!("Decrease the count by {n}."),
         ],
         Op::Mul => [
-            format!("Multiply the current count of {object} by {n}."),
-            format!("Scale the running total of {object} up by a factor of {n}."),
+            format!("Multiply the count by {n}."),
+            format!("Scale the {object} up {n} times."),
         ],
         Op::Div => [
-            format!("Divide the current count of {object} by {n} to get the share that is kept."),
-            format!("Split the running total of {object} into {n} equal shares and keep one."),
+            format!("Divide the count by {n}."),
+            format!("Split the {object} into {n} shares and keep one."),
         ],
     };
     let [first, second] = variants;
@@ -494,17 +497,17 @@ fn write_candidate(
     let object = &meta.object;
     let holder = holder_in_sentence(&meta.holder);
     let mut plan_steps = vec![if rng.random_bool(0.5) {
-        format!("Note how many {object} {holder} has at the start.")
+        format!("Note the starting {object}.")
     } else {
-        format!("Write down the starting number of {object}.")
+        "Write down the starting count.".to_owned()
     }];
     for planned in &trajectory.planned {
         plan_steps.push(plan_step_text(planned.step, object, rng));
     }
     plan_steps.push(if rng.random_bool(0.5) {
-        "Report the count after the last change as the answer.".to_owned()
+        "Report the final count.".to_owned()
     } else {
-        format!("State the final number of {object} as the answer.")
+        format!("Give the final number of {object}.")
     });
     let plan = plan_steps
         .iter()
@@ -514,10 +517,7 @@ fn write_candidate(
         .join("\n");
 
     let answer = trajectory.answer(meta.start);
-    let mut execution = vec![format!(
-        "Step 1: {} starts with {} {object}.",
-        meta.holder, meta.start
-    )];
+    let mut execution = vec![format!("Step 1: {} {object}.", meta.start)];
     let mut previous = i64::from(meta.start);
     for (position, (planned, &result)) in trajectory
         .planned
@@ -526,7 +526,7 @@ fn write_candidate(
         .enumerate()
     {
         execution.push(format!(
-            "Step {}: {previous} {} {} = {result}, so there are now {result} {object}.",
+            "Step {}: {previous} {} {} = {result}.",
             position + 2,
             planned.step.op.symbol(),
             planned.step.operand
@@ -534,7 +534,7 @@ fn write_candidate(
         previous = result;
     }
     execution.push(format!(
-        "Step {}: After the last change, {holder} has {answer} {object}.",
+        "Step {}: {holder} ends with {answer} {object}.",
         trajectory.planned.len() + 2
     ));
     execution.push(format!("The answer is \\boxed{{{answer}}}."));

@@ -172,6 +172,21 @@ impl Trainable for Student {
     }
 }
 
+/// The directory of student `model`, creating the workspace's tiny model first when
+/// `model` is `tiny` and it does not exist yet.
+pub fn ensure_model(ws: &Workspace, model: &str) -> Result<PathBuf, StudentError> {
+    let dir = model_dir(ws, model);
+    if model == "tiny" && !dir.join("config.json").is_file() {
+        crate::demo::tiny_student::create_for_workspace(ws, &dir).map_err(|e| {
+            StudentError::Model {
+                dir: dir.clone(),
+                message: e.to_string(),
+            }
+        })?;
+    }
+    Ok(dir)
+}
+
 /// The student an SFT run trains, creating the workspace's tiny model on first use.
 pub fn load_student(ws: &Workspace, config: &SftRunConfig) -> Result<Student, StudentError> {
     load_student_from(ws, &config.model, &config.lora, config.sft.seed)
@@ -185,15 +200,7 @@ pub fn load_student_from(
     lora: &LoraSection,
     seed: u64,
 ) -> Result<Student, StudentError> {
-    let dir = model_dir(ws, model);
-    if model == "tiny" && !dir.join("config.json").is_file() {
-        crate::demo::tiny_student::create_for_workspace(ws, &dir).map_err(|e| {
-            StudentError::Model {
-                dir: dir.clone(),
-                message: e.to_string(),
-            }
-        })?;
-    }
+    let dir = ensure_model(ws, model)?;
     let lora = (lora.rank > 0).then(|| {
         let targets: Vec<&str> = lora.targets.iter().map(String::as_str).collect();
         LoraConfig::new(lora.rank, lora.alpha, 0.0, &targets)

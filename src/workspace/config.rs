@@ -170,7 +170,7 @@ impl Default for SynthSection {
             test_ood: 100,
             train_steps: [2, 4],
             ood_steps: [5, 6],
-            max_operand: 20,
+            max_operand: 9,
         }
     }
 }
