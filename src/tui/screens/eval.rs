@@ -90,7 +90,7 @@ impl EvalScreen {
         }
         let mut lines = vec![Line::styled(
             format!(
-                "{:<20} {:<10} {:<8} {:>6} {:>7}  {}",
+                "{:<18} {:<16} {:<10} {:>6} {:>7}  {}",
                 "model", "benchmark", "mode", "n", "acc", "95% CI"
             ),
             theme.style("plan.section"),
@@ -99,7 +99,7 @@ impl EvalScreen {
         let top = self.selected.saturating_sub(height.saturating_sub(1));
         for (i, row) in self.rows.iter().enumerate().skip(top).take(height) {
             let line = Line::raw(format!(
-                "{:<20.20} {:<10.10} {:<8.8} {:>6} {:>6.1}%  [{:.1}, {:.1}]",
+                "{:<18.18} {:<16.16} {:<10.10} {:>6} {:>6.1}%  [{:.1}, {:.1}]",
                 sanitize(&row.key.model),
                 sanitize(&row.key.benchmark),
                 sanitize(&row.key.mode),
