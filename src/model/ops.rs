@@ -90,7 +90,11 @@ pub fn masked_softmax(scores: &Tensor, bias: Option<&Tensor>) -> Result<Tensor> 
         Some(b) => s.broadcast_add(&b.to_dtype(s.dtype())?)?,
         None => s,
     };
-    softmax_last_dim(&s)?.to_dtype(dtype)
+    // The composed softmax on purpose: with the fused kernel here (equal values and
+    // gradients to 1e-5 in tests/model_grads.rs) the seeded GRPO test in
+    // tests/train_grpo.rs followed a different trajectory and no longer raised
+    // accuracy; until that is understood, attention keeps the op GRPO was validated on.
+    softmax_last_dim_composed(&s)?.to_dtype(dtype)
 }
 
 /// Rotary embedding in the half-split layout of Hugging Face checkpoints.
