@@ -66,6 +66,20 @@ fn workspace(home: &Path, name: &str) -> PathBuf {
     ws
 }
 
+/// `distill` of the first `limit` training problems of `ws`; returns its stdout.
+fn distill(home: &Path, ws: &Path, limit: usize) -> String {
+    let output = cli(home)
+        .args(["-w", ws.to_str().unwrap(), "distill"])
+        .args(["--split", "train", "--limit", &limit.to_string()])
+        .timeout(Duration::from_secs(1800))
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    String::from_utf8(output).unwrap()
+}
+
 /// The server process; killed if a failing test leaves it running.
 struct Server {
     child: Child,
@@ -311,16 +325,7 @@ fn serves_smollm2_to_the_teacher_client_and_stops_on_sigterm() {
     );
     std::fs::write(ws_dir.join("plantune.toml"), config).unwrap();
     let started = Instant::now();
-    let output = cli(home.path())
-        .args(["-w", ws_dir.to_str().unwrap(), "distill"])
-        .args(["--split", "train", "--limit", "3"])
-        .timeout(Duration::from_secs(1800))
-        .assert()
-        .success()
-        .get_output()
-        .stdout
-        .clone();
-    let output = String::from_utf8(output).unwrap();
+    let output = distill(home.path(), &ws_dir, 3);
     eprintln!(
         "distill against serve: {:.1} s\n{output}",
         started.elapsed().as_secs_f64()
@@ -376,16 +381,7 @@ fn serves_smollm2_to_the_teacher_client_and_stops_on_sigterm() {
     let config = "[teacher]\nkind = \"local\"\nmodel = \"smollm2\"\nconcurrency = 2\n\
                   [distill]\nn_plans = 2\nmax_tokens = 40\nseed = 3\n";
     std::fs::write(local_dir.join("plantune.toml"), config).unwrap();
-    let output = cli(home.path())
-        .args(["-w", local_dir.to_str().unwrap(), "distill"])
-        .args(["--split", "train", "--limit", "1"])
-        .timeout(Duration::from_secs(900))
-        .assert()
-        .success()
-        .get_output()
-        .stdout
-        .clone();
-    let output = String::from_utf8(output).unwrap();
+    let output = distill(home.path(), &local_dir, 1);
     assert!(
         output.contains("distilled with local:smollm2: 1 problems, 2 new candidates, 7 calls"),
         "{output}"
