@@ -92,3 +92,56 @@ fn our_decoder_matches_candle_transformers_and_generates_coherently_in_batches()
         reference_tokens.as_slice()
     );
 }
+
+/// `plantune-tui generate` prints the reply while it is generated: the first piece
+/// reaches the pipe while the process is still running, and the whole reply answers.
+#[test]
+fn generate_command_streams_the_reply() {
+    use std::io::Read;
+    use std::process::{Command, Stdio};
+
+    let (dir, _) = smollm2::imported("core");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_plantune-tui"))
+        .args([
+            "--threads",
+            "1",
+            "generate",
+            "--max-new-tokens",
+            "40",
+            "--model",
+        ])
+        .arg(dir)
+        .arg("What is the capital of France?")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = child.stdout.take().unwrap();
+    let mut first = [0u8; 1];
+    stdout.read_exact(&mut first).unwrap();
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "the first byte came only when the process ended: output is not streamed"
+    );
+    let mut rest = Vec::new();
+    stdout.read_to_end(&mut rest).unwrap();
+    let status = child.wait().unwrap();
+    let mut err = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
+    assert!(status.success(), "{err}");
+    let mut text = first.to_vec();
+    text.extend(rest);
+    let text = String::from_utf8(text).unwrap();
+    println!("{text}\n{err}");
+    assert!(text.contains("Paris"), "{text:?}");
+    assert!(
+        !text.contains('\x1b'),
+        "no escape sequences reach the terminal"
+    );
+    assert!(err.contains("tokens, finished by"), "{err}");
+}

@@ -1,11 +1,13 @@
-//! `plantune-tui generate`: one prompt through a model's own chat template.
+//! `plantune-tui generate`: one prompt through a model's own chat template, printed
+//! while it is generated.
 
+use std::io::Write;
 use std::path::Path;
 
 use anyhow::{Context, Result};
 use candle_core::{DType, Device};
 
-use crate::infer::{SamplingParams, generate};
+use crate::infer::{SamplingParams, generate_streaming, reply_end_ids};
 use crate::model::chat::{ChatMessage, ChatTemplate};
 use crate::model::checkpoint::load_model;
 use crate::model::tokenizer::ModelTokenizer;
@@ -30,13 +32,37 @@ pub fn run(
         seed,
         ..Default::default()
     };
-    let eos: Vec<u32> = tokenizer.eos_id().into_iter().collect();
-    let pad = tokenizer.pad_id().or(tokenizer.eos_id()).unwrap_or(0);
+    let eos = reply_end_ids(dir, &tokenizer, &template);
+    let pad = tokenizer.pad_id().or(eos.first().copied()).unwrap_or(0);
     let decode = |t: &[u32]| tokenizer.decode(t, true).unwrap_or_default();
-    let out = generate(&model, &[ids], &params, &eos, pad, &decode)?;
-    for g in out {
+    let mut stream = tokenizer.stream(true);
+    let mut stdout = std::io::stdout().lock();
+    let mut write_err = None;
+    let mut show = |piece: Option<String>, out: &mut std::io::StdoutLock| {
         // Model output is untrusted: no escape sequence reaches the terminal.
-        println!("{}", sanitize(&g.text));
+        if let Some(piece) = piece
+            && let Err(e) = out
+                .write_all(sanitize(&piece).as_bytes())
+                .and_then(|()| out.flush())
+        {
+            write_err.get_or_insert(e);
+        }
+    };
+    let out = generate_streaming(
+        &model,
+        &[ids],
+        &params,
+        &eos,
+        pad,
+        &decode,
+        &mut |_, token| show(stream.push(token).ok().flatten(), &mut stdout),
+    )?;
+    show(stream.finish().ok().flatten(), &mut stdout);
+    if let Some(e) = write_err {
+        return Err(e).context("writing to stdout");
+    }
+    writeln!(stdout)?;
+    for g in out {
         eprintln!("({} tokens, finished by {:?})", g.tokens.len(), g.finish);
     }
     Ok(())

@@ -110,6 +110,10 @@ pub fn start(ws: &Workspace, id: &str, foreground: bool, threads: Option<usize>)
 pub fn worker(ws: &Workspace, id: &str, threads: Option<usize>) -> Result<()> {
     let configured = run::configured_threads(&ws.runs_dir().join(id).join("run.toml"))?;
     configure_threads(threads.unwrap_or(configured))?;
+    // A file-size limit must fail the checkpoint write with a clear error (and keep the
+    // previous checkpoint) rather than kill the worker mid-run with SIGXFSZ.
+    // SAFETY: setting a disposition to SIG_IGN installs no handler code.
+    unsafe { libc::signal(libc::SIGXFSZ, libc::SIG_IGN) };
     let stop = install_stop_handler().context("installing the SIGTERM handler")?;
     let ending = run::worker(ws, id, stop)?;
     println!("run {id}: {ending:?}");

@@ -39,6 +39,28 @@ pub fn generate(
     pad_id: u32,
     decode: &dyn Fn(&[u32]) -> String,
 ) -> Result<Vec<Generation>> {
+    generate_streaming(
+        model,
+        prompts,
+        params,
+        eos_ids,
+        pad_id,
+        decode,
+        &mut |_, _| {},
+    )
+}
+
+/// [`generate`], calling `on_token(row, token)` for every token as soon as it is
+/// chosen (EOS is not passed on), so a caller can show text while it is produced.
+pub fn generate_streaming(
+    model: &Model,
+    prompts: &[Vec<u32>],
+    params: &SamplingParams,
+    eos_ids: &[u32],
+    pad_id: u32,
+    decode: &dyn Fn(&[u32]) -> String,
+    on_token: &mut dyn FnMut(usize, u32),
+) -> Result<Vec<Generation>> {
     let device: Device = model.device().clone();
     let b = prompts.len();
     if b == 0 {
@@ -96,6 +118,7 @@ pub fn generate(
             }
             out[row].tokens.push(token);
             out[row].logprobs.push(logprob);
+            on_token(row, token);
             if !params.stop.is_empty() {
                 let text = decode(&out[row].tokens);
                 if params.stop.iter().any(|s| text.contains(s.as_str())) {

@@ -2,7 +2,9 @@
 //! stop strings and EOS, per-sequence early stop, log-probabilities of chosen tokens.
 
 pub mod generate;
+pub mod reply_end;
 pub mod sampling;
 
-pub use generate::{FinishReason, Generation, generate};
+pub use generate::{FinishReason, Generation, generate, generate_streaming};
+pub use reply_end::reply_end_ids;
 pub use sampling::SamplingParams;

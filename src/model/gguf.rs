@@ -10,6 +10,10 @@ use candle_core::quantized::gguf_file::{Content, Value};
 use candle_core::{DType, Device, Tensor};
 use serde_json::{Value as Json, json};
 
+use super::gguf_arch::{
+    Arch, end_of_turn_ids, fallback_chat_template, hf_tensor_name_for, hyper_params, model_config,
+    to_hf_layout, tokenizer_class,
+};
 use super::tokenizer::{GgufTokenizer, TokenizerError, tokenizer_from_gguf, value_as_i64};
 
 #[derive(Debug, thiserror::Error)]
@@ -32,7 +36,7 @@ pub enum ImportError {
         key: String,
         expected: &'static str,
     },
-    #[error("{path}: architecture `{arch}` is not supported (supported: llama)")]
+    #[error("{path}: architecture `{arch}` is not supported (supported: {supported})", supported = Arch::SUPPORTED)]
     UnsupportedArchitecture { path: PathBuf, arch: String },
     #[error("{path}: tensor `{name}` is missing")]
     MissingTensor { path: PathBuf, name: String },
@@ -75,27 +79,13 @@ pub struct ImportSummary {
     pub dtype: DType,
 }
 
-/// The Llama hyper-parameters a GGUF file declares under `llama.*`.
-#[derive(Debug, Clone, PartialEq)]
-pub struct LlamaHyperParams {
-    pub hidden_size: usize,
-    pub intermediate_size: usize,
-    pub num_hidden_layers: usize,
-    pub num_attention_heads: usize,
-    pub num_key_value_heads: usize,
-    pub head_dim: usize,
-    pub rms_norm_eps: f64,
-    pub rope_theta: f64,
-    pub max_position_embeddings: usize,
-}
-
-struct Metadata<'a> {
+pub(crate) struct Metadata<'a> {
     path: &'a Path,
     md: &'a HashMap<String, Value>,
 }
 
 impl Metadata<'_> {
-    fn value(&self, key: &str) -> Result<&Value, ImportError> {
+    pub(crate) fn value(&self, key: &str) -> Result<&Value, ImportError> {
         self.md
             .get(key)
             .ok_or_else(|| ImportError::MissingMetadata {
@@ -104,7 +94,7 @@ impl Metadata<'_> {
             })
     }
 
-    fn usize(&self, key: &str) -> Result<usize, ImportError> {
+    pub(crate) fn usize(&self, key: &str) -> Result<usize, ImportError> {
         value_as_i64(self.value(key)?)
             .and_then(|x| usize::try_from(x).ok())
             .ok_or_else(|| ImportError::BadMetadata {
@@ -114,7 +104,7 @@ impl Metadata<'_> {
             })
     }
 
-    fn float(&self, key: &str) -> Result<f64, ImportError> {
+    pub(crate) fn float(&self, key: &str) -> Result<f64, ImportError> {
         match self.value(key)? {
             Value::F32(x) => Ok(f64::from(*x)),
             Value::F64(x) => Ok(*x),
@@ -126,7 +116,7 @@ impl Metadata<'_> {
         }
     }
 
-    fn string(&self, key: &str) -> Result<&str, ImportError> {
+    pub(crate) fn string(&self, key: &str) -> Result<&str, ImportError> {
         match self.value(key)? {
             Value::String(s) => Ok(s),
             _ => Err(ImportError::BadMetadata {
@@ -137,67 +127,14 @@ impl Metadata<'_> {
         }
     }
 
-    fn has(&self, key: &str) -> bool {
+    pub(crate) fn has(&self, key: &str) -> bool {
         self.md.contains_key(key)
     }
 }
 
-fn llama_hyper_params(meta: &Metadata) -> Result<LlamaHyperParams, ImportError> {
-    let hidden_size = meta.usize("llama.embedding_length")?;
-    let num_attention_heads = meta.usize("llama.attention.head_count")?;
-    let num_key_value_heads = if meta.has("llama.attention.head_count_kv") {
-        meta.usize("llama.attention.head_count_kv")?
-    } else {
-        num_attention_heads
-    };
-    let head_dim = if meta.has("llama.attention.key_length") {
-        meta.usize("llama.attention.key_length")?
-    } else {
-        hidden_size / num_attention_heads.max(1)
-    };
-    let rope_theta = if meta.has("llama.rope.freq_base") {
-        meta.float("llama.rope.freq_base")?
-    } else {
-        10_000.0
-    };
-    Ok(LlamaHyperParams {
-        hidden_size,
-        intermediate_size: meta.usize("llama.feed_forward_length")?,
-        num_hidden_layers: meta.usize("llama.block_count")?,
-        num_attention_heads,
-        num_key_value_heads,
-        head_dim,
-        rms_norm_eps: meta.float("llama.attention.layer_norm_rms_epsilon")?,
-        rope_theta,
-        max_position_embeddings: meta.usize("llama.context_length")?,
-    })
-}
-
 /// The Hugging Face name of a GGUF llama tensor, `None` when it has none.
 pub fn hf_tensor_name(gguf_name: &str) -> Option<String> {
-    match gguf_name {
-        "token_embd.weight" => return Some("model.embed_tokens.weight".into()),
-        "output_norm.weight" => return Some("model.norm.weight".into()),
-        "output.weight" => return Some("lm_head.weight".into()),
-        _ => {}
-    }
-    let rest = gguf_name.strip_prefix("blk.")?;
-    let (layer, rest) = rest.split_once('.')?;
-    let layer: usize = layer.parse().ok()?;
-    let (kind, suffix) = rest.split_once('.')?;
-    let hf = match kind {
-        "attn_q" => "self_attn.q_proj",
-        "attn_k" => "self_attn.k_proj",
-        "attn_v" => "self_attn.v_proj",
-        "attn_output" => "self_attn.o_proj",
-        "ffn_gate" => "mlp.gate_proj",
-        "ffn_up" => "mlp.up_proj",
-        "ffn_down" => "mlp.down_proj",
-        "attn_norm" => "input_layernorm",
-        "ffn_norm" => "post_attention_layernorm",
-        _ => return None,
-    };
-    Some(format!("model.layers.{layer}.{hf}.{suffix}"))
+    hf_tensor_name_for(Arch::Llama, gguf_name)
 }
 
 /// Undoes llama.cpp's permutation of `attn_q` / `attn_k` rows.
@@ -235,14 +172,6 @@ pub fn parse_import_dtype(text: &str) -> Result<DType, ImportError> {
         "bf16" | "bfloat16" => Ok(DType::BF16),
         "f16" | "float16" => Ok(DType::F16),
         _ => Err(ImportError::UnknownDtype(text.to_string())),
-    }
-}
-
-fn torch_dtype(dtype: DType) -> &'static str {
-    match dtype {
-        DType::BF16 => "bfloat16",
-        DType::F16 => "float16",
-        _ => "float32",
     }
 }
 
@@ -317,20 +246,20 @@ pub fn import_gguf(
         md: &content.metadata,
     };
     let arch = meta.string("general.architecture")?.to_string();
-    if arch != "llama" {
+    let Some(family) = Arch::from_name(&arch) else {
         return Err(ImportError::UnsupportedArchitecture {
             path: gguf.to_path_buf(),
             arch,
         });
-    }
-    let hp = llama_hyper_params(&meta)?;
+    };
+    let hp = hyper_params(family, &meta)?;
     let tok = tokenizer_from_gguf(&content.metadata).map_err(|source| ImportError::Tokenizer {
         path: gguf.to_path_buf(),
         source: Box::new(source),
     })?;
     let chat_template = match content.metadata.get("tokenizer.chat_template") {
         Some(Value::String(s)) => Some(s.clone()),
-        _ => None,
+        _ => fallback_chat_template(family).map(str::to_string),
     };
 
     for required in ["token_embd.weight", "output_norm.weight"] {
@@ -349,10 +278,11 @@ pub fn import_gguf(
     let mut parameters = 0usize;
     let device = Device::Cpu;
     for name in names {
-        let hf_name = hf_tensor_name(name).ok_or_else(|| ImportError::UnknownTensor {
-            path: gguf.to_path_buf(),
-            name: name.clone(),
-        })?;
+        let hf_name =
+            hf_tensor_name_for(family, name).ok_or_else(|| ImportError::UnknownTensor {
+                path: gguf.to_path_buf(),
+                name: name.clone(),
+            })?;
         let tensor_err = |source| ImportError::Tensor {
             path: gguf.to_path_buf(),
             name: name.clone(),
@@ -361,12 +291,8 @@ pub fn import_gguf(
         let q = content
             .tensor(&mut reader, name, &device)
             .map_err(tensor_err)?;
-        let mut t = q.dequantize(&device).map_err(tensor_err)?;
-        if name.ends_with(".attn_q.weight") {
-            t = unpermute_rope_rows(&t, hp.num_attention_heads).map_err(tensor_err)?;
-        } else if name.ends_with(".attn_k.weight") {
-            t = unpermute_rope_rows(&t, hp.num_key_value_heads).map_err(tensor_err)?;
-        }
+        let dequantized = q.dequantize(&device).map_err(tensor_err)?;
+        let mut t = to_hf_layout(&hp, name, dequantized).map_err(tensor_err)?;
         if dtype != DType::F32 {
             t = t.to_dtype(dtype).map_err(tensor_err)?;
         }
@@ -412,11 +338,16 @@ pub fn import_gguf(
     )?;
     write_json(
         &staging.dir.join("generation_config.json"),
-        &generation_config(&tok),
+        &generation_config(&tok, &end_of_turn_ids(family, &tok)),
     )?;
     write_json(
         &staging.dir.join("tokenizer_config.json"),
-        &tokenizer_config(&tok, chat_template.as_deref(), hp.max_position_embeddings),
+        &tokenizer_config(
+            &tok,
+            tokenizer_class(family),
+            chat_template.as_deref(),
+            hp.max_position_embeddings,
+        ),
     )?;
     let tok_path = staging.dir.join("tokenizer.json");
     let tok_json = tok
@@ -453,46 +384,30 @@ pub fn import_gguf(
     })
 }
 
-fn model_config(
-    hp: &LlamaHyperParams,
-    tok: &GgufTokenizer,
-    vocab_size: usize,
-    tied: bool,
-    dtype: DType,
-) -> Json {
-    json!({
-        "architectures": ["LlamaForCausalLM"],
-        "model_type": "llama",
-        "hidden_size": hp.hidden_size,
-        "intermediate_size": hp.intermediate_size,
-        "num_hidden_layers": hp.num_hidden_layers,
-        "num_attention_heads": hp.num_attention_heads,
-        "num_key_value_heads": hp.num_key_value_heads,
-        "head_dim": hp.head_dim,
-        "hidden_act": "silu",
-        "rms_norm_eps": hp.rms_norm_eps,
-        "rope_theta": hp.rope_theta,
-        "max_position_embeddings": hp.max_position_embeddings,
-        "vocab_size": vocab_size,
-        "tie_word_embeddings": tied,
-        "attention_bias": false,
-        "mlp_bias": false,
-        "bos_token_id": tok.bos_id,
-        "eos_token_id": tok.eos_id,
-        "pad_token_id": tok.pad_id,
-        "torch_dtype": torch_dtype(dtype),
-    })
-}
-
-fn generation_config(tok: &GgufTokenizer) -> Json {
+fn generation_config(tok: &GgufTokenizer, end_of_turn: &[u32]) -> Json {
+    let eos: Json = if end_of_turn.is_empty() {
+        json!(tok.eos_id)
+    } else {
+        json!(
+            tok.eos_id
+                .into_iter()
+                .chain(end_of_turn.iter().copied())
+                .collect::<Vec<u32>>()
+        )
+    };
     json!({
         "bos_token_id": tok.bos_id,
-        "eos_token_id": tok.eos_id,
+        "eos_token_id": eos,
         "pad_token_id": tok.pad_id.or(tok.eos_id),
     })
 }
 
-fn tokenizer_config(tok: &GgufTokenizer, chat_template: Option<&str>, max_len: usize) -> Json {
+fn tokenizer_config(
+    tok: &GgufTokenizer,
+    class: &str,
+    chat_template: Option<&str>,
+    max_len: usize,
+) -> Json {
     let mut added = serde_json::Map::new();
     for &id in &tok.special_ids {
         let content = tok.token(Some(id)).unwrap_or_default();
@@ -515,7 +430,7 @@ fn tokenizer_config(tok: &GgufTokenizer, chat_template: Option<&str>, max_len: u
         .filter_map(|&id| tok.token(Some(id)))
         .collect();
     let mut config = json!({
-        "tokenizer_class": "GPT2Tokenizer",
+        "tokenizer_class": class,
         "add_bos_token": tok.add_bos_token,
         "add_eos_token": tok.add_eos_token,
         "add_prefix_space": false,

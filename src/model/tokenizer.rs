@@ -13,6 +13,8 @@ use tokenizers::pre_tokenizers::digits::Digits;
 use tokenizers::pre_tokenizers::sequence::Sequence;
 use tokenizers::{AddedToken, PreTokenizerWrapper, Tokenizer};
 
+use super::spm_vocab::spm_tokenizer;
+
 /// GGUF token type of control tokens (`<|im_start|>` and friends).
 const TOKEN_TYPE_CONTROL: i64 = 3;
 /// GGUF token type of user-defined added tokens.
@@ -28,7 +30,7 @@ pub enum TokenizerError {
     BadMerge { index: usize, merge: String },
     #[error(
         "unsupported GGUF tokenizer: tokenizer.ggml.model = `{model}`, pre = `{pre}` \
-         (supported: byte-level BPE `gpt2` with pre-tokenizers smollm, gpt2, starcoder, refact, default)"
+         (supported: byte-level BPE `gpt2` with pre-tokenizers smollm, gpt2, starcoder, refact, default; SentencePiece `llama` with pre default)"
     )]
     Unsupported { model: String, pre: String },
     #[error("building the tokenizer: {0}")]
@@ -130,7 +132,8 @@ fn optional_bool(md: &HashMap<String, Value>, key: &str) -> Result<Option<bool>,
     }
 }
 
-/// Builds the byte-level BPE tokenizer described by `tokenizer.ggml.*` metadata.
+/// Builds the tokenizer described by `tokenizer.ggml.*` metadata: byte-level BPE with
+/// merges (`gpt2`) or a SentencePiece vocabulary with scores (`llama`, e.g. Gemma).
 ///
 /// Written by hand because candle's GGUF tokenizer helper adds a prefix space,
 /// does not know `pre = smollm` and reads the unknown id from the wrong key.
@@ -148,38 +151,89 @@ pub fn tokenizer_from_gguf(md: &HashMap<String, Value>) -> Result<GgufTokenizer,
         Some(Value::String(s)) => s.clone(),
         _ => "default".to_string(),
     };
-    // Which pre-tokenizers split like GPT-2 (llama.cpp groups them the same way);
-    // the smollm family additionally splits every digit on its own.
-    let split_digits = match pre.as_str() {
-        "smollm" | "starcoder" | "refact" => true,
-        "gpt2" | "default" => false,
+    let tokens = string_array(md, "tokenizer.ggml.tokens")?;
+    let token_types = read_token_types(md, tokens.len())?;
+    let unk_id = optional_id(md, "tokenizer.ggml.unknown_token_id")?;
+    let unk = unk_id.and_then(|id| tokens.get(id as usize)).cloned();
+    let tokenizer = match (model.as_str(), pre.as_str()) {
+        ("gpt2", _) => byte_level_bpe(md, &tokens, unk.as_deref(), &model, &pre)?,
+        ("llama", "default") => {
+            let scores = float_array(md, "tokenizer.ggml.scores", tokens.len())?;
+            let add_space_prefix =
+                optional_bool(md, "tokenizer.ggml.add_space_prefix")?.unwrap_or(true);
+            spm_tokenizer(
+                &tokens,
+                &scores,
+                &token_types,
+                unk.as_deref(),
+                add_space_prefix,
+            )?
+        }
         _ => return Err(TokenizerError::Unsupported { model, pre }),
     };
-    if model != "gpt2" {
-        return Err(TokenizerError::Unsupported { model, pre });
-    }
+    with_added_tokens(tokenizer, tokens, &token_types, md, unk_id)
+}
 
-    let tokens = string_array(md, "tokenizer.ggml.tokens")?;
-    let merges_raw = string_array(md, "tokenizer.ggml.merges")?;
-    let token_types: Vec<i64> = match md.get("tokenizer.ggml.token_type") {
-        None => vec![1; tokens.len()],
-        Some(Value::Array(items)) => items
+fn read_token_types(md: &HashMap<String, Value>, n: usize) -> Result<Vec<i64>, TokenizerError> {
+    let bad = || TokenizerError::BadKey {
+        key: "tokenizer.ggml.token_type".into(),
+        expected: "an array of integers, one per token",
+    };
+    match md.get("tokenizer.ggml.token_type") {
+        None => Ok(vec![1; n]),
+        Some(Value::Array(items)) if items.len() == n => items
             .iter()
-            .map(|v| {
-                value_as_i64(v).ok_or_else(|| TokenizerError::BadKey {
-                    key: "tokenizer.ggml.token_type".into(),
-                    expected: "an array of integers",
-                })
-            })
-            .collect::<Result<_, _>>()?,
-        Some(_) => {
-            return Err(TokenizerError::BadKey {
-                key: "tokenizer.ggml.token_type".into(),
-                expected: "an array of integers",
+            .map(|v| value_as_i64(v).ok_or_else(bad))
+            .collect(),
+        Some(_) => Err(bad()),
+    }
+}
+
+fn float_array(
+    md: &HashMap<String, Value>,
+    key: &str,
+    n: usize,
+) -> Result<Vec<f32>, TokenizerError> {
+    let bad = || TokenizerError::BadKey {
+        key: key.to_string(),
+        expected: "an array of floats, one per token",
+    };
+    let Value::Array(items) = get(md, key)? else {
+        return Err(bad());
+    };
+    if items.len() != n {
+        return Err(bad());
+    }
+    items
+        .iter()
+        .map(|v| match v {
+            Value::F32(x) => Ok(*x),
+            Value::F64(x) => Ok(*x as f32),
+            _ => Err(bad()),
+        })
+        .collect()
+}
+
+fn byte_level_bpe(
+    md: &HashMap<String, Value>,
+    tokens: &[String],
+    unk: Option<&str>,
+    model: &str,
+    pre: &str,
+) -> Result<Tokenizer, TokenizerError> {
+    // Which pre-tokenizers split like GPT-2 (llama.cpp groups them the same way);
+    // the smollm family additionally splits every digit on its own.
+    let split_digits = match pre {
+        "smollm" | "starcoder" | "refact" => true,
+        "gpt2" | "default" => false,
+        _ => {
+            return Err(TokenizerError::Unsupported {
+                model: model.to_string(),
+                pre: pre.to_string(),
             });
         }
     };
-
+    let merges_raw = string_array(md, "tokenizer.ggml.merges")?;
     let vocab = tokens
         .iter()
         .enumerate()
@@ -202,10 +256,9 @@ pub fn tokenizer_from_gguf(md: &HashMap<String, Value>) -> Result<GgufTokenizer,
         })
         .collect::<Result<Vec<_>, _>>()?;
 
-    let unk_id = optional_id(md, "tokenizer.ggml.unknown_token_id")?;
     let mut builder = BPE::builder().vocab_and_merges(vocab, merges);
-    if let Some(unk) = unk_id.and_then(|id| tokens.get(id as usize)) {
-        builder = builder.unk_token(unk.clone());
+    if let Some(unk) = unk {
+        builder = builder.unk_token(unk.to_string());
     }
     let bpe = builder
         .build()
@@ -222,7 +275,18 @@ pub fn tokenizer_from_gguf(md: &HashMap<String, Value>) -> Result<GgufTokenizer,
         .with_pre_tokenizer(Some(pre_tokenizer))
         .with_post_processor(Some(ByteLevel::new(false, true, true)))
         .with_decoder(Some(ByteLevelDecoder::default()));
+    Ok(tokenizer)
+}
 
+/// Registers control tokens as special and user-defined tokens as added, so both are
+/// matched whole before the model splits the text.
+fn with_added_tokens(
+    mut tokenizer: Tokenizer,
+    tokens: Vec<String>,
+    token_types: &[i64],
+    md: &HashMap<String, Value>,
+    unk_id: Option<u32>,
+) -> Result<GgufTokenizer, TokenizerError> {
     let mut special_ids = Vec::new();
     let mut specials = Vec::new();
     let mut user_defined = Vec::new();

@@ -10,7 +10,7 @@ use candle_core::{DType, Device};
 use tokio::sync::{mpsc, oneshot};
 
 use super::api::{ApiError, ChatJob};
-use crate::infer::{FinishReason, SamplingParams, generate};
+use crate::infer::{FinishReason, SamplingParams, generate, reply_end_ids};
 use crate::model::chat::{ChatError, ChatTemplate};
 use crate::model::checkpoint::{CONFIG_FILE, load_model};
 use crate::model::decoder::Model;
@@ -199,15 +199,7 @@ impl Engine {
         }
         let tokenizer = ModelTokenizer::from_dir(dir).map_err(|e| load_err(e.to_string()))?;
         let template = ChatTemplate::from_model_dir(dir).map_err(|e| load_err(e.to_string()))?;
-        let mut eos: Vec<u32> = tokenizer.eos_id().into_iter().collect();
-        // The template's end-of-turn token and generation_config's list also end a
-        // reply (Llama 3 style models end turns with a token other than EOS).
-        if let Some(id) = tokenizer.token_id(&template.eos_token) {
-            eos.push(id);
-        }
-        eos.extend(generation_eos(dir));
-        eos.sort_unstable();
-        eos.dedup();
+        let eos = reply_end_ids(dir, &tokenizer, &template);
         if eos.is_empty() {
             return Err(load_err(
                 "the tokenizer names no end-of-sequence token: replies would never end".into(),
@@ -254,22 +246,6 @@ impl Engine {
             ));
         }
         Ok(ids)
-    }
-}
-
-/// `eos_token_id` of `generation_config.json`: one id or a list.
-fn generation_eos(dir: &Path) -> Vec<u32> {
-    let Ok(text) = std::fs::read_to_string(dir.join("generation_config.json")) else {
-        return Vec::new();
-    };
-    let Ok(value) = serde_json::from_str::<serde_json::Value>(&text) else {
-        return Vec::new();
-    };
-    let id = |v: &serde_json::Value| v.as_u64().and_then(|n| u32::try_from(n).ok());
-    match value.get("eos_token_id") {
-        Some(serde_json::Value::Array(list)) => list.iter().filter_map(id).collect(),
-        Some(v) => id(v).into_iter().collect(),
-        None => Vec::new(),
     }
 }
 

@@ -45,6 +45,58 @@ pub enum CheckpointError {
     },
     #[error("{}: checkpoint has no tensor for parameter {name}", path.display())]
     Missing { path: PathBuf, name: String },
+    #[error(
+        "{}: out of space writing the checkpoint ({source}); the previous checkpoint is \
+         intact and the partial one was removed: free space (or lower keep_checkpoints), \
+         then resume the run",
+        path.display()
+    )]
+    NoSpace {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+impl CheckpointError {
+    /// Reclassifies a failed write as [`CheckpointError::NoSpace`] when the filesystem
+    /// (or the file size limit) refused it, so the message says what to do.
+    fn or_no_space(self) -> Self {
+        let kind = match &self {
+            Self::Io { source, .. } => Some(source.kind()),
+            Self::Tensor { source, .. } => candle_io_kind(source),
+            _ => None,
+        };
+        if !matches!(
+            kind,
+            Some(std::io::ErrorKind::StorageFull | std::io::ErrorKind::FileTooLarge)
+        ) {
+            return self;
+        }
+        match self {
+            Self::Io { path, source } => Self::NoSpace { path, source },
+            Self::Tensor { path, source } => Self::NoSpace {
+                path,
+                source: std::io::Error::new(
+                    kind.unwrap_or(std::io::ErrorKind::Other),
+                    source.to_string(),
+                ),
+            },
+            other => other,
+        }
+    }
+}
+
+/// The I/O error kind inside a candle error, through the wrappers candle adds.
+fn candle_io_kind(error: &candle_core::Error) -> Option<std::io::ErrorKind> {
+    use candle_core::Error as E;
+    match error {
+        E::Io(e) => Some(e.kind()),
+        E::SafeTensor(safetensors::SafeTensorError::IoError(e)) => Some(e.kind()),
+        E::Context { inner, .. } | E::WithPath { inner, .. } | E::WithBacktrace { inner, .. } => {
+            candle_io_kind(inner)
+        }
+        _ => None,
+    }
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> CheckpointError + '_ {
@@ -73,6 +125,8 @@ pub fn step_dir(root: &Path, step: u64) -> PathBuf {
 
 /// Writes `step-N` atomically: everything goes into a hidden temp directory which is
 /// renamed into place only after every file is synced. Keeps the newest `keep`.
+/// A failed write (a full disk, typically) removes the partial temp directory, so
+/// the space it took is given back and the previous checkpoint stays the newest.
 pub fn save(
     root: &Path,
     params: &[NamedVar],
@@ -80,12 +134,35 @@ pub fn save(
     state: &CheckpointState,
     keep: usize,
 ) -> Result<PathBuf, CheckpointError> {
-    std::fs::create_dir_all(root).map_err(io(root))?;
+    std::fs::create_dir_all(root)
+        .map_err(io(root))
+        .map_err(CheckpointError::or_no_space)?;
     let tmp = root.join(format!(".step-{}.tmp", state.step));
-    if tmp.exists() {
-        std::fs::remove_dir_all(&tmp).map_err(io(&tmp))?;
+    let written = write_files(&tmp, params, optimizer, state);
+    if let Err(e) = written {
+        let _ = std::fs::remove_dir_all(&tmp);
+        return Err(e.or_no_space());
     }
-    std::fs::create_dir_all(&tmp).map_err(io(&tmp))?;
+    let dest = step_dir(root, state.step);
+    if dest.exists() {
+        std::fs::remove_dir_all(&dest).map_err(io(&dest))?;
+    }
+    std::fs::rename(&tmp, &dest).map_err(io(&dest))?;
+    fsync(root)?;
+    prune(root, keep)?;
+    Ok(dest)
+}
+
+fn write_files(
+    tmp: &Path,
+    params: &[NamedVar],
+    optimizer: &AdamW,
+    state: &CheckpointState,
+) -> Result<(), CheckpointError> {
+    if tmp.exists() {
+        std::fs::remove_dir_all(tmp).map_err(io(tmp))?;
+    }
+    std::fs::create_dir_all(tmp).map_err(io(tmp))?;
     let weights: HashMap<String, Tensor> = params
         .iter()
         .map(|p| (p.name.clone(), p.var.as_tensor().clone()))
@@ -104,14 +181,7 @@ pub fn save(
     for file in [&weights_path, &optimizer_path, &state_path] {
         fsync(file)?;
     }
-    let dest = step_dir(root, state.step);
-    if dest.exists() {
-        std::fs::remove_dir_all(&dest).map_err(io(&dest))?;
-    }
-    std::fs::rename(&tmp, &dest).map_err(io(&dest))?;
-    fsync(root)?;
-    prune(root, keep)?;
-    Ok(dest)
+    Ok(())
 }
 
 /// Completed checkpoints, oldest first. Temp directories of interrupted saves are not
