@@ -172,6 +172,26 @@ impl Http {
         })
     }
 
+    /// The `data:` payloads of a server-sent-events answer, in order.
+    fn stream(&self, base: &str, body: &Value) -> Vec<String> {
+        self.runtime.block_on(async {
+            let response = self
+                .client
+                .post(format!("{base}/chat/completions"))
+                .json(body)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(response.status().as_u16(), 200);
+            assert_eq!(response.headers()["content-type"], "text/event-stream");
+            let text = response.text().await.unwrap();
+            text.split("\n\n")
+                .filter(|e| !e.is_empty())
+                .map(|e| e.strip_prefix("data: ").unwrap().to_owned())
+                .collect()
+        })
+    }
+
     fn chat(&self, base: &str, body: &Value) -> (u16, Value) {
         self.send(
             self.client
@@ -276,6 +296,33 @@ fn serves_smollm2_to_the_teacher_client_and_stops_on_sigterm() {
     );
     assert_eq!(stopped["choices"][0]["finish_reason"], "stop");
 
+    // Streamed, the same greedy requests arrive in pieces that add up to the same
+    // texts; the stop string and everything after it are never sent.
+    let streamed_text = |request: &Value| -> (Vec<String>, Value) {
+        let mut request = request.clone();
+        request["stream"] = json!(true);
+        let events = http.stream(&base, &request);
+        assert_eq!(events.last().map(String::as_str), Some("[DONE]"));
+        let chunks: Vec<Value> = events[..events.len() - 1]
+            .iter()
+            .map(|e| serde_json::from_str(e).unwrap())
+            .collect();
+        let pieces = chunks
+            .iter()
+            .filter_map(|c| c["choices"][0]["delta"]["content"].as_str())
+            .filter(|p| !p.is_empty())
+            .map(str::to_owned)
+            .collect();
+        let finish = chunks.last().unwrap()["choices"][0]["finish_reason"].clone();
+        (pieces, finish)
+    };
+    let (pieces, _) = streamed_text(&one);
+    assert_eq!(pieces.concat(), text, "pieces {pieces:?}");
+    assert!(pieces.len() > 1, "one piece is not a stream: {pieces:?}");
+    let (pieces, finish) = streamed_text(&with_stop);
+    assert_eq!(pieces.concat(), text[..cut], "pieces {pieces:?}");
+    assert_eq!(finish, "stop");
+
     // A seed makes sampling reproducible; max_completion_tokens wins over max_tokens.
     let sampled = json!({
         "messages": messages, "temperature": 1.0, "top_p": 0.9, "seed": 7,
@@ -305,14 +352,9 @@ fn serves_smollm2_to_the_teacher_client_and_stops_on_sigterm() {
         assert!(!error["error"]["message"].as_str().unwrap().is_empty());
         assert_eq!(error["error"]["param"], param);
     }
-    let (status, error) = http.chat(&base, &json!({"messages": messages, "stream": true}));
+    let (status, error) = http.chat(&base, &json!({"messages": messages, "n": 99}));
     assert_eq!(status, 400);
-    assert!(
-        error["error"]["message"]
-            .as_str()
-            .unwrap()
-            .contains("streaming")
-    );
+    assert_eq!(error["error"]["param"], "n");
     let (status, error) = http.send(http.client.get(format!("{base}/completions")));
     assert_eq!(status, 404);
     assert!(error["error"]["message"].is_string());

@@ -154,6 +154,14 @@ struct RawRequest {
     n: Option<u32>,
     #[serde(default)]
     stream: Option<bool>,
+    #[serde(default)]
+    stream_options: Option<StreamOptions>,
+}
+
+#[derive(Debug, Deserialize)]
+struct StreamOptions {
+    #[serde(default)]
+    include_usage: Option<bool>,
 }
 
 /// A checked request, ready for the model.
@@ -170,6 +178,10 @@ pub struct ChatJob {
     pub stop: Vec<String>,
     pub seed: Option<u64>,
     pub n: u32,
+    /// Answer as server-sent events, one chunk per piece of text.
+    pub stream: bool,
+    /// With `stream`: a last chunk carrying the token usage.
+    pub include_usage: bool,
 }
 
 /// Parses and checks a request body. Every refusal is a 400 naming the field.
@@ -180,12 +192,11 @@ pub fn parse_request(body: &[u8]) -> Result<ChatJob, ApiError> {
             None,
         )
     })?;
-    if raw.stream == Some(true) {
-        return Err(ApiError::invalid(
-            "streaming is not supported by this server; send \"stream\": false",
-            Some("stream"),
-        ));
-    }
+    let stream = raw.stream.unwrap_or(false);
+    let include_usage = raw
+        .stream_options
+        .and_then(|o| o.include_usage)
+        .unwrap_or(false);
     let Some(raw_messages) = raw.messages else {
         return Err(ApiError::invalid(
             "`messages` is required",
@@ -270,6 +281,8 @@ pub fn parse_request(body: &[u8]) -> Result<ChatJob, ApiError> {
         stop,
         seed,
         n,
+        stream,
+        include_usage,
     })
 }
 
@@ -338,6 +351,36 @@ pub struct UsageBody {
     pub total_tokens: u64,
 }
 
+/// One server-sent event of a streamed answer (`chat.completion.chunk`).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ChatChunk {
+    pub id: String,
+    pub object: &'static str,
+    pub created: u64,
+    pub model: String,
+    pub choices: Vec<ChunkChoice>,
+    /// Only on the last chunk, and only when the client asked for it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub usage: Option<UsageBody>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ChunkChoice {
+    pub index: u32,
+    pub delta: Delta,
+    pub finish_reason: Option<&'static str>,
+    pub logprobs: Option<()>,
+}
+
+/// What a chunk adds to a choice: the role first, then pieces of content.
+#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+pub struct Delta {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub role: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub content: Option<String>,
+}
+
 /// OpenAI's two reasons: EOS and a stop string are both a natural `stop`.
 pub fn finish_reason(reason: FinishReason) -> &'static str {
     match reason {
@@ -393,6 +436,13 @@ mod tests {
         assert_eq!(job.stop, vec!["\n\n".to_owned()]);
         assert_eq!(job.seed, Some(u64::MAX));
         assert_eq!(job.n, 3);
+        assert!(!job.stream);
+        let streamed = parse(
+            r#"{"messages":[{"role":"user","content":"x"}],"stream":true,
+                "stream_options":{"include_usage":true}}"#,
+        )
+        .unwrap();
+        assert!(streamed.stream && streamed.include_usage);
     }
 
     #[test]
@@ -414,10 +464,6 @@ mod tests {
             (r#"{"model":"m"}"#, Some("messages")),
             (r#"{"messages":[]}"#, Some("messages")),
             (r#"{"messages":"hi"}"#, None),
-            (
-                r#"{"messages":[{"role":"user","content":"x"}],"stream":true}"#,
-                Some("stream"),
-            ),
             (
                 r#"{"messages":[{"role":"user","content":"x"}],"temperature":3}"#,
                 Some("temperature"),

@@ -10,7 +10,8 @@ use candle_core::{DType, Device};
 use tokio::sync::{mpsc, oneshot};
 
 use super::api::{ApiError, ChatJob};
-use crate::infer::{FinishReason, SamplingParams, generate, reply_end_ids};
+use super::stream_text::StreamedText;
+use crate::infer::{FinishReason, SamplingParams, generate_streaming, reply_end_ids};
 use crate::model::chat::{ChatError, ChatTemplate};
 use crate::model::checkpoint::{CONFIG_FILE, load_model};
 use crate::model::decoder::Model;
@@ -164,6 +165,22 @@ pub struct Generated {
 /// Something that answers chat jobs on the worker thread: the model, or a test double.
 pub trait Backend: Send + 'static {
     fn complete(&self, job: &ChatJob, seed: u64) -> Result<Generated, ApiError>;
+
+    /// [`Backend::complete`], handing each piece of a choice's text to `on_text(choice,
+    /// piece)` as soon as it is final. By default the pieces are the whole texts, at
+    /// the end.
+    fn complete_streaming(
+        &self,
+        job: &ChatJob,
+        seed: u64,
+        on_text: &mut dyn FnMut(u32, &str),
+    ) -> Result<Generated, ApiError> {
+        let generated = self.complete(job, seed)?;
+        for (index, (text, _)) in generated.choices.iter().enumerate() {
+            on_text(index as u32, text);
+        }
+        Ok(generated)
+    }
 }
 
 /// A loaded model with its tokenizer and chat template.
@@ -251,6 +268,15 @@ impl Engine {
 
 impl Backend for Engine {
     fn complete(&self, job: &ChatJob, seed: u64) -> Result<Generated, ApiError> {
+        self.complete_streaming(job, seed, &mut |_, _| {})
+    }
+
+    fn complete_streaming(
+        &self,
+        job: &ChatJob,
+        seed: u64,
+        on_text: &mut dyn FnMut(u32, &str),
+    ) -> Result<Generated, ApiError> {
         let ids = self.prompt_ids(job)?;
         if ids.len() >= self.context {
             return Err(ApiError {
@@ -280,8 +306,29 @@ impl Backend for Engine {
         let prompt_tokens = ids.len() as u64;
         let prompts = vec![ids; job.n as usize];
         let decode = |t: &[u32]| self.tokenizer.decode(t, true).unwrap_or_default();
-        let out = generate(&self.model, &prompts, &params, &self.eos, self.pad, &decode)
-            .map_err(|e| ApiError::internal(format!("generation failed: {e}")))?;
+        let mut sent = vec![StreamedText::default(); prompts.len()];
+        let mut so_far: Vec<Vec<u32>> = vec![Vec::new(); prompts.len()];
+        let stops = &params.stop;
+        let out = generate_streaming(
+            &self.model,
+            &prompts,
+            &params,
+            &self.eos,
+            self.pad,
+            &decode,
+            &mut |row, token| {
+                so_far[row].push(token);
+                if let Some(piece) = sent[row].advance(&decode(&so_far[row]), stops) {
+                    on_text(row as u32, &piece);
+                }
+            },
+        )
+        .map_err(|e| ApiError::internal(format!("generation failed: {e}")))?;
+        for (row, generation) in out.iter().enumerate() {
+            if let Some(piece) = sent[row].finish(&generation.text) {
+                on_text(row as u32, &piece);
+            }
+        }
         Ok(Generated {
             completion_tokens: out.iter().map(|g| g.tokens.len() as u64).sum(),
             choices: out.into_iter().map(|g| (g.text, g.finish)).collect(),
@@ -293,7 +340,15 @@ impl Backend for Engine {
 struct Work {
     job: ChatJob,
     seed: u64,
+    /// Where pieces of text go while a streamed job generates.
+    pieces: Option<mpsc::UnboundedSender<(u32, String)>>,
     reply: oneshot::Sender<Result<Generated, ApiError>>,
+}
+
+/// A streamed job in flight: pieces of text per choice, then the whole answer.
+pub struct Streaming {
+    pub pieces: mpsc::UnboundedReceiver<(u32, String)>,
+    pub answer: oneshot::Receiver<Result<Generated, ApiError>>,
 }
 
 /// The bounded queue in front of the model.
@@ -308,17 +363,37 @@ impl Queue {
     /// rather than holding the connection for an unbounded time.
     pub async fn submit(&self, job: ChatJob, seed: u64) -> Result<Generated, ApiError> {
         let (reply, answer) = oneshot::channel();
-        self.tx
-            .try_send(Work { job, seed, reply })
-            .map_err(|e| match e {
-                mpsc::error::TrySendError::Full(_) => ApiError::overloaded(self.capacity),
-                mpsc::error::TrySendError::Closed(_) => {
-                    ApiError::internal("the model worker has stopped")
-                }
-            })?;
+        self.enqueue(Work {
+            job,
+            seed,
+            pieces: None,
+            reply,
+        })?;
         answer
             .await
             .map_err(|_| ApiError::internal("the model worker stopped before answering"))?
+    }
+
+    /// Queues a job whose text is handed over piece by piece while it generates.
+    pub fn submit_streaming(&self, job: ChatJob, seed: u64) -> Result<Streaming, ApiError> {
+        let (reply, answer) = oneshot::channel();
+        let (tx, pieces) = mpsc::unbounded_channel();
+        self.enqueue(Work {
+            job,
+            seed,
+            pieces: Some(tx),
+            reply,
+        })?;
+        Ok(Streaming { pieces, answer })
+    }
+
+    fn enqueue(&self, work: Work) -> Result<(), ApiError> {
+        self.tx.try_send(work).map_err(|e| match e {
+            mpsc::error::TrySendError::Full(_) => ApiError::overloaded(self.capacity),
+            mpsc::error::TrySendError::Closed(_) => {
+                ApiError::internal("the model worker has stopped")
+            }
+        })
     }
 }
 
@@ -338,10 +413,20 @@ pub fn spawn_worker<B: Backend>(
                 if work.reply.is_closed() {
                     continue;
                 }
-                let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                    backend.complete(&work.job, work.seed)
-                }))
-                .unwrap_or_else(|_| Err(ApiError::internal("the model panicked on this request")));
+                let outcome =
+                    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| match &work.pieces {
+                        None => backend.complete(&work.job, work.seed),
+                        Some(tx) => backend.complete_streaming(
+                            &work.job,
+                            work.seed,
+                            &mut |choice, piece| {
+                                let _ = tx.send((choice, piece.to_owned()));
+                            },
+                        ),
+                    }))
+                    .unwrap_or_else(|_| {
+                        Err(ApiError::internal("the model panicked on this request"))
+                    });
                 let _ = work.reply.send(outcome);
             }
         })

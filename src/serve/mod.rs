@@ -9,6 +9,7 @@
 
 pub mod api;
 pub mod engine;
+pub mod stream_text;
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -16,9 +17,10 @@ use std::sync::Arc;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
-use hyper::body::Incoming;
-use hyper::header::{CONTENT_TYPE, HeaderValue};
+use http_body_util::combinators::UnsyncBoxBody;
+use http_body_util::{BodyExt, Full, LengthLimitError, Limited, StreamBody};
+use hyper::body::{Frame, Incoming};
+use hyper::header::{CACHE_CONTROL, CONTENT_TYPE, HeaderValue};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
@@ -27,7 +29,12 @@ use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 
 pub use api::{ApiError, ChatJob};
-pub use engine::{Backend, Engine, Generated, ModelSource, Queue, ServeError, resolve_model};
+pub use engine::{
+    Backend, Engine, Generated, ModelSource, Queue, ServeError, Streaming, resolve_model,
+};
+
+/// Response bodies: a whole JSON document, or server-sent events as they happen.
+type Body = UnsyncBoxBody<Bytes, Infallible>;
 
 /// Request bodies above this are refused (413) before they are buffered.
 pub const DEFAULT_MAX_BODY: usize = 8 << 20;
@@ -127,10 +134,7 @@ fn is_fatal_accept_error(e: &std::io::Error) -> bool {
 
 type Answer = Result<(serde_json::Value, Option<api::UsageBody>), ApiError>;
 
-async fn handle(
-    req: Request<Incoming>,
-    state: Arc<State>,
-) -> Result<Response<Full<Bytes>>, Infallible> {
+async fn handle(req: Request<Incoming>, state: Arc<State>) -> Result<Response<Body>, Infallible> {
     let started = Instant::now();
     let method = req.method().clone();
     let method_name: &'static str = match method {
@@ -140,9 +144,10 @@ async fn handle(
     };
     let path = req.uri().path().trim_end_matches('/').to_owned();
     let (route, answer): (&'static str, Answer) = match (&method, path.as_str()) {
-        (&Method::POST, "/v1/chat/completions") => {
-            ("/v1/chat/completions", chat(req, &state).await)
-        }
+        (&Method::POST, "/v1/chat/completions") => match chat(req, &state, started).await {
+            Chat::Streamed(response) => return Ok(response),
+            Chat::Answered(answer) => ("/v1/chat/completions", answer),
+        },
         (&Method::GET, "/v1/models") => ("/v1/models", Ok((models(&state), None))),
         (&Method::GET, p) if p.starts_with("/v1/models/") => {
             ("/v1/models/{id}", model(&state, &p["/v1/models/".len()..]))
@@ -180,8 +185,8 @@ async fn handle(
     Ok(json_response(status, &body))
 }
 
-fn json_response(status: u16, body: &serde_json::Value) -> Response<Full<Bytes>> {
-    let mut response = Response::new(Full::new(Bytes::from(body.to_string())));
+fn json_response(status: u16, body: &serde_json::Value) -> Response<Body> {
+    let mut response = Response::new(Full::new(Bytes::from(body.to_string())).boxed_unsync());
     *response.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
     response
         .headers_mut()
@@ -219,7 +224,46 @@ fn model(state: &State, id: &str) -> Answer {
     Ok((serde_json::to_value(card(state)).unwrap_or_default(), None))
 }
 
-async fn chat(req: Request<Incoming>, state: &State) -> Answer {
+enum Chat {
+    Answered(Answer),
+    /// Already logged or to be logged when its stream ends.
+    Streamed(Response<Body>),
+}
+
+async fn chat(req: Request<Incoming>, state: &Arc<State>, started: Instant) -> Chat {
+    let job = match read_job(req, state).await {
+        Ok(job) => job,
+        Err(e) => return Chat::Answered(Err(e)),
+    };
+    // Like OpenAI, a request without a seed gets a fresh sample each time.
+    let seed = job.seed.unwrap_or_else(rand::random);
+    let model = job
+        .model
+        .clone()
+        .unwrap_or_else(|| state.info.model_name.clone());
+    if job.stream {
+        let choices = job.n;
+        let include_usage = job.include_usage;
+        return match state.queue.submit_streaming(job, seed) {
+            Ok(streaming) => Chat::Streamed(event_stream(
+                streaming,
+                StreamHead {
+                    id: completion_id(),
+                    created: unix_seconds(),
+                    model,
+                    choices,
+                    include_usage,
+                },
+                state.clone(),
+                started,
+            )),
+            Err(e) => Chat::Answered(Err(e)),
+        };
+    }
+    Chat::Answered(answer(state.queue.submit(job, seed).await, model))
+}
+
+async fn read_job(req: Request<Incoming>, state: &State) -> Result<ChatJob, ApiError> {
     let limit = state.info.max_body;
     let body = Limited::new(req.into_body(), limit)
         .collect()
@@ -232,21 +276,26 @@ async fn chat(req: Request<Incoming>, state: &State) -> Answer {
             }
         })?
         .to_bytes();
-    let job = api::parse_request(&body)?;
-    // Like OpenAI, a request without a seed gets a fresh sample each time.
-    let seed = job.seed.unwrap_or_else(rand::random);
-    let model = job
-        .model
-        .clone()
-        .unwrap_or_else(|| state.info.model_name.clone());
-    let generated = state.queue.submit(job, seed).await?;
-    let usage = api::UsageBody {
+    api::parse_request(&body)
+}
+
+fn completion_id() -> String {
+    format!("chatcmpl-{:032x}", rand::random::<u128>())
+}
+
+fn usage_of(generated: &Generated) -> api::UsageBody {
+    api::UsageBody {
         prompt_tokens: generated.prompt_tokens,
         completion_tokens: generated.completion_tokens,
         total_tokens: generated.prompt_tokens + generated.completion_tokens,
-    };
+    }
+}
+
+fn answer(generated: Result<Generated, ApiError>, model: String) -> Answer {
+    let generated = generated?;
+    let usage = usage_of(&generated);
     let completion = api::ChatCompletion {
-        id: format!("chatcmpl-{:032x}", rand::random::<u128>()),
+        id: completion_id(),
         object: "chat.completion",
         created: unix_seconds(),
         model,
@@ -269,6 +318,119 @@ async fn chat(req: Request<Incoming>, state: &State) -> Answer {
     let body = serde_json::to_value(completion)
         .map_err(|e| ApiError::internal(format!("encoding the answer: {e}")))?;
     Ok((body, Some(usage)))
+}
+
+/// What every chunk of one streamed answer repeats.
+struct StreamHead {
+    id: String,
+    created: u64,
+    model: String,
+    choices: u32,
+    include_usage: bool,
+}
+
+impl StreamHead {
+    fn chunk(&self, choices: Vec<api::ChunkChoice>, usage: Option<api::UsageBody>) -> Bytes {
+        let chunk = api::ChatChunk {
+            id: self.id.clone(),
+            object: "chat.completion.chunk",
+            created: self.created,
+            model: self.model.clone(),
+            choices,
+            usage,
+        };
+        sse_event(&serde_json::to_value(chunk).unwrap_or_default())
+    }
+
+    fn delta(&self, index: u32, delta: api::Delta, finish: Option<&'static str>) -> Bytes {
+        let choice = api::ChunkChoice {
+            index,
+            delta,
+            finish_reason: finish,
+            logprobs: None,
+        };
+        self.chunk(vec![choice], None)
+    }
+}
+
+fn sse_event(data: &serde_json::Value) -> Bytes {
+    Bytes::from(format!("data: {data}\n\n"))
+}
+
+/// The answer as server-sent events, in OpenAI's order: each choice's role, the text
+/// pieces as the model produces them, each choice's finish reason, the usage when
+/// asked for, then `[DONE]`. An error after the stream has started is sent as an
+/// `error` event, since the status line is already gone.
+fn event_stream(
+    mut streaming: Streaming,
+    head: StreamHead,
+    state: Arc<State>,
+    started: Instant,
+) -> Response<Body> {
+    let (tx, rx) = tokio::sync::mpsc::channel::<Bytes>(64);
+    tokio::spawn(async move {
+        // A client that hangs up makes `send` fail; the answer is still awaited so
+        // the request is logged with what it cost.
+        for index in 0..head.choices {
+            let role = api::Delta {
+                role: Some("assistant"),
+                content: Some(String::new()),
+            };
+            let _ = tx.send(head.delta(index, role, None)).await;
+        }
+        while let Some((index, piece)) = streaming.pieces.recv().await {
+            let content = api::Delta {
+                role: None,
+                content: Some(piece),
+            };
+            let _ = tx.send(head.delta(index, content, None)).await;
+        }
+        let outcome = streaming.answer.await.unwrap_or_else(|_| {
+            Err(ApiError::internal(
+                "the model worker stopped before answering",
+            ))
+        });
+        let (status, usage) = match outcome {
+            Ok(generated) => {
+                for (index, (_, finish)) in generated.choices.iter().enumerate() {
+                    let end = head.delta(
+                        index as u32,
+                        api::Delta::default(),
+                        Some(api::finish_reason(*finish)),
+                    );
+                    let _ = tx.send(end).await;
+                }
+                let usage = usage_of(&generated);
+                if head.include_usage {
+                    let _ = tx.send(head.chunk(Vec::new(), Some(usage))).await;
+                }
+                (200, Some(usage))
+            }
+            Err(e) => {
+                let _ = tx.send(sse_event(&e.body())).await;
+                (e.status, None)
+            }
+        };
+        let _ = tx.send(Bytes::from_static(b"data: [DONE]\n\n")).await;
+        (state.log)(&RequestLog {
+            method: "POST",
+            route: "/v1/chat/completions",
+            status,
+            prompt_tokens: usage.map_or(0, |u| u.prompt_tokens),
+            completion_tokens: usage.map_or(0, |u| u.completion_tokens),
+            seconds: started.elapsed().as_secs_f64(),
+        });
+    });
+    let frames = futures_util::stream::unfold(rx, |mut rx| async move {
+        rx.recv()
+            .await
+            .map(|bytes| (Ok::<_, Infallible>(Frame::data(bytes)), rx))
+    });
+    let mut response = Response::new(StreamBody::new(frames).boxed_unsync());
+    let headers = response.headers_mut();
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
+    headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    response
 }
 
 #[cfg(test)]
@@ -297,6 +459,27 @@ mod tests {
                 prompt_tokens: 10,
                 completion_tokens: 3 * u64::from(job.n),
             })
+        }
+
+        /// Word by word, so a streamed answer arrives in several pieces.
+        fn complete_streaming(
+            &self,
+            job: &ChatJob,
+            seed: u64,
+            on_text: &mut dyn FnMut(u32, &str),
+        ) -> Result<Generated, ApiError> {
+            let generated = self.complete(job, seed)?;
+            for (index, (text, _)) in generated.choices.iter().enumerate() {
+                for (i, word) in text.split(' ').enumerate() {
+                    let piece = if i == 0 {
+                        word.to_owned()
+                    } else {
+                        format!(" {word}")
+                    };
+                    on_text(index as u32, &piece);
+                }
+            }
+            Ok(generated)
         }
     }
 
@@ -389,7 +572,7 @@ mod tests {
             (
                 reqwest::Method::POST,
                 "chat/completions",
-                r#"{"messages":[{"role":"user","content":"x"}],"stream":true}"#,
+                r#"{"messages":[{"role":"user","content":"x"}],"n":99}"#,
                 400,
             ),
             (reqwest::Method::GET, "chat/completions", "", 405),
@@ -424,6 +607,73 @@ mod tests {
 
         running.stop.take().unwrap().send(()).unwrap();
         running.server.await.unwrap().unwrap();
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_streamed_answer_is_server_sent_chunks_that_add_up_to_the_answer() {
+        let mut running = start(Duration::ZERO, 4).await;
+        let http = reqwest::Client::new();
+        let response = http
+            .post(format!("{}/chat/completions", running.base))
+            .json(&serde_json::json!({
+                "messages": [{"role": "user", "content": "abc"}],
+                "n": 2,
+                "seed": 5,
+                "stream": true,
+                "stream_options": {"include_usage": true},
+            }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+        assert_eq!(
+            response.headers()["content-type"],
+            HeaderValue::from_static("text/event-stream")
+        );
+        let text = response.text().await.unwrap();
+        let events: Vec<&str> = text
+            .split("\n\n")
+            .filter(|e| !e.is_empty())
+            .map(|e| {
+                e.strip_prefix("data: ")
+                    .expect("every event is a data line")
+            })
+            .collect();
+        assert_eq!(events.last(), Some(&"[DONE]"));
+        let chunks: Vec<serde_json::Value> = events[..events.len() - 1]
+            .iter()
+            .map(|e| serde_json::from_str(e).unwrap())
+            .collect();
+        let mut content = [String::new(), String::new()];
+        let mut roles = 0;
+        let mut finished = Vec::new();
+        for chunk in &chunks[..chunks.len() - 1] {
+            assert_eq!(chunk["object"], "chat.completion.chunk");
+            assert_eq!(chunk["id"], chunks[0]["id"], "one id for the whole answer");
+            let choice = &chunk["choices"][0];
+            let index = choice["index"].as_u64().unwrap() as usize;
+            if choice["delta"]["role"] == "assistant" {
+                roles += 1;
+            }
+            if let Some(piece) = choice["delta"]["content"].as_str() {
+                content[index].push_str(piece);
+            }
+            if let Some(reason) = choice["finish_reason"].as_str() {
+                finished.push((index, reason.to_owned()));
+            }
+        }
+        assert_eq!(content, ["cba 5".to_owned(), "cba 6".to_owned()]);
+        assert_eq!(roles, 2);
+        assert_eq!(finished, [(0, "stop".to_owned()), (1, "stop".to_owned())]);
+        let usage = chunks.last().unwrap();
+        assert_eq!(usage["choices"], serde_json::json!([]));
+        assert_eq!(usage["usage"]["total_tokens"], 16);
+
+        running.stop.take().unwrap().send(()).unwrap();
+        running.server.await.unwrap().unwrap();
+        let logs = running.logs.lock().unwrap().clone();
+        assert_eq!(logs.len(), 1);
+        assert_eq!((logs[0].status, logs[0].completion_tokens), (200, 6));
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

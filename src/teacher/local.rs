@@ -71,6 +71,8 @@ impl Teacher for LocalTeacher {
             stop: Vec::new(),
             seed: sampling.seed,
             n: 1,
+            stream: false,
+            include_usage: false,
         };
         let started = Instant::now();
         let generated = self
