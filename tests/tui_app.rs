@@ -3,10 +3,20 @@
 
 mod tui_common;
 
-use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers, MouseButton, MouseEvent, MouseEventKind};
+use plantune_tui::jobs;
+use plantune_tui::runlog::{RunEvent, RunStatus, read_all};
 use plantune_tui::tui::app::{Overlay, ScreenId};
+use plantune_tui::tui::keymap::Pane;
+use plantune_tui::tui::launch::Launcher;
+use plantune_tui::tui::screens::runs::Liveness;
 use plantune_tui::tui::{Action, App};
 use plantune_tui::workspace::records::CandidateStatus;
+use plantune_tui::workspace::store::RunRecord;
+use ratatui::layout::Rect;
 use tui_common::*;
 
 fn press(app: &mut App, code: KeyCode, modifiers: KeyModifiers) {
@@ -406,4 +416,457 @@ fn accepting_under_the_pending_filter_moves_on_and_siblings_stay_reachable() {
         fx.store().candidate(first).unwrap().status,
         CandidateStatus::Rejected
     );
+}
+
+fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while !done() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn status_of(app: &App) -> (bool, String) {
+    let status = app.status.clone().expect("a status message");
+    (status.error, status.text)
+}
+
+/// The real binary, with the fixture's config folders: runs and evals started from
+/// the TUI are real processes.
+fn real_launcher(fx: &Fixture) -> Launcher {
+    Launcher::with_exe(env!("CARGO_BIN_EXE_plantune-tui")).with_paths(&fx.paths)
+}
+
+fn register_run(fx: &Fixture, id: &str, status: &str) -> std::path::PathBuf {
+    let dir = fx.workspace.runs_dir().join(id);
+    std::fs::create_dir_all(&dir).expect("creating the run folder");
+    std::fs::write(
+        dir.join("events.jsonl"),
+        "{\"t\":1000,\"kind\":\"log\",\"level\":\"info\",\"message\":\"hi\"}\n",
+    )
+    .expect("writing events");
+    fx.store()
+        .upsert_run(&RunRecord {
+            id: id.into(),
+            kind: "sft".into(),
+            status: status.into(),
+            pid: None,
+            dir: format!("runs/{id}"),
+            dataset_hash: None,
+            config: serde_json::json!({}),
+            created_ms: 1000,
+            updated_ms: 1000,
+        })
+        .expect("registering the run");
+    dir
+}
+
+fn finishes(dir: &Path) -> Vec<RunStatus> {
+    read_all(&dir.join("events.jsonl"))
+        .map(|all| {
+            all.events
+                .into_iter()
+                .filter_map(|e| match e.event {
+                    RunEvent::RunFinished { status, .. } => Some(status),
+                    _ => None,
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[test]
+fn stop_signals_the_process_holding_the_runs_lock() {
+    use std::os::unix::process::ExitStatusExt;
+
+    let fx = empty_workspace();
+    let dir = register_run(&fx, "sft-live", "running");
+    // A stand-in for a worker: it holds the run's lock as a worker does. Its child
+    // shell waits on our pipe, so it ends when the test drops the pipe.
+    let mut holder = std::process::Command::new("flock")
+        .arg("-o")
+        .arg(dir.join("run.lock"))
+        .args(["-c", "read line"])
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::fs::write(dir.join("run.pid"), holder.id().to_string()).unwrap();
+    wait_until("the lock to be taken", || {
+        matches!(jobs::liveness(&dir), Ok(jobs::Liveness::Alive { .. }))
+    });
+    let mut app = fx.app();
+    app.update(Action::ShowRuns);
+    app.update(Action::ResumeRun);
+    let (error, text) = status_of(&app);
+    assert!(
+        error && text.contains("sft-live is still running"),
+        "{text}"
+    );
+
+    press(&mut app, KeyCode::Char('s'), KeyModifiers::NONE);
+    let (error, text) = status_of(&app);
+    assert!(!error, "{text}");
+    assert!(
+        text.contains(&format!("asked run sft-live (pid {})", holder.id())),
+        "{text}"
+    );
+    let status = holder.wait().unwrap();
+    assert_eq!(status.signal(), Some(libc::SIGTERM));
+    drop(holder.stdin.take());
+
+    wait_until("the lock to be released", || {
+        matches!(jobs::liveness(&dir), Ok(jobs::Liveness::Dead { .. }))
+    });
+    app.update(Action::StopRun);
+    let (error, text) = status_of(&app);
+    assert!(
+        error && text.contains("run sft-live is not running"),
+        "{text}"
+    );
+    // Nothing to resume from without the frozen config.
+    app.update(Action::ResumeRun);
+    let (error, text) = status_of(&app);
+    assert!(error && text.contains("has no run.toml"), "{text}");
+    app.update(Action::OpenRunConfig);
+    let (error, text) = status_of(&app);
+    assert!(error && text.contains("has no run.toml"), "{text}");
+}
+
+#[test]
+fn resume_refuses_completed_runs_and_unregistered_ones() {
+    let fx = empty_workspace();
+    register_run(&fx, "sft-done", "completed");
+    let stray = fx.workspace.runs_dir().join("zz-stray");
+    std::fs::create_dir_all(&stray).unwrap();
+    std::fs::write(stray.join("events.jsonl"), "").unwrap();
+    std::fs::write(stray.join("run.toml"), "model = \"tiny\"\n").unwrap();
+    let mut app = fx.app();
+    app.update(Action::ShowRuns);
+    assert_eq!(app.runs.runs.len(), 2);
+    app.update(Action::ResumeRun);
+    let (error, text) = status_of(&app);
+    assert!(
+        error && text.contains("sft-done already completed"),
+        "{text}"
+    );
+    app.update(Action::Down);
+    app.update(Action::ResumeRun);
+    let (error, text) = status_of(&app);
+    assert!(
+        error && text.contains("zz-stray is not in the workspace's registry"),
+        "{text}"
+    );
+}
+
+#[test]
+fn a_preset_creates_a_run_that_starts_fails_and_resumes_for_real() {
+    let fx = empty_workspace();
+    let presets = fx.root().join("presets");
+    std::fs::create_dir_all(&presets).unwrap();
+    // No dataset has this hash, so the real worker fails at once, which is what lets
+    // this test see it start, end, and start again without training anything.
+    std::fs::write(
+        presets.join("a-missing-dataset.toml"),
+        "model = \"tiny\"\ndataset = \"0000dead\"\n[sft]\nmax_steps = 3\n",
+    )
+    .unwrap();
+    std::fs::write(presets.join("b-broken.toml"), "[sft]\nmax_stesp = 3\n").unwrap();
+    std::fs::write(presets.join("notes.txt"), "not a preset").unwrap();
+    let mut app = fx.app();
+    app.launcher = real_launcher(&fx);
+
+    press(&mut app, KeyCode::Char('2'), KeyModifiers::NONE);
+    press(&mut app, KeyCode::Char('n'), KeyModifiers::NONE);
+    let Some(Overlay::Picker { items, .. }) = &app.overlay else {
+        panic!("expected the preset picker, got {:?}", app.overlay);
+    };
+    let labels: Vec<&str> = items.iter().map(|i| i.label.as_str()).collect();
+    assert_eq!(labels.len(), 2, "{labels:?}");
+    assert!(
+        labels[0].contains("sft · tiny · 0000dead · 3 steps"),
+        "{labels:?}"
+    );
+    assert!(
+        labels[1].contains("invalid:") && labels[1].contains("max_stesp"),
+        "{labels:?}"
+    );
+    let screen = text(&render(&app, 120, 40));
+    assert!(screen.contains("New run from preset"), "{screen}");
+
+    // The broken one is refused with its error; the picker is gone.
+    app.update(Action::Down);
+    press(&mut app, KeyCode::Enter, KeyModifiers::NONE);
+    assert!(app.overlay.is_none());
+    let (error, text) = status_of(&app);
+    assert!(error && text.contains("max_stesp"), "{text}");
+    assert!(app.runs.runs.is_empty());
+
+    app.update(Action::NewRunFromPreset);
+    press(&mut app, KeyCode::Enter, KeyModifiers::NONE);
+    let (error, text) = status_of(&app);
+    assert!(!error, "{text}");
+    assert_eq!(app.screen, ScreenId::Runs);
+    let run = app.runs.selected_run().expect("the new run is selected");
+    let id = run.id.clone();
+    assert!(id.starts_with("sft-"), "{id}");
+    assert!(
+        text.contains(&format!("run {id} started from preset a-missing-dataset")),
+        "{text}"
+    );
+    let dir = fx.workspace.runs_dir().join(&id);
+    let frozen = std::fs::read_to_string(dir.join("run.toml")).unwrap();
+    assert!(frozen.contains("dataset = \"0000dead\""), "{frozen}");
+    assert_eq!(fx.store().run(&id).unwrap().kind, "sft");
+
+    wait_until("the worker to fail", || {
+        finishes(&dir) == [RunStatus::Failed]
+    });
+    wait_until("the worker to exit", || {
+        matches!(jobs::liveness(&dir), Ok(jobs::Liveness::Dead { .. }))
+    });
+    app.update(Action::Tick);
+    assert_eq!(
+        app.runs.selected_run().unwrap().liveness(),
+        Liveness::Finished(RunStatus::Failed)
+    );
+
+    // The frozen config opens in a scrollable overlay.
+    press(&mut app, KeyCode::Char('o'), KeyModifiers::NONE);
+    let Some(Overlay::Text { title, text, .. }) = &app.overlay else {
+        panic!("expected the config overlay, got {:?}", app.overlay);
+    };
+    assert!(title.contains(&id) && text.contains("0000dead"));
+    app.update(Action::Down);
+    assert!(matches!(app.overlay, Some(Overlay::Text { scroll: 1, .. })));
+    press(&mut app, KeyCode::Esc, KeyModifiers::NONE);
+    assert!(app.overlay.is_none());
+
+    press(&mut app, KeyCode::Char('R'), KeyModifiers::SHIFT);
+    let (error, text) = status_of(&app);
+    assert!(
+        !error && text.contains(&format!("run {id} resumed")),
+        "{text}"
+    );
+    wait_until("the resumed worker to end", || finishes(&dir).len() == 2);
+    assert_eq!(fx.store().run(&id).unwrap().status, "failed");
+}
+
+#[test]
+fn a_run_config_with_escapes_is_shown_sanitised() {
+    let fx = empty_workspace();
+    let dir = register_run(&fx, "sft-evil", "failed");
+    std::fs::write(
+        dir.join("run.toml"),
+        "model = \"tiny\x1b]52;c;ZXZpbA==\x07\"\ndataset = \"plan1\x1b[2J\"\n",
+    )
+    .unwrap();
+    let mut app = fx.app();
+    app.update(Action::ShowRuns);
+    app.update(Action::OpenRunConfig);
+    let buf = render(&app, 80, 24);
+    assert!(
+        buf.content()
+            .iter()
+            .all(|c| !c.symbol().chars().any(char::is_control)),
+        "a control character reached the buffer"
+    );
+    let screen = text(&buf);
+    assert!(screen.contains("run.toml · sft-evil"), "{screen}");
+    assert!(screen.contains("dataset = \"plan1"), "{screen}");
+    assert!(!screen.contains("ZXZpbA=="), "{screen}");
+}
+
+#[test]
+fn no_presets_and_no_models_are_status_messages() {
+    let fx = empty_workspace();
+    let mut app = fx.app();
+    app.update(Action::NewRunFromPreset);
+    let (error, text) = status_of(&app);
+    assert!(
+        error && text.contains("no presets: put run configs in"),
+        "{text}"
+    );
+    app.update(Action::LaunchEval);
+    let (error, text) = status_of(&app);
+    assert!(error && text.contains("no models to evaluate"), "{text}");
+    assert!(app.overlay.is_none());
+}
+
+#[test]
+fn launching_an_evaluation_picks_model_benchmark_mode_and_starts_the_cli() {
+    let fx = curated_workspace();
+    // Not a loadable model: the evaluation starts for real and fails, which is all
+    // this test needs to see that the TUI ran `plantune-tui eval` with its choices.
+    let model = fx.root().join("models/fake");
+    std::fs::create_dir_all(&model).unwrap();
+    std::fs::write(model.join("config.json"), "{}").unwrap();
+    let mut app = fx.app();
+    app.launcher = real_launcher(&fx);
+    press(&mut app, KeyCode::Char('4'), KeyModifiers::NONE);
+    press(&mut app, KeyCode::Char('n'), KeyModifiers::NONE);
+    let picked = |app: &App| match &app.overlay {
+        Some(Overlay::Picker { title, items, .. }) => (
+            title.clone(),
+            items.iter().map(|i| i.label.clone()).collect::<Vec<_>>(),
+        ),
+        other => panic!("expected a picker, got {other:?}"),
+    };
+    assert_eq!(
+        picked(&app),
+        ("Evaluate: model (1/3)".into(), vec!["models/fake".into()])
+    );
+    press(&mut app, KeyCode::Enter, KeyModifiers::NONE);
+    let (title, items) = picked(&app);
+    assert_eq!(title, "Evaluate models/fake: benchmark (2/3)");
+    assert_eq!(items.len(), 1);
+    assert!(items[0].starts_with("gsm8k/train") && items[0].ends_with("2 problems"));
+    press(&mut app, KeyCode::Enter, KeyModifiers::NONE);
+    let (_, modes) = picked(&app);
+    let direct = modes.iter().position(|m| m == "direct").unwrap();
+    for _ in 0..direct {
+        press(&mut app, KeyCode::Char('j'), KeyModifiers::NONE);
+    }
+    press(&mut app, KeyCode::Enter, KeyModifiers::NONE);
+    assert!(app.overlay.is_none());
+    let (error, text) = status_of(&app);
+    assert!(!error, "{text}");
+    assert!(
+        text.contains("evaluating fake on gsm8k/train (direct) in the background"),
+        "{text}"
+    );
+    let logs = fx.root().join("logs");
+    let stderr = || {
+        std::fs::read_dir(&logs)
+            .ok()
+            .and_then(|mut d| d.next())
+            .and_then(|e| std::fs::read_to_string(e.ok()?.path().join("stderr.log")).ok())
+            .unwrap_or_default()
+    };
+    wait_until("the evaluation to report its error", || {
+        stderr().contains("models/fake")
+    });
+}
+
+#[test]
+fn clicks_select_rows_and_the_wheel_scrolls_the_pane_under_it() {
+    let fx = curated_workspace();
+    add_eval_and_runs(&fx);
+    let mut app = fx.app();
+    app.frame = Rect::new(0, 0, 120, 40);
+    // Curate at 120 columns: tab bar on row 0, list box from row 1, rows from row 2.
+    app.update(Action::ClickAt { column: 5, row: 3 });
+    assert_eq!(app.curate.selected, 1);
+    app.update(Action::ScrollAt {
+        column: 5,
+        row: 3,
+        down: true,
+    });
+    assert_eq!(app.curate.selected, 2);
+    let shown = selected_id(&app);
+    assert_eq!(app.curate.rows[2].candidate_id, shown);
+    // Over the detail pane the wheel scrolls the detail, and a click focuses it.
+    app.update(Action::ScrollAt {
+        column: 90,
+        row: 10,
+        down: true,
+    });
+    assert_eq!((app.curate.selected, app.curate.detail_scroll), (2, 3));
+    app.update(Action::ClickAt {
+        column: 90,
+        row: 10,
+    });
+    assert_eq!(app.key_context().focus, Pane::Detail);
+    // A click below the last row selects nothing new.
+    app.update(Action::ClickAt { column: 5, row: 30 });
+    assert_eq!(app.curate.selected, 2);
+
+    // Tabs are clickable.
+    let top_line = text(&render(&app, 120, 40))
+        .lines()
+        .next()
+        .unwrap()
+        .to_owned();
+    let bytes = top_line.find("2 Runs").unwrap();
+    let runs_tab = top_line[..bytes].chars().count() as u16;
+    app.update(Action::ClickAt {
+        column: runs_tab + 1,
+        row: 0,
+    });
+    assert_eq!(app.screen, ScreenId::Runs);
+    assert_eq!(app.runs.selected, 0);
+    app.update(Action::ClickAt { column: 3, row: 3 });
+    assert_eq!(app.runs.selected, 1);
+    app.update(Action::ScrollAt {
+        column: 3,
+        row: 2,
+        down: false,
+    });
+    assert_eq!(app.runs.selected, 0);
+
+    app.update(Action::ShowCompare);
+    assert_eq!(app.compare.visible.len(), 2);
+    let first_question = app.compare.question.clone();
+    // Compare: 5-row head, then the list box; its rows start at row 1 + 5 + 1.
+    app.update(Action::ClickAt { column: 3, row: 8 });
+    assert_eq!(app.compare.selected, 1);
+    assert_ne!(app.compare.question, first_question);
+
+    // Mouse events become these actions; other buttons do nothing.
+    let mouse = |kind| MouseEvent {
+        kind,
+        column: 7,
+        row: 9,
+        modifiers: KeyModifiers::NONE,
+    };
+    assert_eq!(
+        app.handle_mouse(&mouse(MouseEventKind::Down(MouseButton::Left))),
+        Some(Action::ClickAt { column: 7, row: 9 })
+    );
+    assert_eq!(
+        app.handle_mouse(&mouse(MouseEventKind::ScrollUp)),
+        Some(Action::ScrollAt {
+            column: 7,
+            row: 9,
+            down: false
+        })
+    );
+    assert_eq!(
+        app.handle_mouse(&mouse(MouseEventKind::Down(MouseButton::Right))),
+        None
+    );
+}
+
+#[test]
+fn when_conditions_follow_the_focus() {
+    let fx = curated_workspace();
+    let mut app = fx.app();
+    assert_eq!(app.key_context().focus, Pane::List);
+    // Left does nothing while the list has the focus; right moves it to the detail.
+    press(&mut app, KeyCode::Left, KeyModifiers::NONE);
+    assert_eq!(app.key_context().focus, Pane::List);
+    press(&mut app, KeyCode::Right, KeyModifiers::NONE);
+    assert_eq!(app.key_context().focus, Pane::Detail);
+    press(&mut app, KeyCode::Right, KeyModifiers::NONE);
+    assert_eq!(app.key_context().focus, Pane::Detail);
+    // With the detail focused, j scrolls it instead of moving the selection.
+    press(&mut app, KeyCode::Char('j'), KeyModifiers::NONE);
+    assert_eq!((app.curate.selected, app.curate.detail_scroll), (0, 1));
+    press(&mut app, KeyCode::Left, KeyModifiers::NONE);
+    assert_eq!(app.key_context().focus, Pane::List);
+
+    // A user's conditional binding, and the help overlay that lists it.
+    app.keymap
+        .layer(
+            Path::new("user.toml"),
+            "[curate]\nz = [{ action = \"toggle_diff\", when = \"!diff_shown\" }, \"cancel\"]\n",
+        )
+        .unwrap();
+    press(&mut app, KeyCode::Char('z'), KeyModifiers::NONE);
+    assert!(app.curate.show_diff);
+    assert!(app.key_context().diff_shown);
+    press(&mut app, KeyCode::Char('z'), KeyModifiers::NONE);
+    assert!(!app.curate.show_diff);
+    app.update(Action::ToggleHelp);
+    let help = text(&render(&app, 120, 40));
+    assert!(help.contains("(when !diff_shown)"), "{help}");
 }

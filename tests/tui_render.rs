@@ -42,6 +42,32 @@ fn screens_at_120x40() {
 }
 
 #[test]
+fn run_overlays_at_80x24() {
+    let fx = curated_workspace();
+    add_eval_and_runs(&fx);
+    let presets = fx.root().join("presets");
+    std::fs::create_dir_all(&presets).unwrap();
+    std::fs::write(
+        presets.join("sft-plan1-short.toml"),
+        "model = \"tiny\"\ndataset = \"plan1\"\n[sft]\nmax_steps = 60\n",
+    )
+    .unwrap();
+    std::fs::write(presets.join("grpo.toml"), "[grpo]\nmax_steps = 6\n").unwrap();
+    std::fs::write(
+        fx.workspace.runs_dir().join("sft-001/run.toml"),
+        "model = \"tiny\"\ndataset = \"plan1\"\n\n[sft]\nlr = 0.003\nmax_steps = 60\n",
+    )
+    .unwrap();
+    let mut app = fx.app();
+    app.update(Action::NewRunFromPreset);
+    app.update(Action::Down);
+    insta::assert_snapshot!("runs_preset_picker_80x24", text(&render(&app, 80, 24)));
+    app.update(Action::Cancel);
+    app.update(Action::OpenRunConfig);
+    insta::assert_snapshot!("runs_config_80x24", text(&render(&app, 80, 24)));
+}
+
+#[test]
 fn escape_sequences_in_untrusted_text_never_reach_the_buffer() {
     let fx = empty_workspace();
     let mut store = fx.store();

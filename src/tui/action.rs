@@ -1,6 +1,8 @@
 //! The one vocabulary of things a user can do. Keymap, help overlay, command palette
 //! and tests all speak it; a config file names an action by its snake_case name.
 
+use std::path::PathBuf;
+
 use serde::{Deserialize, Serialize};
 
 /// Everything bindable, plus internal variants (`serde(skip)`) that carry data from
@@ -50,10 +52,17 @@ pub enum Action {
     EditExecution,
     EditExecutionExternal,
     ToggleDiff,
+    // Runs.
+    StopRun,
+    ResumeRun,
+    OpenRunConfig,
+    NewRunFromPreset,
     // Compare.
     CycleSetA,
     CycleSetB,
     CycleCompareFilter,
+    // Eval.
+    LaunchEval,
     // Internal: produced by prompts, editors and the loop, never bound to keys.
     #[serde(skip)]
     Tick,
@@ -68,6 +77,38 @@ pub enum Action {
     CommitEdit(String),
     #[serde(skip)]
     ShowError(String),
+    /// A left click at a terminal cell (column, row), hit-tested against the layout.
+    #[serde(skip)]
+    ClickAt {
+        column: u16,
+        row: u16,
+    },
+    /// The wheel turned over a terminal cell: scrolls the pane under it.
+    #[serde(skip)]
+    ScrollAt {
+        column: u16,
+        row: u16,
+        down: bool,
+    },
+    /// Create and launch a run from this preset file.
+    #[serde(skip)]
+    StartPreset(PathBuf),
+    /// The eval launcher's steps: a model was picked, then a benchmark, then a mode.
+    #[serde(skip)]
+    PickEvalBenchmark {
+        model: String,
+    },
+    #[serde(skip)]
+    PickEvalMode {
+        model: String,
+        benchmark: String,
+    },
+    #[serde(skip)]
+    StartEval {
+        model: String,
+        benchmark: String,
+        mode: String,
+    },
 }
 
 /// The bindable actions in help/palette order.
@@ -112,9 +153,14 @@ pub const BINDABLE: &[Action] = &[
     Action::EditExecution,
     Action::EditExecutionExternal,
     Action::ToggleDiff,
+    Action::StopRun,
+    Action::ResumeRun,
+    Action::OpenRunConfig,
+    Action::NewRunFromPreset,
     Action::CycleSetA,
     Action::CycleSetB,
     Action::CycleCompareFilter,
+    Action::LaunchEval,
 ];
 
 impl Action {
@@ -173,15 +219,26 @@ impl Action {
             Self::EditExecution => "edit execution inline",
             Self::EditExecutionExternal => "edit execution in $EDITOR",
             Self::ToggleDiff => "diff edited vs original",
+            Self::StopRun => "runs: stop the selected run (it checkpoints first)",
+            Self::ResumeRun => "runs: resume the selected run from its last checkpoint",
+            Self::OpenRunConfig => "runs: show the selected run's frozen config",
+            Self::NewRunFromPreset => "runs: start a new run from a preset",
             Self::CycleSetA => "compare: next prediction set A",
             Self::CycleSetB => "compare: next prediction set B",
             Self::CycleCompareFilter => "compare: filter fixed/broke/both",
+            Self::LaunchEval => "eval: evaluate a model in the background",
             Self::Tick
             | Self::SetSearch(_)
             | Self::BulkAcceptAt(_)
             | Self::SetScoreRange(..)
             | Self::CommitEdit(_)
-            | Self::ShowError(_) => "internal",
+            | Self::ShowError(_)
+            | Self::ClickAt { .. }
+            | Self::ScrollAt { .. }
+            | Self::StartPreset(_)
+            | Self::PickEvalBenchmark { .. }
+            | Self::PickEvalMode { .. }
+            | Self::StartEval { .. } => "internal",
         }
     }
 }
@@ -203,5 +260,7 @@ mod tests {
         );
         assert_eq!(Action::from_name("tick"), None);
         assert_eq!(Action::from_name("set_search"), None);
+        assert_eq!(Action::from_name("click_at"), None);
+        assert_eq!(Action::from_name("start_preset"), None);
     }
 }

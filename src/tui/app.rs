@@ -1,21 +1,27 @@
 //! The application state: screens, overlays, status line, and the one `update` every
 //! action goes through. A failed action becomes a status-line message, never a crash.
 
-use crossterm::event::{KeyCode, KeyEvent};
+use std::path::Path;
+
+use anyhow::Context as _;
+use crossterm::event::{KeyCode, KeyEvent, MouseButton, MouseEvent, MouseEventKind};
 use ratatui::buffer::Buffer;
-use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::layout::{Constraint, Layout, Position, Rect};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Clear, Paragraph, Widget};
 
 use super::action::{Action, BINDABLE};
-use super::keymap::{Keymap, Scope};
+use super::keymap::{KeyContext, Keymap, Pane, Scope};
+use super::launch::{EvalRequest, Launcher, model_dirs};
 use super::screens::Ctx;
 use super::screens::compare::CompareScreen;
-use super::screens::curate::CurateScreen;
+use super::screens::curate::{CurateScreen, Focus};
 use super::screens::eval::EvalScreen;
 use super::screens::runs::RunsScreen;
 use super::widgets::input::{InputOutcome, LineInput};
 use crate::config::theme::Theme;
+use crate::jobs::{self, JobError};
+use crate::train::preset::{self, Preset};
 use crate::workspace::Workspace;
 use crate::workspace::store::Store;
 
@@ -56,9 +62,28 @@ pub enum PromptKind {
     ScoreRange,
 }
 
+/// One choice of a picker: what it shows and what choosing it does.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PickItem {
+    pub label: String,
+    pub action: Action,
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub enum Overlay {
     Help {
+        scroll: u16,
+    },
+    /// A list to choose from with the arrows and enter (presets, eval settings).
+    Picker {
+        title: String,
+        items: Vec<PickItem>,
+        selected: usize,
+    },
+    /// Read-only text, e.g. a run's frozen config.
+    Text {
+        title: String,
+        text: String,
         scroll: u16,
     },
     Palette {
@@ -93,6 +118,11 @@ pub struct App {
     pub should_quit: bool,
     /// Text waiting to be handed to `$EDITOR` by the event loop.
     pub external_edit: Option<String>,
+    /// Starts run workers and evaluations.
+    pub launcher: Launcher,
+    /// The terminal's size at the last draw, for hit-testing mouse clicks against the
+    /// same layout `render` computes.
+    pub frame: Rect,
 }
 
 impl App {
@@ -117,6 +147,8 @@ impl App {
             status: None,
             should_quit: false,
             external_edit: None,
+            launcher: Launcher::default(),
+            frame: Rect::new(0, 0, 80, 24),
         })
     }
 
@@ -129,17 +161,46 @@ impl App {
 
     /// Turns a key into an action: overlays and text inputs first, then the keymap.
     pub fn handle_key(&mut self, key: &KeyEvent) -> Option<Action> {
+        let context = self.key_context();
         if let Some(overlay) = self.overlay.as_mut() {
             return match overlay {
-                Overlay::Help { .. } => match self.keymap.resolve(self.screen.scope(), key) {
-                    Some(Action::ToggleHelp | Action::Cancel | Action::Quit) => {
-                        Some(Action::Cancel)
+                Overlay::Help { .. } | Overlay::Text { .. } => {
+                    match self.keymap.resolve(self.screen.scope(), &context, key) {
+                        Some(Action::ToggleHelp | Action::Cancel | Action::Quit) => {
+                            Some(Action::Cancel)
+                        }
+                        Some(
+                            a @ (Action::Up
+                            | Action::Down
+                            | Action::PageUp
+                            | Action::PageDown
+                            | Action::Top
+                            | Action::Bottom),
+                        ) => Some(a),
+                        _ => None,
                     }
-                    Some(a @ (Action::Up | Action::Down | Action::PageUp | Action::PageDown)) => {
-                        Some(a)
+                }
+                Overlay::Picker {
+                    items, selected, ..
+                } => {
+                    if key.code == KeyCode::Enter {
+                        let chosen = items.get(*selected).map(|item| item.action.clone());
+                        self.overlay = None;
+                        return chosen;
                     }
-                    _ => None,
-                },
+                    match self.keymap.resolve(self.screen.scope(), &context, key) {
+                        Some(Action::Cancel | Action::Quit) => Some(Action::Cancel),
+                        Some(
+                            a @ (Action::Up
+                            | Action::Down
+                            | Action::PageUp
+                            | Action::PageDown
+                            | Action::Top
+                            | Action::Bottom),
+                        ) => Some(a),
+                        _ => None,
+                    }
+                }
                 Overlay::Palette { input, selected } => match key.code {
                     KeyCode::Up => {
                         *selected = selected.saturating_sub(1);
@@ -194,7 +255,40 @@ impl App {
         if self.screen == ScreenId::Curate && self.curate.captures_keys() {
             return self.curate.handle_key(key);
         }
-        self.keymap.resolve(self.screen.scope(), key)
+        self.keymap.resolve(self.screen.scope(), &context, key)
+    }
+
+    /// What the keymap's `when` conditions see.
+    pub fn key_context(&self) -> KeyContext {
+        let curate = self.screen == ScreenId::Curate;
+        KeyContext {
+            focus: if curate && self.curate.focus.0 == Focus::Detail {
+                Pane::Detail
+            } else {
+                Pane::List
+            },
+            diff_shown: curate && self.curate.show_diff,
+            overlay_open: self.overlay.is_some(),
+        }
+    }
+
+    /// Turns a mouse event into an action; where it lands is decided in `update`.
+    pub fn handle_mouse(&self, mouse: &MouseEvent) -> Option<Action> {
+        let (column, row) = (mouse.column, mouse.row);
+        match mouse.kind {
+            MouseEventKind::Down(MouseButton::Left) => Some(Action::ClickAt { column, row }),
+            MouseEventKind::ScrollDown => Some(Action::ScrollAt {
+                column,
+                row,
+                down: true,
+            }),
+            MouseEventKind::ScrollUp => Some(Action::ScrollAt {
+                column,
+                row,
+                down: false,
+            }),
+            _ => None,
+        }
     }
 
     pub fn handle_paste(&mut self, text: &str) {
@@ -204,7 +298,7 @@ impl App {
                     .text
                     .push_str(&super::sanitize(text).replace('\n', " "));
             }
-            Some(Overlay::Help { .. }) => {}
+            Some(Overlay::Help { .. } | Overlay::Picker { .. } | Overlay::Text { .. }) => {}
             None if self.screen == ScreenId::Curate => self.curate.paste(text),
             None => {}
         }
@@ -256,14 +350,41 @@ impl App {
     }
 
     fn update_one(&mut self, action: &Action) -> anyhow::Result<Option<Action>> {
-        if let Some(Overlay::Help { scroll }) = self.overlay.as_mut() {
-            match action {
+        let action = &match action {
+            // The wheel over an overlay scrolls it, wherever the pointer is.
+            Action::ScrollAt { down, .. } if self.overlay.is_some() => {
+                if *down {
+                    Action::Down
+                } else {
+                    Action::Up
+                }
+            }
+            other => other.clone(),
+        };
+        match self.overlay.as_mut() {
+            Some(Overlay::Help { scroll } | Overlay::Text { scroll, .. }) => match action {
                 Action::Down => *scroll = scroll.saturating_add(1),
                 Action::Up => *scroll = scroll.saturating_sub(1),
                 Action::PageDown => *scroll = scroll.saturating_add(10),
                 Action::PageUp => *scroll = scroll.saturating_sub(10),
+                Action::Top => *scroll = 0,
                 _ => {}
+            },
+            Some(Overlay::Picker {
+                items, selected, ..
+            }) => {
+                let last = items.len().saturating_sub(1);
+                match action {
+                    Action::Down => *selected = (*selected + 1).min(last),
+                    Action::Up => *selected = selected.saturating_sub(1),
+                    Action::PageDown => *selected = (*selected + 10).min(last),
+                    Action::PageUp => *selected = selected.saturating_sub(10),
+                    Action::Top => *selected = 0,
+                    Action::Bottom => *selected = last,
+                    _ => {}
+                }
             }
+            _ => {}
         }
         let index = ScreenId::ALL
             .iter()
@@ -284,7 +405,13 @@ impl App {
                 })
             }
             Action::Cancel if self.overlay.is_some() => self.overlay = None,
-            Action::Up | Action::Down | Action::PageUp | Action::PageDown
+            Action::Up
+            | Action::Down
+            | Action::PageUp
+            | Action::PageDown
+            | Action::Top
+            | Action::Bottom
+            | Action::ClickAt { .. }
                 if self.overlay.is_some() => {}
             Action::NextScreen => return self.switch(ScreenId::ALL[(index + 1) % 4]),
             Action::PrevScreen => return self.switch(ScreenId::ALL[(index + 3) % 4]),
@@ -297,7 +424,31 @@ impl App {
                 // Runs are polled whatever the screen, so switching to it is instant.
                 let mut ctx = Ctx::new(&mut self.store, &self.workspace);
                 self.runs.update(action, &mut ctx)?;
+                if self.screen == ScreenId::Eval {
+                    self.eval.update(action, &mut ctx)?;
+                }
             }
+            Action::ClickAt { column, row } => self.click(Position::new(*column, *row))?,
+            Action::ScrollAt { column, row, down } => {
+                self.scroll_at(Position::new(*column, *row), *down)?
+            }
+            Action::StopRun => self.stop_run()?,
+            Action::ResumeRun => self.resume_run()?,
+            Action::OpenRunConfig => self.open_run_config()?,
+            Action::NewRunFromPreset => self.pick_preset()?,
+            Action::StartPreset(path) => self.start_preset(path)?,
+            Action::LaunchEval => self.pick_eval_model()?,
+            Action::PickEvalBenchmark { model } => self.pick_eval_benchmark(model)?,
+            Action::PickEvalMode { model, benchmark } => self.pick_eval_mode(model, benchmark),
+            Action::StartEval {
+                model,
+                benchmark,
+                mode,
+            } => self.start_eval(EvalRequest {
+                model: model.clone(),
+                benchmark: benchmark.clone(),
+                mode: mode.clone(),
+            })?,
             Action::Search => {
                 let before = self.curate.filter.search.clone().unwrap_or_default();
                 self.screen = ScreenId::Curate;
@@ -352,6 +503,269 @@ impl App {
         Ok(None)
     }
 
+    /// Switches to a screen (refreshing it) unless it is already shown, for actions
+    /// that act on one screen but can be run from anywhere through the palette.
+    fn show(&mut self, screen: ScreenId) -> anyhow::Result<()> {
+        if self.screen != screen {
+            self.switch(screen)?;
+        }
+        Ok(())
+    }
+
+    fn set_info(&mut self, text: impl Into<String>) {
+        self.status = Some(StatusMessage {
+            text: text.into(),
+            error: false,
+        });
+    }
+
+    /// While the inline editor is open the pointer changes nothing, as keys do not.
+    fn editing(&self) -> bool {
+        self.screen == ScreenId::Curate && self.curate.captures_keys()
+    }
+
+    fn click(&mut self, at: Position) -> anyhow::Result<()> {
+        if self.editing() {
+            return Ok(());
+        }
+        let [tabs, main, _] = frame_layout(self.frame);
+        if tabs.contains(at) {
+            let hit = self
+                .tab_ranges(tabs)
+                .into_iter()
+                .find(|(start, end, _)| (*start..*end).contains(&at.x));
+            if let Some((_, _, screen)) = hit {
+                self.switch(screen)?;
+            }
+            return Ok(());
+        }
+        let mut ctx = Ctx::new(&mut self.store, &self.workspace);
+        match self.screen {
+            ScreenId::Curate => self.curate.click(&mut ctx, main, at)?,
+            ScreenId::Runs => self.runs.click(main, at),
+            ScreenId::Compare => self.compare.click(&mut ctx, main, at)?,
+            ScreenId::Eval => self.eval.click(main, at),
+        }
+        Ok(())
+    }
+
+    fn scroll_at(&mut self, at: Position, down: bool) -> anyhow::Result<()> {
+        if self.editing() {
+            return Ok(());
+        }
+        let [_, main, _] = frame_layout(self.frame);
+        let mut ctx = Ctx::new(&mut self.store, &self.workspace);
+        match self.screen {
+            ScreenId::Curate => self.curate.scroll_at(&mut ctx, main, at, down)?,
+            ScreenId::Runs => self.runs.scroll_at(main, at, down),
+            ScreenId::Compare => self.compare.scroll_at(&mut ctx, main, at, down)?,
+            ScreenId::Eval => {
+                let step = if down { Action::Down } else { Action::Up };
+                self.eval.update(&step, &mut ctx)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The selected run's id and folder.
+    fn selected_run(&mut self) -> anyhow::Result<(String, std::path::PathBuf)> {
+        self.show(ScreenId::Runs)?;
+        let run = self.runs.selected_run().context("no run selected")?;
+        Ok((run.id.clone(), run.dir.clone()))
+    }
+
+    fn stop_run(&mut self) -> anyhow::Result<()> {
+        let (id, dir) = self.selected_run()?;
+        match jobs::request_stop(&dir) {
+            Ok(pid) => {
+                self.set_info(format!(
+                    "asked run {id} (pid {pid}) to stop: it checkpoints, then ends stopped"
+                ));
+                Ok(())
+            }
+            Err(JobError::NotRunning { .. }) => anyhow::bail!("run {id} is not running"),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Starts the selected run's worker again; it continues from its newest checkpoint
+    /// (or from the start when it has none).
+    fn resume_run(&mut self) -> anyhow::Result<()> {
+        let (id, dir) = self.selected_run()?;
+        if let jobs::Liveness::Alive { pid } = jobs::liveness(&dir)? {
+            let pid = pid.map_or(String::new(), |p| format!(" (pid {p})"));
+            anyhow::bail!("run {id} is still running{pid}");
+        }
+        let record = self
+            .store
+            .run(&id)
+            .with_context(|| format!("run {id} is not in the workspace's registry"))?;
+        if record.status == "completed" {
+            anyhow::bail!("run {id} already completed");
+        }
+        if !dir.join("run.toml").is_file() {
+            anyhow::bail!("run {id} has no run.toml, so there is nothing to resume");
+        }
+        let pid = self.launcher.start_run(&self.workspace, &id)?;
+        self.runs.mark_started(&id, pid);
+        self.set_info(format!(
+            "run {id} resumed (pid {pid}) from its newest checkpoint"
+        ));
+        Ok(())
+    }
+
+    fn open_run_config(&mut self) -> anyhow::Result<()> {
+        let (id, dir) = self.selected_run()?;
+        let path = dir.join("run.toml");
+        let text = match std::fs::read_to_string(&path) {
+            Ok(text) => text,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                anyhow::bail!("run {id} has no run.toml (not started by plantune-tui?)")
+            }
+            Err(e) => return Err(e).with_context(|| path.display().to_string()),
+        };
+        self.overlay = Some(Overlay::Text {
+            title: format!("run.toml · {id}"),
+            text,
+            scroll: 0,
+        });
+        Ok(())
+    }
+
+    fn pick_preset(&mut self) -> anyhow::Result<()> {
+        self.show(ScreenId::Runs)?;
+        let files = preset::list(&self.workspace)?;
+        if files.is_empty() {
+            anyhow::bail!(
+                "no presets: put run configs in {} (see workspaces/demo/presets)",
+                preset::presets_dir(&self.workspace).display()
+            );
+        }
+        let items = files
+            .into_iter()
+            .map(|path| {
+                let name = file_stem(&path);
+                let about = match Preset::read(&path) {
+                    Ok(p) => p.summary(),
+                    Err(e) => format!("invalid: {e}"),
+                };
+                PickItem {
+                    label: format!("{name:<24} {about}"),
+                    action: Action::StartPreset(path),
+                }
+            })
+            .collect();
+        self.overlay = Some(Overlay::Picker {
+            title: "New run from preset (enter starts it)".into(),
+            items,
+            selected: 0,
+        });
+        Ok(())
+    }
+
+    fn start_preset(&mut self, path: &Path) -> anyhow::Result<()> {
+        self.screen = ScreenId::Runs;
+        let name = file_stem(path);
+        let preset = Preset::read(path)?;
+        let id = preset.create(&self.workspace)?;
+        let launched = self.launcher.start_run(&self.workspace, &id);
+        let mut ctx = Ctx::new(&mut self.store, &self.workspace);
+        self.runs.select_id(&mut ctx, &id)?;
+        let pid = launched
+            .with_context(|| format!("run {id} was created but did not start (R retries)"))?;
+        self.runs.mark_started(&id, pid);
+        self.set_info(format!("run {id} started from preset {name} (pid {pid})"));
+        Ok(())
+    }
+
+    fn pick_eval_model(&mut self) -> anyhow::Result<()> {
+        self.show(ScreenId::Eval)?;
+        let models = model_dirs(&self.workspace);
+        if models.is_empty() {
+            anyhow::bail!(
+                "no models to evaluate: finish a run (its final/ folder) or put a model \
+                 folder in models/"
+            );
+        }
+        let items = models
+            .into_iter()
+            .map(|model| PickItem {
+                label: model.clone(),
+                action: Action::PickEvalBenchmark { model },
+            })
+            .collect();
+        self.overlay = Some(Overlay::Picker {
+            title: "Evaluate: model (1/3)".into(),
+            items,
+            selected: 0,
+        });
+        Ok(())
+    }
+
+    fn pick_eval_benchmark(&mut self, model: &str) -> anyhow::Result<()> {
+        let counts = self.store.problem_counts()?;
+        if counts.is_empty() {
+            anyhow::bail!("no benchmark problems in this workspace: import or synth some first");
+        }
+        let items = counts
+            .into_iter()
+            .map(|(dataset, split, n)| {
+                let benchmark = format!("{dataset}/{split}");
+                PickItem {
+                    label: format!("{benchmark:<28} {n} problems"),
+                    action: Action::PickEvalMode {
+                        model: model.to_owned(),
+                        benchmark,
+                    },
+                }
+            })
+            .collect();
+        self.overlay = Some(Overlay::Picker {
+            title: format!("Evaluate {model}: benchmark (2/3)"),
+            items,
+            selected: 0,
+        });
+        Ok(())
+    }
+
+    fn pick_eval_mode(&mut self, model: &str, benchmark: &str) {
+        use clap::ValueEnum as _;
+        let items = crate::eval::runner::Mode::value_variants()
+            .iter()
+            .filter_map(|mode| {
+                let name = mode.to_possible_value()?.get_name().to_owned();
+                Some(PickItem {
+                    label: name.clone(),
+                    action: Action::StartEval {
+                        model: model.to_owned(),
+                        benchmark: benchmark.to_owned(),
+                        mode: name,
+                    },
+                })
+            })
+            .collect();
+        self.overlay = Some(Overlay::Picker {
+            title: format!("Evaluate {model} on {benchmark}: mode (3/3)"),
+            items,
+            selected: 0,
+        });
+    }
+
+    fn start_eval(&mut self, request: EvalRequest) -> anyhow::Result<()> {
+        self.screen = ScreenId::Eval;
+        let (pid, dir) = self.launcher.start_eval(&self.workspace, &request)?;
+        let shown = dir.strip_prefix(&self.workspace.root).unwrap_or(&dir);
+        self.set_info(format!(
+            "evaluating {} on {} ({}) in the background (pid {pid}); results appear here \
+             as they are stored; output in {}",
+            request.name(),
+            request.benchmark,
+            request.mode,
+            shown.display()
+        ));
+        Ok(())
+    }
+
     /// Hands the pending `$EDITOR` text to the event loop.
     pub fn take_external_edit(&mut self) -> Option<String> {
         self.external_edit.take()
@@ -359,12 +773,7 @@ impl App {
 
     /// Draws everything. Pure: reads state only.
     pub fn render(&self, area: Rect, buf: &mut Buffer) {
-        let [tabs, main, status] = Layout::vertical([
-            Constraint::Length(1),
-            Constraint::Min(0),
-            Constraint::Length(1),
-        ])
-        .areas(area);
+        let [tabs, main, status] = frame_layout(area);
         self.render_tabs(tabs, buf);
         match self.screen {
             ScreenId::Curate => self.curate.render(main, buf, &self.theme),
@@ -378,6 +787,16 @@ impl App {
             Some(Overlay::Palette { input, selected }) => {
                 self.render_palette(main, buf, input, *selected)
             }
+            Some(Overlay::Picker {
+                title,
+                items,
+                selected,
+            }) => self.render_picker(main, buf, title, items, *selected),
+            Some(Overlay::Text {
+                title,
+                text,
+                scroll,
+            }) => self.render_text(main, buf, title, text, *scroll),
             Some(Overlay::Prompt { kind, input, .. }) => {
                 let label = match kind {
                     PromptKind::Search => "search: ",
@@ -397,6 +816,26 @@ impl App {
     }
 
     fn render_tabs(&self, area: Rect, buf: &mut Buffer) {
+        Paragraph::new(Line::from(self.tab_spans())).render(area, buf);
+    }
+
+    /// Columns `[start, end)` of each screen's tab, for clicks.
+    fn tab_ranges(&self, area: Rect) -> Vec<(u16, u16, ScreenId)> {
+        let spans = self.tab_spans();
+        let mut x = area.x;
+        let mut out = Vec::new();
+        for (i, span) in spans.iter().enumerate() {
+            let width = span.width() as u16;
+            if let Some(screen) = i.checked_sub(1).and_then(|i| ScreenId::ALL.get(i)) {
+                out.push((x, x.saturating_add(width), *screen));
+            }
+            x = x.saturating_add(width);
+        }
+        out
+    }
+
+    /// The title, then one span per screen, then the hint.
+    fn tab_spans(&self) -> Vec<Span<'static>> {
         let mut spans = vec![Span::styled(
             format!(" plantune · {} ", super::sanitize(self.workspace.name())),
             self.theme.style("ui.title"),
@@ -416,7 +855,7 @@ impl App {
             "  ? help  : palette",
             self.theme.style("ui.dim"),
         ));
-        Paragraph::new(Line::from(spans)).render(area, buf);
+        spans
     }
 
     fn render_status(&self, area: Rect, buf: &mut Buffer) {
@@ -445,7 +884,13 @@ impl App {
                         Action::CycleSetB,
                         Action::CycleCompareFilter,
                     ],
-                    ScreenId::Runs | ScreenId::Eval => &[Action::Down, Action::PageDown],
+                    ScreenId::Runs => &[
+                        Action::NewRunFromPreset,
+                        Action::StopRun,
+                        Action::ResumeRun,
+                        Action::OpenRunConfig,
+                    ],
+                    ScreenId::Eval => &[Action::LaunchEval, Action::Down],
                 };
                 let mut spans = Vec::new();
                 for action in hints {
@@ -479,21 +924,28 @@ impl App {
             ));
         let mut lines = Vec::new();
         let mut last_scope = None;
-        for (scope, chord, action) in self.keymap.bindings_for(self.screen.scope()) {
-            if last_scope != Some(scope) {
+        for row in self.keymap.bindings_for(self.screen.scope()) {
+            if last_scope != Some(row.scope) {
                 lines.push(Line::styled(
-                    scope.name().to_owned(),
+                    row.scope.name().to_owned(),
                     self.theme.style("plan.section"),
                 ));
-                last_scope = Some(scope);
+                last_scope = Some(row.scope);
             }
-            lines.push(Line::from(vec![
+            let mut spans = vec![
                 Span::styled(
-                    format!("  {:<10}", chord.to_string()),
+                    format!("  {:<10}", row.chord.to_string()),
                     self.theme.style("ui.key"),
                 ),
-                Span::raw(action.description()),
-            ]));
+                Span::raw(row.action.description()),
+            ];
+            if let Some(when) = row.when {
+                spans.push(Span::styled(
+                    format!("  (when {when})"),
+                    self.theme.style("ui.dim"),
+                ));
+            }
+            lines.push(Line::from(spans));
         }
         lines.push(Line::styled(
             "text editor: ctrl-s save, esc cancel, arrows/home/end move",
@@ -503,6 +955,61 @@ impl App {
             .block(block)
             .scroll((scroll, 0))
             .render(popup, buf);
+    }
+
+    fn render_picker(
+        &self,
+        area: Rect,
+        buf: &mut Buffer,
+        title: &str,
+        items: &[PickItem],
+        selected: usize,
+    ) {
+        let popup = centered(area, 70, 60);
+        Clear.render(popup, buf);
+        let block = Block::default()
+            .borders(Borders::ALL)
+            .border_style(self.theme.style("ui.border_focused"))
+            .title(Span::styled(
+                format!(" {} · esc cancels ", super::sanitize(title)),
+                self.theme.style("ui.title"),
+            ));
+        let height = block.inner(popup).height as usize;
+        let top = selected.saturating_sub(height.saturating_sub(1));
+        let lines: Vec<Line> = items
+            .iter()
+            .enumerate()
+            .skip(top)
+            .take(height)
+            .map(|(i, item)| {
+                let line = Line::raw(super::sanitize(&item.label).replace('\n', " "));
+                if i == selected {
+                    line.style(self.theme.style("ui.selection"))
+                } else {
+                    line
+                }
+            })
+            .collect();
+        Paragraph::new(lines).block(block).render(popup, buf);
+    }
+
+    fn render_text(&self, area: Rect, buf: &mut Buffer, title: &str, text: &str, scroll: u16) {
+        let popup = centered(area, 80, 90);
+        Clear.render(popup, buf);
+        let block = Block::default()
+            .borders(Borders::ALL)
+            .border_style(self.theme.style("ui.border_focused"))
+            .title(Span::styled(
+                format!(" {} · esc closes ", super::sanitize(title)),
+                self.theme.style("ui.title"),
+            ));
+        Paragraph::new(super::screens::text_lines(
+            text,
+            self.theme.style("ui.text"),
+        ))
+        .block(block)
+        .scroll((scroll, 0))
+        .render(popup, buf);
     }
 
     fn render_palette(&self, area: Rect, buf: &mut Buffer, input: &LineInput, selected: usize) {
@@ -587,6 +1094,21 @@ fn parse_prompt(kind: PromptKind, text: &str) -> Result<Option<Action>, String> 
             Ok(Some(Action::SetScoreRange(lo, hi)))
         }
     }
+}
+
+/// Tab bar, screen, status line: shared by `render` and mouse hit-testing.
+fn frame_layout(area: Rect) -> [Rect; 3] {
+    Layout::vertical([
+        Constraint::Length(1),
+        Constraint::Min(0),
+        Constraint::Length(1),
+    ])
+    .areas(area)
+}
+
+fn file_stem(path: &Path) -> String {
+    path.file_stem()
+        .map_or_else(String::new, |s| s.to_string_lossy().into_owned())
 }
 
 fn centered(area: Rect, width_pct: u16, height_pct: u16) -> Rect {

@@ -1,5 +1,8 @@
 //! Keymap as data: `(scope, chord) -> Action`, from an embedded default TOML layered
 //! under the user's `keymap.toml`. Resolution happens here and nowhere else.
+//!
+//! A binding may carry a `when` condition, checked against a small [`KeyContext`], so
+//! one chord can mean different things depending on which pane has the focus.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -236,12 +239,101 @@ pub enum KeymapError {
     },
 }
 
-#[derive(Debug, Clone, Default)]
-pub struct Keymap {
-    bindings: BTreeMap<(Scope, Chord), Action>,
+/// Which pane of a two-pane screen has the focus (screens with one pane: `List`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Pane {
+    #[default]
+    List,
+    Detail,
 }
 
-type FileShape = BTreeMap<String, BTreeMap<String, Spanned<String>>>;
+/// What a `when` condition can see.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct KeyContext {
+    pub focus: Pane,
+    pub diff_shown: bool,
+    pub overlay_open: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Atom {
+    ListFocused,
+    DetailFocused,
+    DiffShown,
+    OverlayOpen,
+}
+
+const ATOMS: &[(&str, Atom)] = &[
+    ("list_focused", Atom::ListFocused),
+    ("detail_focused", Atom::DetailFocused),
+    ("diff_shown", Atom::DiffShown),
+    ("overlay_open", Atom::OverlayOpen),
+];
+
+/// A condition name, optionally negated with a leading `!`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct When {
+    atom: Atom,
+    negated: bool,
+}
+
+impl When {
+    pub fn parse(text: &str) -> Option<Self> {
+        let text = text.trim();
+        let (negated, name) = match text.strip_prefix('!') {
+            Some(rest) => (true, rest.trim()),
+            None => (false, text),
+        };
+        let atom = ATOMS.iter().find(|(n, _)| *n == name)?.1;
+        Some(Self { atom, negated })
+    }
+
+    pub fn holds(self, ctx: &KeyContext) -> bool {
+        let value = match self.atom {
+            Atom::ListFocused => ctx.focus == Pane::List,
+            Atom::DetailFocused => ctx.focus == Pane::Detail,
+            Atom::DiffShown => ctx.diff_shown,
+            Atom::OverlayOpen => ctx.overlay_open,
+        };
+        value != self.negated
+    }
+}
+
+impl fmt::Display for When {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let name = ATOMS
+            .iter()
+            .find(|(_, a)| *a == self.atom)
+            .map_or("?", |(n, _)| *n);
+        if self.negated {
+            f.write_str("!")?;
+        }
+        f.write_str(name)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Binding {
+    pub action: Action,
+    pub when: Option<When>,
+}
+
+/// One line of the help overlay.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BindingRow {
+    pub scope: Scope,
+    pub chord: Chord,
+    pub action: Action,
+    pub when: Option<When>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Keymap {
+    /// Tried in order; the first binding whose condition holds wins.
+    bindings: BTreeMap<(Scope, Chord), Vec<Binding>>,
+}
+
+type FileShape = BTreeMap<String, BTreeMap<String, Spanned<toml::Value>>>;
 
 impl Keymap {
     /// The embedded defaults with the user's file (if it exists) layered on top.
@@ -266,7 +358,8 @@ impl Keymap {
         Ok(keymap)
     }
 
-    /// Adds one file's bindings over the current ones; `"none"` removes a binding.
+    /// Adds one file's bindings over the current ones: a chord named in the file loses
+    /// all its earlier bindings in that section, and `"none"` leaves it unbound.
     pub fn layer(&mut self, path: &Path, text: &str) -> Result<(), KeymapError> {
         let file: FileShape =
             toml::from_str(text).map_err(|e| TomlError::from_de(path, text, &e))?;
@@ -285,58 +378,60 @@ impl Keymap {
             })?;
             for (key, value) in bindings {
                 let at = value.span().start;
-                let chord = Chord::parse(&key).ok_or_else(|| {
-                    TomlError::at(
-                        path,
-                        text,
-                        at,
-                        format!("[{scope_name}] {key}: not a key chord"),
-                    )
-                })?;
-                let name = value.get_ref();
-                if name == "none" {
+                let fail = |message: String| {
+                    TomlError::at(path, text, at, format!("[{scope_name}] {key}: {message}"))
+                };
+                let chord = Chord::parse(&key).ok_or_else(|| fail("not a key chord".into()))?;
+                let list = parse_entry(value.get_ref()).map_err(fail)?;
+                if list.is_empty() {
                     self.bindings.remove(&(scope, chord));
-                    continue;
+                } else {
+                    self.bindings.insert((scope, chord), list);
                 }
-                let action = Action::from_name(name).ok_or_else(|| {
-                    TomlError::at(
-                        path,
-                        text,
-                        at,
-                        format!("[{scope_name}] {key}: unknown action {name:?}"),
-                    )
-                })?;
-                self.bindings.insert((scope, chord), action);
             }
         }
         Ok(())
     }
 
-    /// The action for a key on a screen: the screen's binding, else the global one.
-    pub fn resolve(&self, screen: Scope, key: &KeyEvent) -> Option<Action> {
+    /// The action for a key on a screen: the screen's first binding whose condition
+    /// holds, else the global one.
+    pub fn resolve(&self, screen: Scope, ctx: &KeyContext, key: &KeyEvent) -> Option<Action> {
         let chord = Chord::from_event(key)?;
-        self.bindings
-            .get(&(screen, chord))
-            .or_else(|| self.bindings.get(&(Scope::Global, chord)))
-            .cloned()
+        let first = |scope: Scope| {
+            self.bindings.get(&(scope, chord)).and_then(|list| {
+                list.iter()
+                    .find(|b| b.when.is_none_or(|w| w.holds(ctx)))
+                    .map(|b| b.action.clone())
+            })
+        };
+        first(screen).or_else(|| first(Scope::Global))
     }
 
-    /// Bindings visible on a screen (screen-specific first), for the help overlay.
-    pub fn bindings_for(&self, screen: Scope) -> Vec<(Scope, Chord, Action)> {
-        let mut out: Vec<(Scope, Chord, Action)> = self
-            .bindings
-            .iter()
-            .filter(|((scope, _), _)| *scope == screen)
-            .map(|((scope, chord), action)| (*scope, *chord, action.clone()))
-            .collect();
-        out.extend(
+    /// Bindings visible on a screen (screen-specific first), for the help overlay. A
+    /// global chord is hidden only when the screen binds it unconditionally.
+    pub fn bindings_for(&self, screen: Scope) -> Vec<BindingRow> {
+        let rows = |scope: Scope| {
             self.bindings
                 .iter()
-                .filter(|((scope, chord), _)| {
-                    *scope == Scope::Global && !self.bindings.contains_key(&(screen, *chord))
+                .filter(move |((s, _), _)| *s == scope)
+                .flat_map(|((scope, chord), list)| {
+                    list.iter().map(|b| BindingRow {
+                        scope: *scope,
+                        chord: *chord,
+                        action: b.action.clone(),
+                        when: b.when,
+                    })
                 })
-                .map(|((scope, chord), action)| (*scope, *chord, action.clone())),
-        );
+        };
+        let shadows = |chord: &Chord| {
+            self.bindings
+                .get(&(screen, *chord))
+                .is_some_and(|list| list.iter().any(|b| b.when.is_none()))
+        };
+        let mut out: Vec<BindingRow> = rows(screen).collect();
+        if screen != Scope::Global {
+            out.extend(rows(Scope::Global).filter(|r| !shadows(&r.chord)));
+        }
         out
     }
 
@@ -344,9 +439,55 @@ impl Keymap {
     pub fn chords_for(&self, screen: Scope, action: &Action) -> Vec<Chord> {
         self.bindings_for(screen)
             .into_iter()
-            .filter(|(_, _, a)| a == action)
-            .map(|(_, chord, _)| chord)
+            .filter(|row| row.action == *action)
+            .map(|row| row.chord)
             .collect()
+    }
+}
+
+/// A binding value: `"action"`, `{ action = "...", when = "..." }`, or a list of those
+/// tried in order. `"none"` (alone) unbinds.
+fn parse_entry(value: &toml::Value) -> Result<Vec<Binding>, String> {
+    match value {
+        toml::Value::String(name) if name == "none" => Ok(Vec::new()),
+        toml::Value::Array(items) if !items.is_empty() => items.iter().map(parse_binding).collect(),
+        other => Ok(vec![parse_binding(other)?]),
+    }
+}
+
+fn parse_binding(value: &toml::Value) -> Result<Binding, String> {
+    let action_named =
+        |name: &str| Action::from_name(name).ok_or_else(|| format!("unknown action {name:?}"));
+    match value {
+        toml::Value::String(name) => Ok(Binding {
+            action: action_named(name)?,
+            when: None,
+        }),
+        toml::Value::Table(table) => {
+            if let Some(extra) = table.keys().find(|k| *k != "action" && *k != "when") {
+                return Err(format!(
+                    "unknown field {extra:?} (a binding has `action` and optional `when`)"
+                ));
+            }
+            let action = match table.get("action") {
+                Some(toml::Value::String(name)) => action_named(name)?,
+                _ => return Err("a binding table needs `action = \"name\"`".into()),
+            };
+            let when = match table.get("when") {
+                None => None,
+                Some(toml::Value::String(text)) => Some(When::parse(text).ok_or_else(|| {
+                    format!(
+                        "unknown condition {text:?} (expected one of: {}, optionally with a leading !)",
+                        ATOMS.iter().map(|(n, _)| *n).collect::<Vec<_>>().join(", ")
+                    )
+                })?),
+                Some(_) => return Err("`when` must be a string".into()),
+            };
+            Ok(Binding { action, when })
+        }
+        _ => {
+            Err("expected an action name, { action = ..., when = ... }, or a list of those".into())
+        }
     }
 }
 
@@ -362,21 +503,42 @@ mod tests {
     fn defaults_resolve_screen_bindings_over_global_ones() {
         let keymap = Keymap::defaults().unwrap();
         let a = key(KeyCode::Char('a'), KeyModifiers::NONE);
-        assert_eq!(keymap.resolve(Scope::Curate, &a), Some(Action::Accept));
-        assert_eq!(keymap.resolve(Scope::Compare, &a), Some(Action::CycleSetA));
-        assert_eq!(keymap.resolve(Scope::Runs, &a), None);
+        assert_eq!(
+            keymap.resolve(Scope::Curate, &KeyContext::default(), &a),
+            Some(Action::Accept)
+        );
+        assert_eq!(
+            keymap.resolve(Scope::Compare, &KeyContext::default(), &a),
+            Some(Action::CycleSetA)
+        );
+        assert_eq!(
+            keymap.resolve(Scope::Runs, &KeyContext::default(), &a),
+            None
+        );
         let q = key(KeyCode::Char('q'), KeyModifiers::NONE);
-        assert_eq!(keymap.resolve(Scope::Eval, &q), Some(Action::Quit));
+        assert_eq!(
+            keymap.resolve(Scope::Eval, &KeyContext::default(), &q),
+            Some(Action::Quit)
+        );
         let redo = key(KeyCode::Char('r'), KeyModifiers::CONTROL);
-        assert_eq!(keymap.resolve(Scope::Curate, &redo), Some(Action::Redo));
+        assert_eq!(
+            keymap.resolve(Scope::Curate, &KeyContext::default(), &redo),
+            Some(Action::Redo)
+        );
         // Terminals differ in whether `G` carries SHIFT.
         let g1 = key(KeyCode::Char('G'), KeyModifiers::SHIFT);
         let g2 = key(KeyCode::Char('G'), KeyModifiers::NONE);
-        assert_eq!(keymap.resolve(Scope::Runs, &g1), Some(Action::Bottom));
-        assert_eq!(keymap.resolve(Scope::Runs, &g2), Some(Action::Bottom));
+        assert_eq!(
+            keymap.resolve(Scope::Runs, &KeyContext::default(), &g1),
+            Some(Action::Bottom)
+        );
+        assert_eq!(
+            keymap.resolve(Scope::Runs, &KeyContext::default(), &g2),
+            Some(Action::Bottom)
+        );
         let backtab = key(KeyCode::BackTab, KeyModifiers::SHIFT);
         assert_eq!(
-            keymap.resolve(Scope::Runs, &backtab),
+            keymap.resolve(Scope::Runs, &KeyContext::default(), &backtab),
             Some(Action::PrevScreen)
         );
     }
@@ -391,11 +553,20 @@ mod tests {
             )
             .unwrap();
         let ctrl_a = key(KeyCode::Char('a'), KeyModifiers::CONTROL);
-        assert_eq!(keymap.resolve(Scope::Curate, &ctrl_a), Some(Action::Accept));
+        assert_eq!(
+            keymap.resolve(Scope::Curate, &KeyContext::default(), &ctrl_a),
+            Some(Action::Accept)
+        );
         let x = key(KeyCode::Char('x'), KeyModifiers::NONE);
-        assert_eq!(keymap.resolve(Scope::Curate, &x), None);
+        assert_eq!(
+            keymap.resolve(Scope::Curate, &KeyContext::default(), &x),
+            None
+        );
         let f5 = key(KeyCode::F(5), KeyModifiers::NONE);
-        assert_eq!(keymap.resolve(Scope::Curate, &f5), Some(Action::ShowRuns));
+        assert_eq!(
+            keymap.resolve(Scope::Curate, &KeyContext::default(), &f5),
+            Some(Action::ShowRuns)
+        );
     }
 
     #[test]
@@ -436,5 +607,122 @@ mod tests {
         assert_eq!(Chord::parse("shift-g"), Chord::parse("G"));
         assert_eq!(Chord::parse("f13"), None);
         assert_eq!(Chord::parse("hyper"), None);
+    }
+
+    #[test]
+    fn when_conditions_pick_the_binding_for_the_context() {
+        let mut keymap = Keymap::defaults().unwrap();
+        keymap
+            .layer(
+                Path::new("user.toml"),
+                "[curate]\n\
+                 e = [{ action = \"edit_execution\", when = \"detail_focused\" }, \"edit_step\"]\n\
+                 z = { action = \"toggle_diff\", when = \"!diff_shown\" }\n\
+                 [global]\n\
+                 z = \"cancel\"\n",
+            )
+            .unwrap();
+        let e = key(KeyCode::Char('e'), KeyModifiers::NONE);
+        let list = KeyContext::default();
+        let detail = KeyContext {
+            focus: Pane::Detail,
+            ..KeyContext::default()
+        };
+        assert_eq!(
+            keymap.resolve(Scope::Curate, &list, &e),
+            Some(Action::EditStep)
+        );
+        assert_eq!(
+            keymap.resolve(Scope::Curate, &detail, &e),
+            Some(Action::EditExecution)
+        );
+        // A screen binding whose condition fails falls through to the global one.
+        let z = key(KeyCode::Char('z'), KeyModifiers::NONE);
+        assert_eq!(
+            keymap.resolve(Scope::Curate, &list, &z),
+            Some(Action::ToggleDiff)
+        );
+        let diff = KeyContext {
+            diff_shown: true,
+            ..KeyContext::default()
+        };
+        assert_eq!(
+            keymap.resolve(Scope::Curate, &diff, &z),
+            Some(Action::Cancel)
+        );
+        // The help lists the conditional binding and keeps the global one visible.
+        let rows = keymap.bindings_for(Scope::Curate);
+        let z_rows: Vec<String> = rows
+            .iter()
+            .filter(|r| r.chord == Chord::parse("z").unwrap())
+            .map(|r| {
+                format!(
+                    "{:?} {:?} {:?}",
+                    r.scope,
+                    r.action,
+                    r.when.map(|w| w.to_string())
+                )
+            })
+            .collect();
+        assert_eq!(
+            z_rows,
+            [
+                "Curate ToggleDiff Some(\"!diff_shown\")",
+                "Global Cancel None"
+            ]
+        );
+    }
+
+    #[test]
+    fn default_arrows_move_focus_between_curate_panes() {
+        let keymap = Keymap::defaults().unwrap();
+        let right = key(KeyCode::Right, KeyModifiers::NONE);
+        let left = key(KeyCode::Left, KeyModifiers::NONE);
+        let list = KeyContext::default();
+        let detail = KeyContext {
+            focus: Pane::Detail,
+            ..KeyContext::default()
+        };
+        assert_eq!(
+            keymap.resolve(Scope::Curate, &list, &right),
+            Some(Action::FocusNext)
+        );
+        assert_eq!(keymap.resolve(Scope::Curate, &detail, &right), None);
+        assert_eq!(
+            keymap.resolve(Scope::Curate, &detail, &left),
+            Some(Action::FocusNext)
+        );
+        assert_eq!(keymap.resolve(Scope::Curate, &list, &left), None);
+    }
+
+    #[test]
+    fn bad_conditions_and_binding_tables_name_the_key() {
+        let mut keymap = Keymap::defaults().unwrap();
+        for (text, expected) in [
+            (
+                "[curate]\ne = { action = \"edit_step\", when = \"sideways\" }\n",
+                "e: unknown condition \"sideways\"",
+            ),
+            (
+                "[curate]\ne = { acton = \"edit_step\" }\n",
+                "e: unknown field \"acton\"",
+            ),
+            (
+                "[curate]\ne = { when = \"diff_shown\" }\n",
+                "e: a binding table needs `action",
+            ),
+            ("[curate]\ne = 3\n", "e: expected an action name"),
+        ] {
+            let err = keymap
+                .layer(Path::new("km.toml"), text)
+                .unwrap_err()
+                .to_string();
+            assert!(err.starts_with("km.toml:2:"), "{err}");
+            assert!(err.contains(expected), "{err}");
+        }
+        assert_eq!(
+            When::parse(" ! list_focused ").map(|w| w.to_string()),
+            Some("!list_focused".into())
+        );
     }
 }

@@ -8,6 +8,7 @@ pub mod action;
 pub mod app;
 pub mod bench;
 pub mod keymap;
+pub mod launch;
 pub mod regrade;
 pub mod sanitize;
 pub mod screens;
@@ -17,7 +18,10 @@ use std::io::{Stdout, Write};
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
-use crossterm::event::{self, DisableBracketedPaste, EnableBracketedPaste, Event, KeyEventKind};
+use crossterm::event::{
+    self, DisableBracketedPaste, DisableMouseCapture, EnableBracketedPaste, EnableMouseCapture,
+    Event, KeyEventKind,
+};
 use crossterm::terminal::{
     BeginSynchronizedUpdate, EndSynchronizedUpdate, EnterAlternateScreen, LeaveAlternateScreen,
     disable_raw_mode, enable_raw_mode,
@@ -58,6 +62,7 @@ pub fn build_app(workspace: Workspace, paths: &Paths) -> anyhow::Result<App> {
         }
     };
     let mut app = App::new(workspace, keymap, theme)?;
+    app.launcher = launch::Launcher::default().with_paths(paths);
     if !problems.is_empty() {
         app.set_error(problems.join(" · "));
     }
@@ -90,6 +95,8 @@ fn event_loop(app: &mut App, guard: &mut TerminalGuard) -> anyhow::Result<()> {
     let mut next_tick = Instant::now() + TICK;
     loop {
         if dirty && last_draw.elapsed() >= FRAME {
+            // Clicks are hit-tested against the layout of the frame the user sees.
+            app.frame = guard.area()?;
             guard.draw(app)?;
             dirty = false;
             last_draw = Instant::now();
@@ -115,16 +122,29 @@ fn event_loop(app: &mut App, guard: &mut TerminalGuard) -> anyhow::Result<()> {
         if event::poll(wait)? {
             // Drain everything queued before drawing: a burst of keys costs one frame.
             loop {
-                match event::read()? {
+                let changed = match event::read()? {
                     Event::Key(key) if key.kind != KeyEventKind::Release => {
                         if let Some(action) = app.handle_key(&key) {
                             app.update(action);
                         }
+                        true
                     }
-                    Event::Paste(text) => app.handle_paste(&text),
-                    _ => {}
-                }
-                dirty = true;
+                    Event::Paste(text) => {
+                        app.handle_paste(&text);
+                        true
+                    }
+                    // Mouse capture reports every pointer movement; only clicks and the
+                    // wheel change anything, so motion must not cost a frame.
+                    Event::Mouse(mouse) => match app.handle_mouse(&mouse) {
+                        Some(action) => {
+                            app.update(action);
+                            true
+                        }
+                        None => false,
+                    },
+                    _ => true,
+                };
+                dirty |= changed;
                 if app.should_quit || !event::poll(Duration::ZERO)? {
                     break;
                 }
@@ -133,8 +153,8 @@ fn event_loop(app: &mut App, guard: &mut TerminalGuard) -> anyhow::Result<()> {
         if Instant::now() >= next_tick {
             app.update(Action::Tick);
             next_tick = Instant::now() + TICK;
-            // Only the runs screen shows live data; other screens need no redraw.
-            dirty |= app.screen == app::ScreenId::Runs;
+            // Only the runs and eval screens show live data; others need no redraw.
+            dirty |= matches!(app.screen, app::ScreenId::Runs | app::ScreenId::Eval);
         }
     }
 }
@@ -173,7 +193,12 @@ fn edit_externally(text: &str) -> anyhow::Result<Option<String>> {
 
 fn restore_terminal() {
     let mut out = std::io::stdout();
-    let _ = crossterm::execute!(out, DisableBracketedPaste, LeaveAlternateScreen);
+    let _ = crossterm::execute!(
+        out,
+        DisableMouseCapture,
+        DisableBracketedPaste,
+        LeaveAlternateScreen
+    );
     let _ = disable_raw_mode();
     let _ = crossterm::execute!(out, crossterm::cursor::Show);
 }
@@ -204,9 +229,15 @@ impl TerminalGuard {
         crossterm::execute!(
             std::io::stdout(),
             EnterAlternateScreen,
-            EnableBracketedPaste
+            EnableBracketedPaste,
+            EnableMouseCapture
         )?;
         Ok(())
+    }
+
+    fn area(&self) -> anyhow::Result<ratatui::layout::Rect> {
+        let size = self.terminal.size()?;
+        Ok(ratatui::layout::Rect::new(0, 0, size.width, size.height))
     }
 
     fn draw(&mut self, app: &App) -> anyhow::Result<()> {

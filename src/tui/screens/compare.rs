@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use ratatui::buffer::Buffer;
-use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::layout::{Constraint, Layout, Position, Rect};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Paragraph, Widget, Wrap};
 
@@ -239,13 +239,67 @@ impl CompareScreen {
         }
     }
 
-    pub fn render(&self, area: Rect, buf: &mut Buffer, theme: &Theme) {
-        let [head, list, outputs] = Layout::vertical([
+    /// Head, problem list and outputs; render and mouse hit-testing share it.
+    pub fn layout(area: Rect) -> [Rect; 3] {
+        Layout::vertical([
             Constraint::Length(5),
             Constraint::Percentage(35),
             Constraint::Min(4),
         ])
-        .areas(area);
+        .areas(area)
+    }
+
+    /// The list's inner area and its first visible row.
+    fn list_window(&self, area: Rect) -> (Rect, usize) {
+        let [_, list, _] = Self::layout(area);
+        let inner = Block::default().borders(Borders::ALL).inner(list);
+        let height = inner.height as usize;
+        (
+            inner,
+            self.selected.saturating_sub(height.saturating_sub(1)),
+        )
+    }
+
+    /// A click on a problem row selects it.
+    pub fn click(&mut self, ctx: &mut Ctx, area: Rect, at: Position) -> anyhow::Result<()> {
+        let (inner, top) = self.list_window(area);
+        if inner.contains(at) {
+            let index = top + usize::from(at.y - inner.y);
+            if index < self.visible.len() && index != self.selected {
+                self.selected = index;
+                self.load_question(ctx)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The wheel scrolls both outputs when over them, else moves the selection.
+    pub fn scroll_at(
+        &mut self,
+        ctx: &mut Ctx,
+        area: Rect,
+        at: Position,
+        down: bool,
+    ) -> anyhow::Result<()> {
+        let [_, _, outputs] = Self::layout(area);
+        if outputs.contains(at) {
+            self.scroll = if down {
+                self.scroll.saturating_add(3)
+            } else {
+                self.scroll.saturating_sub(3)
+            };
+            return Ok(());
+        }
+        let next = step(self.selected, if down { 1 } else { -1 }, self.visible.len());
+        if next != self.selected {
+            self.selected = next;
+            self.load_question(ctx)?;
+        }
+        Ok(())
+    }
+
+    pub fn render(&self, area: Rect, buf: &mut Buffer, theme: &Theme) {
+        let [head, list, outputs] = Self::layout(area);
         let p = self.paired;
         let head_block = Block::default()
             .borders(Borders::ALL)
@@ -284,7 +338,7 @@ impl CompareScreen {
                 format!(" Problems ({}) ", self.visible.len()),
                 theme.style("ui.title"),
             ));
-        let inner = list_block.inner(list);
+        let (inner, top) = self.list_window(area);
         list_block.render(list, buf);
         if self.sets.len() < 2 || self.b.is_none() {
             Paragraph::new(Line::styled(
@@ -295,7 +349,6 @@ impl CompareScreen {
             return;
         }
         let height = inner.height as usize;
-        let top = self.selected.saturating_sub(height.saturating_sub(1));
         let verdict = |ok: bool| {
             if ok {
                 Span::styled("✓", theme.style("verdict.correct"))

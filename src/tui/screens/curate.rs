@@ -5,7 +5,7 @@
 use anyhow::Context as _;
 use crossterm::event::KeyEvent;
 use ratatui::buffer::Buffer;
-use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::layout::{Constraint, Layout, Position, Rect};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Clear, Paragraph, Widget, Wrap};
 
@@ -553,13 +553,70 @@ impl CurateScreen {
         format!("{filters} · sort {sort}")
     }
 
-    pub fn render(&self, area: Rect, buf: &mut Buffer, theme: &Theme) {
-        let [list_area, detail_area] = if area.width >= 100 {
+    /// The list and detail panes; render and mouse hit-testing share it.
+    pub fn panes(area: Rect) -> [Rect; 2] {
+        if area.width >= 100 {
             Layout::horizontal([Constraint::Percentage(40), Constraint::Percentage(60)]).areas(area)
         } else {
             Layout::vertical([Constraint::Length(area.height.min(9)), Constraint::Min(0)])
                 .areas(area)
-        };
+        }
+    }
+
+    /// The first row shown when `height` rows fit: the selection stays mid-list.
+    fn list_top(&self, height: usize) -> usize {
+        let top = self.selected.saturating_sub(height.saturating_sub(1) / 2);
+        top.min(self.rows.len().saturating_sub(height))
+    }
+
+    /// A click on a list row selects it; a click anywhere in a pane focuses it.
+    pub fn click(&mut self, ctx: &mut Ctx, area: Rect, at: Position) -> anyhow::Result<()> {
+        if self.editor.is_some() {
+            return Ok(());
+        }
+        let [list, detail] = Self::panes(area);
+        if detail.contains(at) {
+            self.focus.0 = Focus::Detail;
+        } else if list.contains(at) {
+            self.focus.0 = Focus::List;
+            let inner = bordered(list);
+            if inner.contains(at) {
+                let index = self.list_top(inner.height as usize) + usize::from(at.y - inner.y);
+                if index < self.rows.len() && index != self.selected {
+                    self.select(ctx, index)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The wheel scrolls the detail when over it, else moves the list selection.
+    pub fn scroll_at(
+        &mut self,
+        ctx: &mut Ctx,
+        area: Rect,
+        at: Position,
+        down: bool,
+    ) -> anyhow::Result<()> {
+        if self.editor.is_some() {
+            return Ok(());
+        }
+        let [_, detail] = Self::panes(area);
+        if detail.contains(at) {
+            self.detail_scroll = if down {
+                self.detail_scroll.saturating_add(3)
+            } else {
+                self.detail_scroll.saturating_sub(3)
+            };
+            Ok(())
+        } else {
+            let delta = if down { 1 } else { -1 };
+            self.select(ctx, step(self.selected, delta, self.rows.len()))
+        }
+    }
+
+    pub fn render(&self, area: Rect, buf: &mut Buffer, theme: &Theme) {
+        let [list_area, detail_area] = Self::panes(area);
         self.render_list(list_area, buf, theme);
         self.render_detail(detail_area, buf, theme);
     }
@@ -590,8 +647,7 @@ impl CurateScreen {
             return;
         }
         let height = inner.height as usize;
-        let top = self.selected.saturating_sub(height.saturating_sub(1) / 2);
-        let top = top.min(self.rows.len().saturating_sub(height));
+        let top = self.list_top(height);
         let lines: Vec<Line> = self.rows[top..]
             .iter()
             .take(height)
@@ -652,6 +708,11 @@ impl CurateScreen {
             .scroll((self.detail_scroll, 0))
             .render(inner, buf);
     }
+}
+
+/// The inside of a bordered block.
+fn bordered(area: Rect) -> Rect {
+    Block::default().borders(Borders::ALL).inner(area)
 }
 
 fn status_span(status: CandidateStatus, theme: &Theme) -> Span<'static> {

@@ -2,7 +2,7 @@
 //! chart of the same numbers.
 
 use ratatui::buffer::Buffer;
-use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::layout::{Constraint, Layout, Position, Rect};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Bar, BarChart, BarGroup, Block, Borders, Paragraph, Widget};
 
@@ -21,10 +21,15 @@ pub struct EvalRow {
     pub interval: (f64, f64),
 }
 
+/// Ticks between re-reading the stored results while the screen is shown, so an
+/// evaluation running in the background fills in without a key press.
+const REFRESH_TICKS: u32 = 8;
+
 #[derive(Debug, Clone, Default)]
 pub struct EvalScreen {
     pub rows: Vec<EvalRow>,
     pub selected: usize,
+    ticks: u32,
 }
 
 impl EvalScreen {
@@ -58,6 +63,12 @@ impl EvalScreen {
     pub fn update(&mut self, action: &Action, ctx: &mut Ctx) -> anyhow::Result<Option<Action>> {
         match action {
             Action::ShowEval => self.refresh(ctx)?,
+            Action::Tick => {
+                self.ticks = self.ticks.wrapping_add(1);
+                if self.ticks.is_multiple_of(REFRESH_TICKS) {
+                    self.refresh(ctx)?;
+                }
+            }
             Action::Down => self.selected = step(self.selected, 1, self.rows.len()),
             Action::Up => self.selected = step(self.selected, -1, self.rows.len()),
             Action::Top => self.selected = 0,
@@ -67,10 +78,38 @@ impl EvalScreen {
         Ok(None)
     }
 
-    pub fn render(&self, area: Rect, buf: &mut Buffer, theme: &Theme) {
+    /// Table and chart; render and mouse hit-testing share it.
+    fn layout(&self, area: Rect) -> [Rect; 2] {
         let table_height = (self.rows.len() as u16 + 3).min(area.height / 2).max(4);
-        let [table, chart] =
-            Layout::vertical([Constraint::Length(table_height), Constraint::Min(0)]).areas(area);
+        Layout::vertical([Constraint::Length(table_height), Constraint::Min(0)]).areas(area)
+    }
+
+    /// The table's data rows (below the header) and the first one shown.
+    fn table_window(&self, area: Rect) -> (Rect, usize) {
+        let [table, _] = self.layout(area);
+        let inner = Block::default().borders(Borders::ALL).inner(table);
+        let rows = Rect {
+            y: inner.y.saturating_add(1),
+            height: inner.height.saturating_sub(1),
+            ..inner
+        };
+        let height = rows.height as usize;
+        (rows, self.selected.saturating_sub(height.saturating_sub(1)))
+    }
+
+    /// A click on a table row selects it.
+    pub fn click(&mut self, area: Rect, at: Position) {
+        let (rows, top) = self.table_window(area);
+        if rows.contains(at) {
+            let index = top + usize::from(at.y - rows.y);
+            if index < self.rows.len() {
+                self.selected = index;
+            }
+        }
+    }
+
+    pub fn render(&self, area: Rect, buf: &mut Buffer, theme: &Theme) {
+        let [table, chart] = self.layout(area);
         let block = Block::default()
             .borders(Borders::ALL)
             .border_style(border_style(theme, true))
@@ -82,7 +121,7 @@ impl EvalScreen {
         block.render(table, buf);
         if self.rows.is_empty() {
             Paragraph::new(Line::styled(
-                "no predictions yet: run `plantune-tui eval ...`",
+                "no predictions yet: n evaluates a model, or run `plantune-tui eval ...`",
                 theme.style("ui.dim"),
             ))
             .render(inner, buf);
@@ -95,8 +134,8 @@ impl EvalScreen {
             ),
             theme.style("plan.section"),
         )];
-        let height = inner.height.saturating_sub(1) as usize;
-        let top = self.selected.saturating_sub(height.saturating_sub(1));
+        let (rows_area, top) = self.table_window(area);
+        let height = rows_area.height as usize;
         for (i, row) in self.rows.iter().enumerate().skip(top).take(height) {
             let line = Line::raw(format!(
                 "{:<18.18} {:<16.16} {:<10.10} {:>6} {:>6.1}%  [{:.1}, {:.1}]",

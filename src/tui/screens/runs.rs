@@ -1,11 +1,12 @@
-//! Runs: every run of the workspace, live from its `events.jsonl`. Read-only: closing
-//! the TUI never touches a run.
+//! Runs: every run of the workspace, live from its `events.jsonl`. Runs are separate
+//! processes: closing the TUI never touches one; stopping and resuming go through the
+//! run's lock and its worker, exactly as `plantune-tui runs stop/resume` do.
 
 use std::collections::{BTreeSet, VecDeque};
 use std::path::{Path, PathBuf};
 
 use ratatui::buffer::Buffer;
-use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::layout::{Constraint, Layout, Position, Rect};
 use ratatui::symbols::Marker;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Axis, Block, Borders, Chart, Dataset, GraphType, Paragraph, Widget, Wrap};
@@ -63,6 +64,7 @@ pub struct RunView {
     pub registry_status: String,
     pub pid: Option<i64>,
     pub pid_alive: Option<bool>,
+    pub dir: PathBuf,
     pub events_path: PathBuf,
     tailer: Tailer,
     pub first_t: Option<i64>,
@@ -90,6 +92,7 @@ impl RunView {
             pid,
             pid_alive: None,
             tailer: Tailer::new(&events_path),
+            dir: dir.to_path_buf(),
             events_path,
             first_t: None,
             finished: None,
@@ -138,6 +141,8 @@ impl RunView {
             RunEvent::RunStarted {
                 device, parameters, ..
             } => {
+                // A resumed run starts again in the same file: the earlier ending is over.
+                self.finished = None;
                 self.device_label = device.clone();
                 self.log(
                     timed.t,
@@ -257,6 +262,15 @@ fn pid_alive(pid: i64) -> bool {
     rc == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
 }
 
+/// Where the Runs screen draws each part; render and mouse hit-testing share it.
+pub struct RunsLayout {
+    pub list: Rect,
+    pub stats: Rect,
+    pub charts: Rect,
+    pub log: Rect,
+    pub side: Rect,
+}
+
 #[derive(Default)]
 pub struct RunsScreen {
     pub runs: Vec<RunView>,
@@ -326,6 +340,87 @@ impl RunsScreen {
         Ok(())
     }
 
+    pub fn selected_run(&self) -> Option<&RunView> {
+        self.runs.get(self.selected)
+    }
+
+    /// Lists runs again and selects `id` (a run just created).
+    pub fn select_id(&mut self, ctx: &mut Ctx, id: &str) -> anyhow::Result<()> {
+        self.rescan(ctx)?;
+        if let Some(index) = self.runs.iter().position(|r| r.id == id) {
+            self.selected = index;
+            self.log_scroll = 0;
+        }
+        self.poll_all();
+        Ok(())
+    }
+
+    /// A worker was just launched for `id`: show it as running before its first event.
+    pub fn mark_started(&mut self, id: &str, pid: u32) {
+        if let Some(run) = self.runs.iter_mut().find(|r| r.id == id) {
+            run.pid = Some(i64::from(pid));
+            run.pid_alive = Some(true);
+            run.finished = None;
+            run.registry_status = "running".into();
+        }
+    }
+
+    pub fn layout(&self, area: Rect) -> RunsLayout {
+        let list_height = (self.runs.len() as u16 + 2).clamp(3, 7);
+        let [list, stats, charts, bottom] = Layout::vertical([
+            Constraint::Length(list_height),
+            Constraint::Length(2),
+            Constraint::Min(6),
+            Constraint::Percentage(35),
+        ])
+        .areas(area);
+        let [log, side] =
+            Layout::horizontal([Constraint::Percentage(60), Constraint::Percentage(40)])
+                .areas(bottom);
+        RunsLayout {
+            list,
+            stats,
+            charts,
+            log,
+            side,
+        }
+    }
+
+    /// The list's inner area and its first visible row.
+    fn list_window(&self, list: Rect) -> (Rect, usize) {
+        let inner = list_block(0).inner(list);
+        let height = inner.height as usize;
+        (
+            inner,
+            self.selected.saturating_sub(height.saturating_sub(1)),
+        )
+    }
+
+    /// A click on a row of the list selects that run.
+    pub fn click(&mut self, area: Rect, at: Position) {
+        let (inner, top) = self.list_window(self.layout(area).list);
+        if inner.contains(at) {
+            let index = top + usize::from(at.y - inner.y);
+            if index < self.runs.len() {
+                self.selected = index;
+                self.log_scroll = 0;
+            }
+        }
+    }
+
+    /// The wheel scrolls the log when over it, else moves the selection.
+    pub fn scroll_at(&mut self, area: Rect, at: Position, down: bool) {
+        if self.layout(area).log.contains(at) {
+            self.log_scroll = if down {
+                self.log_scroll.saturating_sub(3)
+            } else {
+                self.log_scroll.saturating_add(3)
+            };
+        } else {
+            self.selected = step(self.selected, if down { 1 } else { -1 }, self.runs.len());
+        }
+    }
+
     fn poll_all(&mut self) {
         for run in &mut self.runs {
             run.poll();
@@ -354,14 +449,13 @@ impl RunsScreen {
     }
 
     pub fn render(&self, area: Rect, buf: &mut Buffer, theme: &Theme) {
-        let list_height = (self.runs.len() as u16 + 2).clamp(3, 7);
-        let [list, stats, charts, bottom] = Layout::vertical([
-            Constraint::Length(list_height),
-            Constraint::Length(2),
-            Constraint::Min(6),
-            Constraint::Percentage(35),
-        ])
-        .areas(area);
+        let RunsLayout {
+            list,
+            stats,
+            charts,
+            log,
+            side,
+        } = self.layout(area);
         self.render_list(list, buf, theme);
         let Some(run) = self.runs.get(self.selected) else {
             return;
@@ -405,33 +499,25 @@ impl RunsScreen {
                 theme,
             );
         }
-        let [log_area, side] =
-            Layout::horizontal([Constraint::Percentage(60), Constraint::Percentage(40)])
-                .areas(bottom);
-        self.render_log(run, log_area, buf, theme);
+        self.render_log(run, log, buf, theme);
         render_side(run, side, buf, theme);
     }
 
     fn render_list(&self, area: Rect, buf: &mut Buffer, theme: &Theme) {
-        let block = Block::default()
-            .borders(Borders::ALL)
+        let block = list_block(self.runs.len())
             .border_style(border_style(theme, true))
-            .title(Span::styled(
-                format!(" Runs ({}) ", self.runs.len()),
-                theme.style("ui.title"),
-            ));
-        let inner = block.inner(area);
+            .title_style(theme.style("ui.title"));
+        let (inner, top) = self.list_window(area);
         block.render(area, buf);
         if self.runs.is_empty() {
             Paragraph::new(Line::styled(
-                "no runs yet: start one with `plantune-tui train ...`",
+                "no runs yet: n starts one from a preset, or `plantune-tui train ...`",
                 theme.style("ui.dim"),
             ))
             .render(inner, buf);
             return;
         }
         let height = inner.height as usize;
-        let top = self.selected.saturating_sub(height.saturating_sub(1));
         let lines: Vec<Line> = self
             .runs
             .iter()
@@ -489,6 +575,12 @@ impl RunsScreen {
         let skip = lines.len().saturating_sub(height);
         Paragraph::new(lines.split_off(skip)).render(inner, buf);
     }
+}
+
+fn list_block(runs: usize) -> Block<'static> {
+    Block::default()
+        .borders(Borders::ALL)
+        .title(format!(" Runs ({runs}) "))
 }
 
 fn liveness_label(l: Liveness) -> (&'static str, &'static str) {
