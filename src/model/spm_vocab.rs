@@ -11,13 +11,13 @@ use tokenizers::decoders::byte_fallback::ByteFallback;
 use tokenizers::decoders::fuse::Fuse;
 use tokenizers::decoders::sequence::Sequence as DecoderSequence;
 use tokenizers::decoders::strip::Strip;
-use tokenizers::models::bpe::{BPE, Vocab};
+use tokenizers::models::bpe::BPE;
 use tokenizers::normalizers::Sequence as NormalizerSequence;
 use tokenizers::normalizers::prepend::Prepend;
 use tokenizers::normalizers::replace::Replace;
 use tokenizers::{DecoderWrapper, NormalizerWrapper, Tokenizer};
 
-use super::tokenizer::TokenizerError;
+use super::tokenizer::{TokenizerError, vocab_by_id};
 
 /// GGUF token type of ordinary pieces; only these take part in merges.
 const TOKEN_TYPE_NORMAL: i64 = 1;
@@ -74,15 +74,7 @@ pub fn spm_tokenizer(
     unk: Option<&str>,
     add_space_prefix: bool,
 ) -> Result<Tokenizer, TokenizerError> {
-    let vocab = tokens
-        .iter()
-        .enumerate()
-        .map(|(id, tok)| {
-            u32::try_from(id)
-                .map(|id| (tok.clone(), id))
-                .map_err(|_| TokenizerError::Build("vocabulary too large".into()))
-        })
-        .collect::<Result<Vocab, _>>()?;
+    let vocab = vocab_by_id(tokens)?;
     let merges = merges_from_scores(tokens, scores, token_types);
     let mut builder = BPE::builder()
         .vocab_and_merges(vocab, merges)

@@ -214,6 +214,19 @@ fn float_array(
         .collect()
 }
 
+/// Each token with its id, the position in the GGUF list.
+pub(crate) fn vocab_by_id(tokens: &[String]) -> Result<Vocab, TokenizerError> {
+    tokens
+        .iter()
+        .enumerate()
+        .map(|(id, tok)| {
+            u32::try_from(id)
+                .map(|id| (tok.clone(), id))
+                .map_err(|_| TokenizerError::Build("vocabulary too large".into()))
+        })
+        .collect()
+}
+
 fn byte_level_bpe(
     md: &HashMap<String, Value>,
     tokens: &[String],
@@ -234,15 +247,7 @@ fn byte_level_bpe(
         }
     };
     let merges_raw = string_array(md, "tokenizer.ggml.merges")?;
-    let vocab = tokens
-        .iter()
-        .enumerate()
-        .map(|(id, tok)| {
-            u32::try_from(id)
-                .map(|id| (tok.clone(), id))
-                .map_err(|_| TokenizerError::Build("vocabulary too large".into()))
-        })
-        .collect::<Result<Vocab, _>>()?;
+    let vocab = vocab_by_id(tokens)?;
     let merges = merges_raw
         .iter()
         .enumerate()
