@@ -1,5 +1,6 @@
 //! Training: datasets built from the store, SFT, GRPO, checkpoints, the run process.
 
+pub mod adamw_cpu;
 pub mod batch;
 pub mod checkpoint;
 pub mod dataset;

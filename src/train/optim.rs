@@ -10,6 +10,8 @@ use candle_core::backprop::GradStore;
 use candle_core::{DType, Result, Tensor, Var};
 use serde::{Deserialize, Serialize};
 
+use super::adamw_cpu;
+
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct AdamWConfig {
@@ -118,6 +120,9 @@ pub struct AdamW {
     second: Vec<Tensor>,
     step: u64,
     config: AdamWConfig,
+    /// Tensor ops even where the single-pass CPU update applies (the reference the
+    /// fused update is tested against).
+    composed: bool,
 }
 
 impl AdamW {
@@ -131,7 +136,14 @@ impl AdamW {
             second,
             step: 0,
             config,
+            composed: false,
         })
+    }
+
+    /// The same optimiser updating through tensor ops only.
+    pub fn composed(mut self) -> Self {
+        self.composed = true;
+        self
     }
 
     pub fn params(&self) -> &[NamedVar] {
@@ -158,6 +170,23 @@ impl AdamW {
         let bias2 = 1.0 - beta2.powi(t);
         for (i, param) in self.params.iter().enumerate() {
             let Some(grad) = &grads.0[i] else { continue };
+            let decays = weight_decay != 0.0 && (decay_1d || param.var.rank() > 1);
+            if !self.composed && adamw_cpu::applies(&param.var, &self.first[i], &self.second[i]) {
+                let scalars = adamw_cpu::StepScalars {
+                    beta1,
+                    beta2,
+                    eps,
+                    bias1,
+                    bias2,
+                    lr,
+                    decay: decays.then_some(weight_decay),
+                };
+                let (m, v) =
+                    adamw_cpu::update(&param.var, grad, &self.first[i], &self.second[i], scalars)?;
+                self.first[i] = m;
+                self.second[i] = v;
+                continue;
+            }
             let grad = grad.to_dtype(DType::F32)?;
             let m = ((&self.first[i] * beta1)? + (&grad * (1.0 - beta1))?)?;
             let v = ((&self.second[i] * beta2)? + (grad.sqr()? * (1.0 - beta2))?)?;
@@ -165,7 +194,6 @@ impl AdamW {
             let v_hat = (&v / bias2)?;
             let update = (m_hat / (v_hat.sqrt()? + eps)?)?;
             let mut value = param.var.as_tensor().to_dtype(DType::F32)?;
-            let decays = weight_decay != 0.0 && (decay_1d || value.rank() > 1);
             if decays {
                 value = (&value * (1.0 - lr * weight_decay))?;
             }
@@ -267,6 +295,75 @@ mod tests {
             value(&a.params()[0]).to_bits(),
             value(&b.params()[0]).to_bits()
         );
+    }
+
+    /// The single-pass CPU update must give the composed update's bits exactly, or
+    /// seeded runs and resumed checkpoints would change with it.
+    #[test]
+    fn fused_cpu_update_is_bit_identical_to_the_composed_one() {
+        let dev = Device::Cpu;
+        let params = |seed: u64| -> Vec<NamedVar> {
+            let mut rng = <rand_chacha::ChaCha8Rng as rand::SeedableRng>::seed_from_u64(seed);
+            let mut values = |n: usize| -> Vec<f32> {
+                (0..n)
+                    .map(|_| rand::Rng::random_range(&mut rng, -2.0..2.0))
+                    .collect()
+            };
+            vec![
+                NamedVar {
+                    name: "matrix".into(),
+                    var: Var::from_tensor(
+                        &Tensor::from_vec(values(70_000), (350, 200), &dev).unwrap(),
+                    )
+                    .unwrap(),
+                },
+                NamedVar {
+                    name: "gain".into(),
+                    var: Var::from_tensor(&Tensor::from_vec(values(33), 33, &dev).unwrap())
+                        .unwrap(),
+                },
+            ]
+        };
+        let config = AdamWConfig {
+            weight_decay: 0.1,
+            ..Default::default()
+        };
+        let mut fused = AdamW::new(params(1), config).unwrap();
+        let mut composed = AdamW::new(params(1), config).unwrap().composed();
+        for step in 0..4u64 {
+            let grads = Gradients(
+                params(100 + step)
+                    .iter()
+                    .map(|p| {
+                        // Exact zeros too: they take the `+ 0.0` paths.
+                        let g = (p.var.as_tensor() * 1e-3).unwrap();
+                        Some(g.relu().unwrap())
+                    })
+                    .collect(),
+            );
+            fused.step(&grads, 3e-3).unwrap();
+            composed.step(&grads, 3e-3).unwrap();
+        }
+        let bits = |t: &Tensor| -> Vec<u32> {
+            t.flatten_all()
+                .unwrap()
+                .to_vec1::<f32>()
+                .unwrap()
+                .into_iter()
+                .map(f32::to_bits)
+                .collect()
+        };
+        for (a, b) in fused.params().iter().zip(composed.params()) {
+            assert_eq!(
+                bits(a.var.as_tensor()),
+                bits(b.var.as_tensor()),
+                "{}",
+                a.name
+            );
+        }
+        for (name, tensor) in fused.state() {
+            assert_eq!(bits(&tensor), bits(&composed.state()[&name]), "{name}");
+        }
     }
 
     #[test]
