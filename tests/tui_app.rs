@@ -1,6 +1,9 @@
 //! The TUI driven headless by actions and keys on a temp workspace; the store is checked
 //! afterwards, so these tests see what a user's keystrokes really persist.
 
+// The teacher tests' scripted server panics to report a failure, like a test does.
+#[allow(clippy::unwrap_used)]
+mod teacher_support;
 mod tui_common;
 
 use std::path::Path;
@@ -12,11 +15,14 @@ use plantune_tui::runlog::{RunEvent, RunStatus, read_all};
 use plantune_tui::tui::app::{Overlay, ScreenId};
 use plantune_tui::tui::keymap::Pane;
 use plantune_tui::tui::launch::Launcher;
+use plantune_tui::tui::presets::{self, RunKind};
 use plantune_tui::tui::screens::runs::Liveness;
 use plantune_tui::tui::{Action, App};
+use plantune_tui::workspace::config::{TeacherKind, TeacherSection};
 use plantune_tui::workspace::records::CandidateStatus;
 use plantune_tui::workspace::store::RunRecord;
 use ratatui::layout::Rect;
+use teacher_support::{EXECUTE_PROMPT, ScriptedServer};
 use tui_common::*;
 
 fn press(app: &mut App, code: KeyCode, modifiers: KeyModifiers) {
@@ -431,6 +437,17 @@ fn status_of(app: &App) -> (bool, String) {
     (status.error, status.text)
 }
 
+/// Applies background results until the status line satisfies `done`; its text.
+fn status_when(app: &mut App, what: &str, done: impl Fn(bool, &str) -> bool) -> String {
+    wait_until(what, || {
+        app.poll_background();
+        app.status
+            .as_ref()
+            .is_some_and(|status| done(status.error, &status.text))
+    });
+    status_of(app).1
+}
+
 /// The real binary, with the fixture's config folders: runs and evals started from
 /// the TUI are real processes.
 fn real_launcher(fx: &Fixture) -> Launcher {
@@ -570,7 +587,8 @@ fn a_preset_creates_a_run_that_starts_fails_and_resumes_for_real() {
         "model = \"tiny\"\ndataset = \"0000dead\"\n[sft]\nmax_steps = 3\n",
     )
     .unwrap();
-    std::fs::write(presets.join("b-broken.toml"), "[sft]\nmax_stesp = 3\n").unwrap();
+    std::fs::write(presets.join("b-both.toml"), "[sft]\n[grpo]\n").unwrap();
+    std::fs::write(presets.join("c-typo.toml"), "[sft]\nmax_stesp = 3\n").unwrap();
     std::fs::write(presets.join("notes.txt"), "not a preset").unwrap();
     let mut app = fx.app();
     app.launcher = real_launcher(&fx);
@@ -581,30 +599,49 @@ fn a_preset_creates_a_run_that_starts_fails_and_resumes_for_real() {
         panic!("expected the preset picker, got {:?}", app.overlay);
     };
     let labels: Vec<&str> = items.iter().map(|i| i.label.as_str()).collect();
-    assert_eq!(labels.len(), 2, "{labels:?}");
+    assert_eq!(labels.len(), 3, "{labels:?}");
     assert!(
         labels[0].contains("sft · tiny · 0000dead · 3 steps"),
         "{labels:?}"
     );
     assert!(
-        labels[1].contains("invalid:") && labels[1].contains("max_stesp"),
+        labels[1].contains("invalid:") && labels[1].contains("not both"),
+        "{labels:?}"
+    );
+    // The picker reads only the tables; the typo is the CLI's to find.
+    assert!(
+        labels[2].contains("sft · default model · default dataset · default steps"),
         "{labels:?}"
     );
     let screen = text(&render(&app, 120, 40));
     assert!(screen.contains("New run from preset"), "{screen}");
 
-    // The broken one is refused with its error; the picker is gone.
+    // A preset of no kind is refused at once; the picker is gone.
     app.update(Action::Down);
     press(&mut app, KeyCode::Enter, KeyModifiers::NONE);
     assert!(app.overlay.is_none());
     let (error, text) = status_of(&app);
-    assert!(error && text.contains("max_stesp"), "{text}");
-    assert!(app.runs.runs.is_empty());
+    assert!(error && text.contains("not both"), "{text}");
+
+    // The typo comes back from `plantune-tui train` with its file and line.
+    app.update(Action::NewRunFromPreset);
+    app.update(Action::Bottom);
+    press(&mut app, KeyCode::Enter, KeyModifiers::NONE);
+    let (error, text) = status_of(&app);
+    assert!(!error && text.contains("from preset c-typo"), "{text}");
+    let text = status_when(&mut app, "train to refuse the typo", |_, text| {
+        text.contains("max_stesp")
+    });
+    assert!(text.contains("c-typo.toml:2"), "{text}");
+    assert!(app.status.as_ref().unwrap().error);
+    assert!(fx.store().runs().unwrap().is_empty());
 
     app.update(Action::NewRunFromPreset);
     press(&mut app, KeyCode::Enter, KeyModifiers::NONE);
-    let (error, text) = status_of(&app);
-    assert!(!error, "{text}");
+    let text = status_when(&mut app, "train to create the run", |_, text| {
+        text.starts_with("run ")
+    });
+    assert!(!app.status.as_ref().unwrap().error, "{text}");
     assert_eq!(app.screen, ScreenId::Runs);
     let run = app.runs.selected_run().expect("the new run is selected");
     let id = run.id.clone();
@@ -869,4 +906,153 @@ fn when_conditions_follow_the_focus() {
     app.update(Action::ToggleHelp);
     let help = text(&render(&app, 120, 40));
     assert!(help.contains("(when !diff_shown)"), "{help}");
+}
+
+#[test]
+fn the_demo_workspace_presets_are_valid_runs_for_picker_and_cli() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("workspaces/demo/presets");
+    let mut datasets = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        let preset = presets::read(&path).unwrap();
+        assert_eq!(preset.kind, RunKind::Sft, "{}", path.display());
+        // What `train sft --config` reads, with its unknown-field and type checks.
+        let config = plantune_tui::train::run::read_config(&path).unwrap();
+        assert_eq!(config.model, "tiny", "{}", path.display());
+        assert!(config.sft.max_steps > 0 && config.sft.max_steps <= 200);
+        assert_eq!(
+            preset.summary,
+            format!(
+                "sft · tiny · {} · {} steps",
+                config.dataset, config.sft.max_steps
+            )
+        );
+        datasets.push(config.dataset);
+    }
+    datasets.sort();
+    assert_eq!(datasets, ["baseline", "plan1"]);
+}
+
+#[test]
+fn reexecuting_an_edited_plan_stores_the_teachers_execution_as_a_regraded_edit() {
+    let fx = curated_workspace();
+    let mut app = fx.app();
+    // The oracle writes whole trajectories: it has nothing to say about a given plan.
+    app.update(Action::ReexecutePlan);
+    let (error, text) = status_of(&app);
+    assert!(
+        error && text.contains("oracle teacher cannot execute"),
+        "{text}"
+    );
+
+    // The lowest-scored candidate is the incorrect one.
+    app.update(Action::Bottom);
+    let id = selected_id(&app);
+    let before = fx.store().candidate(id).unwrap();
+    assert_eq!(before.fields.correct, Some(false));
+    let problem = fx.store().problem(before.fields.problem_id).unwrap();
+    let gold = problem.fields.gold_answer.clone();
+    let execution = format!("Step 1: count again.\nStep 2: add carefully.\n\\boxed{{{gold}}}");
+
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let answer = execution.clone();
+    let server = runtime.block_on(ScriptedServer::start(move |prompt, _| {
+        if prompt.contains(EXECUTE_PROMPT) {
+            answer.clone()
+        } else {
+            "unexpected prompt".to_owned()
+        }
+    }));
+    app.workspace.config.teacher = TeacherSection {
+        kind: TeacherKind::Openai,
+        base_url: server.base_url(),
+        model: "teacher-x".into(),
+        api_key_env: String::new(),
+        timeout_s: 10,
+        max_retries: 0,
+        ..TeacherSection::default()
+    };
+
+    // Edit the plan first: the teacher must see the plan as edited.
+    app.update(Action::NextStep);
+    app.update(Action::EditStep);
+    app.update(Action::CommitEdit(
+        "Add the bought apples, twice over.".into(),
+    ));
+    let edited_plan = fx.store().candidate(id).unwrap().fields.plan;
+    assert!(edited_plan.contains("twice over"), "{edited_plan}");
+
+    press(&mut app, KeyCode::Char('R'), KeyModifiers::SHIFT);
+    let (error, text) = status_of(&app);
+    assert!(
+        !error && text.contains("is executing the plan again"),
+        "{text}"
+    );
+    // A second press while the call runs does not ask again.
+    app.update(Action::ReexecutePlan);
+    let (error, text) = status_of(&app);
+    assert!(error && text.contains("already executing"), "{text}");
+
+    let text = status_when(&mut app, "the teacher's execution", |_, text| {
+        text.contains("re-executed")
+    });
+    assert!(text.contains("re-graded correct"), "{text}");
+    let requests = server.requests();
+    assert_eq!(requests.len(), 1);
+    let prompt = &requests[0].prompt;
+    assert!(prompt.contains(&problem.fields.question), "{prompt}");
+    assert!(prompt.contains(&edited_plan), "{prompt}");
+    assert_eq!(
+        requests[0].body["seed"].as_u64(),
+        before.fields.sampling.seed
+    );
+
+    let after = fx.store().candidate(id).unwrap();
+    assert_eq!(after.fields.execution, execution);
+    assert_eq!(after.fields.correct, Some(true));
+    assert_eq!(
+        after.fields.extracted_answer.as_deref(),
+        Some(gold.as_str())
+    );
+    assert!(after.edited);
+    let (_, original_plan, _, original_execution) = fx.store().candidate_original(id).unwrap();
+    assert_eq!(original_execution, before.fields.execution);
+    assert_eq!(original_plan, before.fields.plan);
+    assert_eq!(
+        app.curate
+            .detail
+            .as_ref()
+            .unwrap()
+            .candidate
+            .fields
+            .execution,
+        execution
+    );
+
+    // The diff shows both texts; one undo takes back the execution and its verdict.
+    press(&mut app, KeyCode::Char('d'), KeyModifiers::NONE);
+    let screen = text_of(&app);
+    assert!(screen.contains("+ Step 2: add carefully."), "{screen}");
+    app.update(Action::Undo);
+    let undone = fx.store().candidate(id).unwrap();
+    assert_eq!(undone.fields.execution, before.fields.execution);
+    assert_eq!(undone.fields.correct, Some(false));
+    assert_eq!(undone.fields.plan, edited_plan);
+
+    // A teacher that fails is a status message, and the next try is allowed.
+    app.workspace.config.teacher.base_url = "http://127.0.0.1:9/v1".into();
+    app.update(Action::ReexecutePlan);
+    let text = status_when(&mut app, "the failed call", |error, _| error);
+    assert!(
+        text.contains(&format!("re-executing candidate {id}'s plan")),
+        "{text}"
+    );
+    assert_eq!(
+        fx.store().candidate(id).unwrap().fields.execution,
+        before.fields.execution
+    );
+}
+
+fn text_of(app: &App) -> String {
+    text(&render(app, 120, 40))
 }

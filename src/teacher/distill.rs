@@ -332,6 +332,42 @@ pub async fn distill_with<T: Teacher + 'static>(
     })
 }
 
+/// The execute step's messages for `plan`, from the workspace's templates: what the
+/// pipeline sends, for callers that execute a plan outside a distill job.
+pub fn execute_messages(
+    ws: &Workspace,
+    question: &str,
+    plan: &str,
+) -> Result<Vec<Message>, DistillError> {
+    Prompts::load(ws)?.execute(question, plan)
+}
+
+/// Runs the execute step once on `plan` (e.g. a plan a curator edited) with the
+/// workspace's teacher, sampled as `sampling` says. Nothing is cached: the caller
+/// stores the answer where it belongs. The oracle writes whole trajectories from the
+/// synthetic task itself, so it cannot follow a given plan and is refused.
+pub async fn execute_plan(
+    ws: &Workspace,
+    question: &str,
+    plan: &str,
+    sampling: &Sampling,
+) -> Result<Completion, DistillError> {
+    let messages = execute_messages(ws, question, plan)?;
+    let section = &ws.config.teacher;
+    let completion = match section.kind {
+        TeacherKind::Openai => {
+            let client = OpenAiClient::new(ClientConfig::from_section(section))?;
+            client.complete(&messages, sampling).await?
+        }
+        TeacherKind::Local => {
+            let teacher = LocalTeacher::load(Path::new(&section.model), Some(&ws.root))?;
+            teacher.complete(&messages, sampling).await?
+        }
+        TeacherKind::Oracle => return Err(DistillError::NotOpenAi { kind: section.kind }),
+    };
+    Ok(completion)
+}
+
 /// The four prompt templates, checked before any call so a typo fails the job at once.
 struct Prompts {
     env: Environment<'static>,

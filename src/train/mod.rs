@@ -7,7 +7,6 @@ pub mod dataset;
 pub mod grpo;
 pub mod loss;
 pub mod optim;
-pub mod preset;
 pub mod run;
 pub mod schedule;
 pub mod sft;

@@ -171,13 +171,6 @@ fn create_run<C: Serialize>(ws: &Workspace, kind: &str, config: &C) -> Result<St
 /// stop it). Returns the worker's pid.
 pub fn launch_detached(ws: &Workspace, id: &str) -> Result<u32, RunError> {
     let exe = std::env::current_exe().map_err(io(Path::new("current executable")))?;
-    let mut command = worker_command(&exe, ws, id);
-    Ok(jobs::spawn_detached(&mut command, &ws.runs_dir().join(id))?)
-}
-
-/// The command line of a run's worker, for launchers that pick the executable (the TUI
-/// in tests runs inside a test harness, not the `plantune-tui` binary).
-pub fn worker_command(exe: &Path, ws: &Workspace, id: &str) -> std::process::Command {
     let mut command = std::process::Command::new(exe);
     command.args([
         "--workspace",
@@ -186,7 +179,7 @@ pub fn worker_command(exe: &Path, ws: &Workspace, id: &str) -> std::process::Com
         "worker",
         id,
     ]);
-    command
+    Ok(jobs::spawn_detached(&mut command, &ws.runs_dir().join(id))?)
 }
 
 /// The worker: everything a run does, in the process that owns it.

@@ -52,6 +52,7 @@ pub enum Action {
     EditExecution,
     EditExecutionExternal,
     ToggleDiff,
+    ReexecutePlan,
     // Runs.
     StopRun,
     ResumeRun,
@@ -93,6 +94,23 @@ pub enum Action {
     /// Create and launch a run from this preset file.
     #[serde(skip)]
     StartPreset(PathBuf),
+    /// `train --config PRESET` ended: the run it created (`None`: none), its worker's pid
+    /// (`None`: not started), and the CLI's error, if it failed.
+    #[serde(skip)]
+    RunCreated {
+        preset: String,
+        id: Option<String>,
+        pid: Option<u32>,
+        error: Option<String>,
+    },
+    /// The teacher executed `plan` (the candidate's plan when it was asked) again: the
+    /// execution text, or why not.
+    #[serde(skip)]
+    PlanExecuted {
+        candidate_id: i64,
+        plan: String,
+        result: Result<String, String>,
+    },
     /// The eval launcher's steps: a model was picked, then a benchmark, then a mode.
     #[serde(skip)]
     PickEvalBenchmark {
@@ -153,6 +171,7 @@ pub const BINDABLE: &[Action] = &[
     Action::EditExecution,
     Action::EditExecutionExternal,
     Action::ToggleDiff,
+    Action::ReexecutePlan,
     Action::StopRun,
     Action::ResumeRun,
     Action::OpenRunConfig,
@@ -219,6 +238,7 @@ impl Action {
             Self::EditExecution => "edit execution inline",
             Self::EditExecutionExternal => "edit execution in $EDITOR",
             Self::ToggleDiff => "diff edited vs original",
+            Self::ReexecutePlan => "teacher re-executes the (edited) plan",
             Self::StopRun => "runs: stop the selected run (it checkpoints first)",
             Self::ResumeRun => "runs: resume the selected run from its last checkpoint",
             Self::OpenRunConfig => "runs: show the selected run's frozen config",
@@ -236,6 +256,8 @@ impl Action {
             | Self::ClickAt { .. }
             | Self::ScrollAt { .. }
             | Self::StartPreset(_)
+            | Self::RunCreated { .. }
+            | Self::PlanExecuted { .. }
             | Self::PickEvalBenchmark { .. }
             | Self::PickEvalMode { .. }
             | Self::StartEval { .. } => "internal",
@@ -262,5 +284,6 @@ mod tests {
         assert_eq!(Action::from_name("set_search"), None);
         assert_eq!(Action::from_name("click_at"), None);
         assert_eq!(Action::from_name("start_preset"), None);
+        assert_eq!(Action::from_name("plan_executed"), None);
     }
 }

@@ -1,7 +1,9 @@
 //! The application state: screens, overlays, status line, and the one `update` every
 //! action goes through. A failed action becomes a status-line message, never a crash.
 
+use std::collections::BTreeSet;
 use std::path::Path;
+use std::sync::mpsc::{self, Receiver, Sender};
 
 use anyhow::Context as _;
 use crossterm::event::{KeyCode, KeyEvent, MouseButton, MouseEvent, MouseEventKind};
@@ -13,6 +15,8 @@ use ratatui::widgets::{Block, Borders, Clear, Paragraph, Widget};
 use super::action::{Action, BINDABLE};
 use super::keymap::{KeyContext, Keymap, Pane, Scope};
 use super::launch::{EvalRequest, Launcher, model_dirs};
+use super::presets;
+use super::reexecute;
 use super::screens::Ctx;
 use super::screens::compare::CompareScreen;
 use super::screens::curate::{CurateScreen, Focus};
@@ -21,8 +25,8 @@ use super::screens::runs::RunsScreen;
 use super::widgets::input::{InputOutcome, LineInput};
 use crate::config::theme::Theme;
 use crate::jobs::{self, JobError};
-use crate::train::preset::{self, Preset};
 use crate::workspace::Workspace;
+use crate::workspace::config::TeacherKind;
 use crate::workspace::store::Store;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -123,6 +127,13 @@ pub struct App {
     /// The terminal's size at the last draw, for hit-testing mouse clicks against the
     /// same layout `render` computes.
     pub frame: Rect,
+    /// Background work (CLI calls, teacher calls) reports here as actions, so its
+    /// results go through `update` like everything else; `poll_background` applies them.
+    done_tx: Sender<Action>,
+    done_rx: Receiver<Action>,
+    /// Candidates whose plan the teacher is executing, so a second key press while the
+    /// first call runs does not pay for the same call twice.
+    reexecuting: BTreeSet<i64>,
 }
 
 impl App {
@@ -133,6 +144,7 @@ impl App {
         let runs = RunsScreen::new(&mut ctx)?;
         let compare = CompareScreen::new(&mut ctx)?;
         let eval = EvalScreen::new(&mut ctx)?;
+        let (done_tx, done_rx) = mpsc::channel();
         Ok(Self {
             workspace,
             store,
@@ -149,7 +161,21 @@ impl App {
             external_edit: None,
             launcher: Launcher::default(),
             frame: Rect::new(0, 0, 80, 24),
+            done_tx,
+            done_rx,
+            reexecuting: BTreeSet::new(),
         })
+    }
+
+    /// Applies every result background work has reported since the last call; true
+    /// when there was one (the screen needs a redraw).
+    pub fn poll_background(&mut self) -> bool {
+        let arrived: Vec<Action> = self.done_rx.try_iter().collect();
+        let any = !arrived.is_empty();
+        for action in arrived {
+            self.update(action);
+        }
+        any
     }
 
     pub fn set_error(&mut self, text: impl Into<String>) {
@@ -333,8 +359,12 @@ impl App {
     }
 
     fn forward(&mut self, action: &Action) -> anyhow::Result<Option<Action>> {
+        self.forward_to(self.screen, action)
+    }
+
+    fn forward_to(&mut self, screen: ScreenId, action: &Action) -> anyhow::Result<Option<Action>> {
         let mut ctx = Ctx::new(&mut self.store, &self.workspace);
-        let result = match self.screen {
+        let result = match screen {
             ScreenId::Curate => self.curate.update(action, &mut ctx),
             ScreenId::Runs => self.runs.update(action, &mut ctx),
             ScreenId::Compare => self.compare.update(action, &mut ctx),
@@ -437,6 +467,18 @@ impl App {
             Action::OpenRunConfig => self.open_run_config()?,
             Action::NewRunFromPreset => self.pick_preset()?,
             Action::StartPreset(path) => self.start_preset(path)?,
+            Action::RunCreated {
+                preset,
+                id,
+                pid,
+                error,
+            } => self.run_created(preset, id.as_deref(), *pid, error.as_deref())?,
+            Action::ReexecutePlan => self.reexecute_plan()?,
+            Action::PlanExecuted { candidate_id, .. } => {
+                self.reexecuting.remove(candidate_id);
+                // The answer belongs to the curate screen whichever screen is shown.
+                return self.forward_to(ScreenId::Curate, action);
+            }
             Action::LaunchEval => self.pick_eval_model()?,
             Action::PickEvalBenchmark { model } => self.pick_eval_benchmark(model)?,
             Action::PickEvalMode { model, benchmark } => self.pick_eval_mode(model, benchmark),
@@ -634,19 +676,19 @@ impl App {
 
     fn pick_preset(&mut self) -> anyhow::Result<()> {
         self.show(ScreenId::Runs)?;
-        let files = preset::list(&self.workspace)?;
+        let files = presets::list(&self.workspace)?;
         if files.is_empty() {
             anyhow::bail!(
                 "no presets: put run configs in {} (see workspaces/demo/presets)",
-                preset::presets_dir(&self.workspace).display()
+                presets::presets_dir(&self.workspace).display()
             );
         }
         let items = files
             .into_iter()
             .map(|path| {
                 let name = file_stem(&path);
-                let about = match Preset::read(&path) {
-                    Ok(p) => p.summary(),
+                let about = match presets::read(&path) {
+                    Ok(p) => p.summary,
                     Err(e) => format!("invalid: {e}"),
                 };
                 PickItem {
@@ -663,18 +705,81 @@ impl App {
         Ok(())
     }
 
+    /// Hands the preset to `plantune-tui train`, which validates it, creates the run
+    /// and starts it; `run_created` shows the outcome when the CLI has answered.
     fn start_preset(&mut self, path: &Path) -> anyhow::Result<()> {
         self.screen = ScreenId::Runs;
-        let name = file_stem(path);
-        let preset = Preset::read(path)?;
-        let id = preset.create(&self.workspace)?;
-        let launched = self.launcher.start_run(&self.workspace, &id);
+        let preset = presets::read(path).map_err(anyhow::Error::msg)?;
+        self.launcher
+            .create_run(&self.workspace, &preset, self.done_tx.clone())?;
+        self.set_info(format!(
+            "creating a {} run from preset {}...",
+            preset.kind.name(),
+            file_stem(path)
+        ));
+        Ok(())
+    }
+
+    fn run_created(
+        &mut self,
+        preset: &str,
+        id: Option<&str>,
+        pid: Option<u32>,
+        error: Option<&str>,
+    ) -> anyhow::Result<()> {
+        let Some(id) = id else {
+            anyhow::bail!(
+                "preset {preset}: {}",
+                error.unwrap_or("plantune-tui train created no run")
+            );
+        };
         let mut ctx = Ctx::new(&mut self.store, &self.workspace);
-        self.runs.select_id(&mut ctx, &id)?;
-        let pid = launched
-            .with_context(|| format!("run {id} was created but did not start (R retries)"))?;
-        self.runs.mark_started(&id, pid);
-        self.set_info(format!("run {id} started from preset {name} (pid {pid})"));
+        self.runs.select_id(&mut ctx, id)?;
+        match (pid, error) {
+            (Some(pid), None) => {
+                self.runs.mark_launched(id, pid);
+                self.set_info(format!("run {id} started from preset {preset} (pid {pid})"));
+                Ok(())
+            }
+            (_, error) => anyhow::bail!(
+                "run {id} was created from preset {preset} but did not start (R retries): {}",
+                error.unwrap_or("plantune-tui train did not say why")
+            ),
+        }
+    }
+
+    /// Asks the teacher to execute the selected candidate's plan, as it stands now,
+    /// again; the answer arrives as `Action::PlanExecuted`.
+    fn reexecute_plan(&mut self) -> anyhow::Result<()> {
+        self.screen = ScreenId::Curate;
+        let detail = self
+            .curate
+            .detail
+            .as_ref()
+            .context("no candidate selected")?;
+        let teacher = &self.workspace.config.teacher;
+        if teacher.kind == TeacherKind::Oracle {
+            anyhow::bail!(
+                "the oracle teacher cannot execute an edited plan (it writes whole \
+                 trajectories); set [teacher] kind = \"openai\" or \"local\" in plantune.toml"
+            );
+        }
+        let id = detail.candidate.id;
+        if !self.reexecuting.insert(id) {
+            anyhow::bail!("the teacher is already executing candidate {id}'s plan");
+        }
+        let request = reexecute::Request {
+            candidate_id: id,
+            question: detail.problem.fields.question.clone(),
+            plan: detail.candidate.fields.plan.clone(),
+            sampling: detail.candidate.fields.sampling.clone(),
+        };
+        let model = teacher.model.clone();
+        reexecute::spawn(self.workspace.clone(), request, self.done_tx.clone());
+        self.set_info(format!(
+            "candidate {id}: the teacher ({model}) is executing the plan again; the \
+             answer is stored as an edit and re-graded"
+        ));
         Ok(())
     }
 

@@ -1,12 +1,16 @@
-//! Background processes started from the TUI: run workers and evaluations. Both run
-//! detached (their own session, output to log files), so quitting the TUI or losing
-//! the SSH connection never stops them.
+//! Processes started from the TUI, all of them the `plantune-tui` CLI: run workers and
+//! evaluations run detached (their own session, output to log files), so quitting the
+//! TUI or losing the SSH connection never stops them; creating a run from a preset is
+//! a short CLI call whose answer comes back as an action.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Stdio};
+use std::sync::mpsc::Sender;
 
 use anyhow::Context as _;
 
+use super::action::Action;
+use super::presets::Preset;
 use crate::config::paths::{CACHE_DIR_ENV, CONFIG_DIR_ENV, DATA_DIR_ENV, Paths};
 use crate::workspace::Workspace;
 
@@ -75,13 +79,77 @@ impl Launcher {
         }
     }
 
-    /// Starts (or resumes: the worker picks up the newest checkpoint) a created run.
+    /// `plantune-tui --workspace WS ARGS...` with this launcher's environment.
+    fn cli(&self, ws: &Workspace, args: &[&str]) -> anyhow::Result<Command> {
+        let mut command = Command::new(self.exe()?);
+        command
+            .args(["--workspace", &ws.root.display().to_string()])
+            .args(args)
+            .envs(self.env.iter().map(|(k, v)| (k, v)));
+        Ok(command)
+    }
+
+    /// Starts (or resumes: the worker picks up the newest checkpoint) a created run,
+    /// through the CLI's hidden `train worker` subcommand that `train sft` detaches too.
     pub fn start_run(&self, ws: &Workspace, id: &str) -> anyhow::Result<u32> {
-        let mut command = crate::train::run::worker_command(&self.exe()?, ws, id);
-        command.envs(self.env.iter().map(|(k, v)| (k, v)));
+        let mut command = self.cli(ws, &["train", "worker", id])?;
         let pid = crate::jobs::spawn_detached(&mut command, &ws.runs_dir().join(id))?;
         reap_when_done(pid);
         Ok(pid)
+    }
+
+    /// Runs `train sft|grpo --config PRESET`, which creates the run and detaches its
+    /// worker, on a thread; its outcome arrives on `done` as `Action::RunCreated`. The
+    /// CLI validates the preset, so its errors are exactly what a shell user would see.
+    pub fn create_run(
+        &self,
+        ws: &Workspace,
+        preset: &Preset,
+        done: Sender<Action>,
+    ) -> anyhow::Result<()> {
+        let path = preset.path.display().to_string();
+        let mut command = self.cli(ws, &["train", preset.kind.name(), "--config", &path])?;
+        let child = command
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .context("starting plantune-tui train")?;
+        let name = preset
+            .path
+            .file_stem()
+            .map_or_else(String::new, |s| s.to_string_lossy().into_owned());
+        std::thread::spawn(move || {
+            let (id, pid, error) = match child.wait_with_output() {
+                Ok(output) => {
+                    let (id, pid) = parse_created(&String::from_utf8_lossy(&output.stdout));
+                    let error = (!output.status.success()).then(|| {
+                        let stderr = String::from_utf8_lossy(&output.stderr);
+                        let text = stderr.trim();
+                        let text = text.strip_prefix("error: ").unwrap_or(text);
+                        if text.is_empty() {
+                            format!("plantune-tui train {}", output.status)
+                        } else {
+                            text.to_owned()
+                        }
+                    });
+                    (id, pid, error)
+                }
+                Err(e) => (
+                    None,
+                    None,
+                    Some(format!("waiting for plantune-tui train: {e}")),
+                ),
+            };
+            // The receiver goes away only when the TUI quits; the run exists regardless.
+            let _ = done.send(Action::RunCreated {
+                preset: name,
+                id,
+                pid,
+                error,
+            });
+        });
+        Ok(())
     }
 
     /// Starts `plantune-tui eval`; returns its pid and the folder with its output.
@@ -90,12 +158,21 @@ impl Launcher {
         ws: &Workspace,
         request: &EvalRequest,
     ) -> anyhow::Result<(u32, PathBuf)> {
-        let mut command = Command::new(self.exe()?);
-        command
-            .args(["--workspace", &ws.root.display().to_string(), "eval"])
-            .args(["--model", &request.model, "--name", &request.name()])
-            .args(["--benchmark", &request.benchmark, "--mode", &request.mode])
-            .envs(self.env.iter().map(|(k, v)| (k, v)));
+        let name = request.name();
+        let mut command = self.cli(
+            ws,
+            &[
+                "eval",
+                "--model",
+                &request.model,
+                "--name",
+                &name,
+                "--benchmark",
+                &request.benchmark,
+                "--mode",
+                &request.mode,
+            ],
+        )?;
         let stamp = crate::workspace::store::now_ms();
         let folder: String = format!("eval-{}-{stamp}", request.name())
             .chars()
@@ -112,6 +189,30 @@ impl Launcher {
         reap_when_done(pid);
         Ok((pid, dir))
     }
+}
+
+/// The run id and worker pid from what `train sft|grpo` prints: `run ID created in
+/// DIR`, then `run ID started in the background (pid PID); ...` once the worker is off.
+fn parse_created(stdout: &str) -> (Option<String>, Option<u32>) {
+    let mut id = None;
+    let mut pid = None;
+    for line in stdout.lines() {
+        let mut words = line.split_whitespace();
+        let (Some("run"), Some(run)) = (words.next(), words.next()) else {
+            continue;
+        };
+        if line.contains(" created in ") {
+            id = Some(run.to_owned());
+        } else if line.contains(" started in the background ")
+            && let Some((_, rest)) = line.split_once("(pid ")
+        {
+            pid = rest
+                .split(|c: char| !c.is_ascii_digit())
+                .next()
+                .and_then(|digits| digits.parse().ok());
+        }
+    }
+    (id, pid)
 }
 
 /// Collects the child's exit status when it ends. Unreaped, it would stay a zombie for
@@ -169,5 +270,19 @@ mod tests {
         assert_eq!(request("runs/sft-12-ab/final").name(), "sft-12-ab");
         assert_eq!(request("models/tiny").name(), "tiny");
         assert_eq!(request("/abs/models/smol/").name(), "smol");
+    }
+
+    #[test]
+    fn the_train_cli_output_names_the_run_and_its_worker() {
+        let both = "run sft-12-ab created in /w/runs/sft-12-ab\n\
+                    run sft-12-ab started in the background (pid 4321); follow it with \
+                    `plantune-tui runs tail sft-12-ab --follow`\n";
+        assert_eq!(parse_created(both), (Some("sft-12-ab".into()), Some(4321)));
+        let created_only = "run grpo-1-ff created in /w/runs/grpo-1-ff\n";
+        assert_eq!(
+            parse_created(created_only),
+            (Some("grpo-1-ff".into()), None)
+        );
+        assert_eq!(parse_created(""), (None, None));
     }
 }

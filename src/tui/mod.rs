@@ -1,14 +1,17 @@
 //! The terminal user interface: `plantune-tui` with no subcommand.
 //!
 //! One loop: read every pending terminal event, turn each into an `Action`, apply it,
-//! then draw at most once per frame interval; a tick polls the run tailers. Rendering
-//! is a pure function of `App`; all IO happens in `update`.
+//! then draw at most once per frame interval; a tick polls the run tailers, and what
+//! background threads (CLI calls, teacher calls) report arrives as actions too.
+//! Rendering is a pure function of `App`; all IO happens in `update`.
 
 pub mod action;
 pub mod app;
 pub mod bench;
 pub mod keymap;
 pub mod launch;
+pub mod presets;
+pub mod reexecute;
 pub mod regrade;
 pub mod sanitize;
 pub mod screens;
@@ -150,6 +153,7 @@ fn event_loop(app: &mut App, guard: &mut TerminalGuard) -> anyhow::Result<()> {
                 }
             }
         }
+        dirty |= app.poll_background();
         if Instant::now() >= next_tick {
             app.update(Action::Tick);
             next_tick = Instant::now() + TICK;

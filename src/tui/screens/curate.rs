@@ -305,8 +305,7 @@ impl CurateScreen {
         };
         let id = detail.candidate.id;
         let fields = &detail.candidate.fields;
-        let mut changes = Vec::new();
-        match target {
+        let changes = match target {
             EditTarget::Step(i) => {
                 let mut steps = fields.plan_steps.clone();
                 let Some(old) = steps.get(i).cloned() else {
@@ -318,34 +317,60 @@ impl CurateScreen {
                 } else {
                     numbered(&steps)
                 };
-                changes.push(FieldChange::new(
-                    id,
-                    EditField::PlanSteps,
-                    serde_json::to_string(&steps).context("encoding plan steps")?,
-                ));
-                changes.push(FieldChange::new(id, EditField::Plan, plan));
+                vec![
+                    FieldChange::new(
+                        id,
+                        EditField::PlanSteps,
+                        serde_json::to_string(&steps).context("encoding plan steps")?,
+                    ),
+                    FieldChange::new(id, EditField::Plan, plan),
+                ]
             }
-            EditTarget::Execution => {
-                changes.push(FieldChange::new(id, EditField::Execution, text.clone()));
-                if let Some(grade) = regrade_execution(&detail.problem, &text) {
-                    changes.extend(
-                        grade
-                            .fields()
-                            .into_iter()
-                            .map(|(field, value)| FieldChange {
-                                candidate_id: id,
-                                field,
-                                value,
-                            }),
-                    );
-                }
-            }
-        }
+            EditTarget::Execution => execution_changes(id, &detail.problem, &text),
+        };
         let applied = ctx.store.apply_changes(&changes)?;
         ctx.info = Some(match (applied, target) {
             (None, _) => "no change".into(),
             (Some(_), EditTarget::Step(i)) => format!("candidate {id}: step {} edited", i + 1),
             (Some(_), EditTarget::Execution) => format!("candidate {id}: execution edited"),
+        });
+        self.reload(ctx)
+    }
+
+    /// Stores the teacher's new execution of a candidate's plan as an edit of the
+    /// execution, like one typed in the editor: re-graded, one undo step, the
+    /// original kept for the diff.
+    fn store_reexecution(
+        &mut self,
+        ctx: &mut Ctx,
+        id: i64,
+        plan: &str,
+        text: &str,
+    ) -> anyhow::Result<()> {
+        let candidate = ctx.store.candidate(id)?;
+        if candidate.fields.plan != plan {
+            anyhow::bail!(
+                "candidate {id}'s plan changed while the teacher executed it; its answer \
+                 was not stored (re-execute again)"
+            );
+        }
+        let problem = ctx.store.problem(candidate.fields.problem_id)?;
+        let applied = ctx
+            .store
+            .apply_changes(&execution_changes(id, &problem, text))?;
+        ctx.info = Some(match applied {
+            None => format!("candidate {id}: the teacher wrote the same execution again"),
+            Some(_) => {
+                let verdict = match regrade_execution(&problem, text) {
+                    Some(grade) => match (grade.correct, grade.extracted_answer) {
+                        (Some(true), _) => "correct".to_owned(),
+                        (_, Some(answer)) => format!("incorrect (answer {answer})"),
+                        (_, None) => "incorrect (no answer found)".to_owned(),
+                    },
+                    None => "not graded".to_owned(),
+                };
+                format!("candidate {id}: plan re-executed by the teacher, re-graded {verdict}")
+            }
         });
         self.reload(ctx)
     }
@@ -505,6 +530,14 @@ impl CurateScreen {
                 self.commit_edit(ctx, target, text.clone())?;
             }
             Action::ToggleDiff => self.show_diff = !self.show_diff,
+            Action::PlanExecuted {
+                candidate_id,
+                plan,
+                result,
+            } => match result {
+                Ok(text) => self.store_reexecution(ctx, *candidate_id, plan, text)?,
+                Err(e) => anyhow::bail!("re-executing candidate {candidate_id}'s plan: {e}"),
+            },
             _ => {}
         }
         Ok(None)
@@ -891,6 +924,24 @@ fn diff_lines(detail: &Detail, theme: &Theme) -> Vec<Line<'static>> {
             })
         })
         .collect()
+}
+
+/// An edit of the execution with the verdict recomputed for it, applied as one step.
+fn execution_changes(id: i64, problem: &Problem, text: &str) -> Vec<FieldChange> {
+    let mut changes = vec![FieldChange::new(id, EditField::Execution, text.to_owned())];
+    if let Some(grade) = regrade_execution(problem, text) {
+        changes.extend(
+            grade
+                .fields()
+                .into_iter()
+                .map(|(field, value)| FieldChange {
+                    candidate_id: id,
+                    field,
+                    value,
+                }),
+        );
+    }
+    changes
 }
 
 fn numbered(steps: &[String]) -> String {

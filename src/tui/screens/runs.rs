@@ -365,6 +365,19 @@ impl RunsScreen {
         }
     }
 
+    /// A new run's worker is known to have been launched for `id`. Unlike a resume, an
+    /// ending already read is this worker's own (it can end before the CLI that
+    /// started it has answered), so it is kept.
+    pub fn mark_launched(&mut self, id: &str, pid: u32) {
+        if let Some(run) = self.runs.iter_mut().find(|r| r.id == id) {
+            run.pid = Some(i64::from(pid));
+            if run.finished.is_none() {
+                run.pid_alive = Some(true);
+                run.registry_status = "running".into();
+            }
+        }
+    }
+
     pub fn layout(&self, area: Rect) -> RunsLayout {
         let list_height = (self.runs.len() as u16 + 2).clamp(3, 7);
         let [list, stats, charts, bottom] = Layout::vertical([
