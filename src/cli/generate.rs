@@ -5,11 +5,10 @@ use std::io::Write;
 use std::path::Path;
 
 use anyhow::{Context, Result};
-use candle_core::{DType, Device};
+use candle_core::DType;
 
 use crate::infer::{SamplingParams, generate_streaming, reply_end_ids};
 use crate::model::chat::{ChatMessage, ChatTemplate};
-use crate::model::checkpoint::load_model;
 use crate::model::tokenizer::ModelTokenizer;
 use crate::tui::sanitize;
 
@@ -20,7 +19,7 @@ pub fn run(
     temperature: f32,
     seed: u64,
 ) -> Result<()> {
-    let (model, _) = load_model(dir, DType::F32, &Device::Cpu)
+    let (model, _) = crate::device::load_model(dir, DType::F32)
         .with_context(|| format!("loading {}", dir.display()))?;
     let tokenizer = ModelTokenizer::from_dir(dir)?;
     let template = ChatTemplate::from_model_dir(dir)?;

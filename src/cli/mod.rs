@@ -41,6 +41,11 @@ pub struct Cli {
     #[arg(long, global = true)]
     pub threads: Option<usize>,
 
+    /// Device for training, evaluation and generation: cpu, cuda or cuda:N (CUDA needs
+    /// a build with `--features cuda`). Train workers inherit it.
+    #[arg(long, global = true, env = crate::device::DEVICE_ENV, value_name = "DEVICE")]
+    pub device: Option<crate::device::DeviceSpec>,
+
     #[command(subcommand)]
     pub command: Option<Command>,
 }
@@ -424,6 +429,9 @@ pub fn main() -> Result<()> {
 }
 
 pub fn run(cli: Cli, paths: &Paths) -> Result<()> {
+    if let Some(spec) = cli.device {
+        crate::device::select(spec)?;
+    }
     let workspace_dir = resolve_workspace(cli.workspace.as_deref(), paths);
     match cli.command {
         None => open_default(&workspace_dir, paths),

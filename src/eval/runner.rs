@@ -4,14 +4,13 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
-use candle_core::{DType, Device};
+use candle_core::DType;
 use serde::Serialize;
 
 use super::vote::majority;
 use crate::grade::{GradeOptions, grade_with};
 use crate::infer::{SamplingParams, generate};
 use crate::model::chat::{ChatMessage, ChatTemplate};
-use crate::model::checkpoint::load_model;
 use crate::model::decoder::Model;
 use crate::model::tokenizer::ModelTokenizer;
 use crate::workspace::prompt::render;
@@ -212,7 +211,7 @@ pub fn run_eval(
         dir: opts.model_dir.clone(),
         message,
     };
-    let (model, _) = load_model(&opts.model_dir, DType::F32, &Device::Cpu)
+    let (model, _) = crate::device::load_model(&opts.model_dir, DType::F32)
         .map_err(|e| model_err(e.to_string()))?;
     let loaded = Loaded {
         model,

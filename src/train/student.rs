@@ -11,7 +11,7 @@ use super::optim::NamedVar;
 use super::run::{LoraSection, SftRunConfig};
 use super::trainable::Trainable;
 use crate::model::chat::{ChatError, ChatMessage, ChatTemplate};
-use crate::model::checkpoint::{load_model, save_model};
+use crate::model::checkpoint::save_model;
 use crate::model::decoder::Model;
 use crate::model::lora::{LoraConfig, parameter_count};
 use crate::model::tokenizer::{ModelTokenizer, TokenizerError};
@@ -66,7 +66,7 @@ impl Student {
     pub fn load(dir: &Path, lora: Option<LoraConfig>, seed: u64) -> Result<Self, StudentError> {
         let err = model_err(dir);
         let (mut model, _config) =
-            load_model(dir, DType::F32, &Device::Cpu).map_err(|e| StudentError::Model {
+            crate::device::load_model(dir, DType::F32).map_err(|e| StudentError::Model {
                 dir: dir.to_path_buf(),
                 message: e.to_string(),
             })?;
@@ -138,7 +138,7 @@ impl Student {
             .map(|p| (p.name.clone(), p.var.clone()))
             .collect();
         (
-            "cpu".into(),
+            crate::device::label(self.model.device()),
             self.total_parameters,
             parameter_count(&pairs) as u64,
         )

@@ -697,12 +697,16 @@ impl App {
                 }
             })
             .collect();
+        self.open_picker("New run from preset (enter starts it)", items);
+        Ok(())
+    }
+
+    fn open_picker(&mut self, title: impl Into<String>, items: Vec<PickItem>) {
         self.overlay = Some(Overlay::Picker {
-            title: "New run from preset (enter starts it)".into(),
+            title: title.into(),
             items,
             selected: 0,
         });
-        Ok(())
     }
 
     /// Hands the preset to `plantune-tui train`, which validates it, creates the run
@@ -799,11 +803,7 @@ impl App {
                 action: Action::PickEvalBenchmark { model },
             })
             .collect();
-        self.overlay = Some(Overlay::Picker {
-            title: "Evaluate: model (1/3)".into(),
-            items,
-            selected: 0,
-        });
+        self.open_picker("Evaluate: model (1/3)", items);
         Ok(())
     }
 
@@ -825,11 +825,7 @@ impl App {
                 }
             })
             .collect();
-        self.overlay = Some(Overlay::Picker {
-            title: format!("Evaluate {model}: benchmark (2/3)"),
-            items,
-            selected: 0,
-        });
+        self.open_picker(format!("Evaluate {model}: benchmark (2/3)"), items);
         Ok(())
     }
 
@@ -849,11 +845,10 @@ impl App {
                 })
             })
             .collect();
-        self.overlay = Some(Overlay::Picker {
-            title: format!("Evaluate {model} on {benchmark}: mode (3/3)"),
+        self.open_picker(
+            format!("Evaluate {model} on {benchmark}: mode (3/3)"),
             items,
-            selected: 0,
-        });
+        );
     }
 
     fn start_eval(&mut self, request: EvalRequest) -> anyhow::Result<()> {

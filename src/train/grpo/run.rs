@@ -5,14 +5,13 @@
 use std::collections::HashSet;
 use std::path::Path;
 
-use candle_core::{DType, Device};
+use candle_core::DType;
 use serde::{Deserialize, Serialize};
 
 use super::rewards::{PlanJudge, RewardSet, TeacherPlanReward, split_plan};
 use super::{GrpoConfig, GrpoJob, GrpoPrompt};
 use crate::jobs::StopFlag;
 use crate::model::chat::ChatMessage;
-use crate::model::checkpoint::load_model;
 use crate::runlog::{EventWriter, RunEvent};
 use crate::train::dataset;
 use crate::train::run::{LoraSection, RunError, resolve_dataset};
@@ -155,7 +154,7 @@ pub fn train_in_worker(
     let reference = if config.grpo.objective.beta > 0.0 {
         let path = crate::train::student::model_dir(ws, &config.model);
         Some(
-            load_model(&path, DType::F32, &Device::Cpu)
+            crate::device::load_model(&path, DType::F32)
                 .map_err(|e| StudentError::Model {
                     dir: path.clone(),
                     message: e.to_string(),
