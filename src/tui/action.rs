@@ -196,6 +196,14 @@ impl Action {
         }
     }
 
+    /// Moves a selection or scrolls: what an overlay lets through to its own list.
+    pub fn is_motion(&self) -> bool {
+        matches!(
+            self,
+            Self::Up | Self::Down | Self::PageUp | Self::PageDown | Self::Top | Self::Bottom
+        )
+    }
+
     pub fn description(&self) -> &'static str {
         match self {
             Self::Quit => "quit",

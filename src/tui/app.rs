@@ -195,14 +195,7 @@ impl App {
                         Some(Action::ToggleHelp | Action::Cancel | Action::Quit) => {
                             Some(Action::Cancel)
                         }
-                        Some(
-                            a @ (Action::Up
-                            | Action::Down
-                            | Action::PageUp
-                            | Action::PageDown
-                            | Action::Top
-                            | Action::Bottom),
-                        ) => Some(a),
+                        Some(a) if a.is_motion() => Some(a),
                         _ => None,
                     }
                 }
@@ -216,14 +209,7 @@ impl App {
                     }
                     match self.keymap.resolve(self.screen.scope(), &context, key) {
                         Some(Action::Cancel | Action::Quit) => Some(Action::Cancel),
-                        Some(
-                            a @ (Action::Up
-                            | Action::Down
-                            | Action::PageUp
-                            | Action::PageDown
-                            | Action::Top
-                            | Action::Bottom),
-                        ) => Some(a),
+                        Some(a) if a.is_motion() => Some(a),
                         _ => None,
                     }
                 }
