@@ -123,10 +123,15 @@ fn the_interactive_demo_streams_training_into_runs_and_outlives_the_tui() {
             .then(|| screen.to_owned())
     });
     assert!(screen.contains("demo-pipeline"), "{screen}");
-    tmux(&["kill-session", "-t", &session]);
 
-    // Reopened, the workspace shows the run still going (or done), not dead.
+    // Reopened, the workspace shows the run still going (or done), not dead. The new
+    // session exists before the old one is killed: killing a server's last session
+    // makes it exit, and a session created meanwhile fails with "server exited
+    // unexpectedly".
+    let first_session = session;
+    let session = format!("{first_session}-reopened");
     start(&session, home.path(), &format!("-w {}", ws.display()));
+    tmux(&["kill-session", "-t", &first_session]);
     std::thread::sleep(Duration::from_secs(2));
     tmux(&["send-keys", "-t", &session, "2"]);
     let status = wait_until(&session, 60, "the run's liveness", |screen| {
