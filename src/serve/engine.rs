@@ -162,6 +162,9 @@ pub struct Generated {
     pub completion_tokens: u64,
 }
 
+/// Receives `(choice, piece)` as a streamed answer's text becomes final.
+type OnText<'a> = dyn FnMut(u32, &str) + 'a;
+
 /// Something that answers chat jobs on the worker thread: the model, or a test double.
 pub trait Backend: Send + 'static {
     fn complete(&self, job: &ChatJob, seed: u64) -> Result<Generated, ApiError>;
@@ -268,7 +271,7 @@ impl Engine {
 
 impl Backend for Engine {
     fn complete(&self, job: &ChatJob, seed: u64) -> Result<Generated, ApiError> {
-        self.complete_streaming(job, seed, &mut |_, _| {})
+        self.answer(job, seed, None)
     }
 
     fn complete_streaming(
@@ -276,6 +279,19 @@ impl Backend for Engine {
         job: &ChatJob,
         seed: u64,
         on_text: &mut dyn FnMut(u32, &str),
+    ) -> Result<Generated, ApiError> {
+        self.answer(job, seed, Some(on_text))
+    }
+}
+
+impl Engine {
+    /// One job; with `on_text`, each choice's text is re-decoded after every token to
+    /// find what is safe to send, work a non-streamed answer does not pay for.
+    fn answer(
+        &self,
+        job: &ChatJob,
+        seed: u64,
+        mut on_text: Option<&mut OnText>,
     ) -> Result<Generated, ApiError> {
         let ids = self.prompt_ids(job)?;
         if ids.len() >= self.context {
@@ -317,6 +333,9 @@ impl Backend for Engine {
             self.pad,
             &decode,
             &mut |row, token| {
+                let Some(on_text) = on_text.as_mut() else {
+                    return;
+                };
                 so_far[row].push(token);
                 if let Some(piece) = sent[row].advance(&decode(&so_far[row]), stops) {
                     on_text(row as u32, &piece);
@@ -324,9 +343,11 @@ impl Backend for Engine {
             },
         )
         .map_err(|e| ApiError::internal(format!("generation failed: {e}")))?;
-        for (row, generation) in out.iter().enumerate() {
-            if let Some(piece) = sent[row].finish(&generation.text) {
-                on_text(row as u32, &piece);
+        if let Some(on_text) = on_text.as_mut() {
+            for (row, generation) in out.iter().enumerate() {
+                if let Some(piece) = sent[row].finish(&generation.text) {
+                    on_text(row as u32, &piece);
+                }
             }
         }
         Ok(Generated {
