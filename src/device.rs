@@ -74,6 +74,19 @@ fn check_supported(spec: DeviceSpec) -> Result<()> {
     Ok(())
 }
 
+impl serde::Serialize for DeviceSpec {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for DeviceSpec {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        text.parse().map_err(serde::de::Error::custom)
+    }
+}
+
 static SELECTED: OnceLock<DeviceSpec> = OnceLock::new();
 
 // Opened on first use, not at selection: the TUI and most commands never load a
@@ -96,6 +109,11 @@ pub fn select(spec: DeviceSpec) -> Result<()> {
         unsafe { std::env::set_var(DEVICE_ENV, spec.to_string()) };
     }
     Ok(())
+}
+
+/// The device `select` chose, if any call did.
+pub fn selected() -> Option<DeviceSpec> {
+    SELECTED.get().copied()
 }
 
 /// The selected device (the CPU when none was), opened on first call.
@@ -140,6 +158,25 @@ mod tests {
         assert!("gpu".parse::<DeviceSpec>().is_err());
         assert_eq!(DeviceSpec::Cuda(2).to_string(), "cuda:2");
         assert_eq!(label(&Device::Cpu), "cpu");
+    }
+
+    #[test]
+    fn round_trips_through_toml_as_the_flag_syntax() {
+        #[derive(serde::Serialize, serde::Deserialize, PartialEq, Debug)]
+        struct Holder {
+            device: DeviceSpec,
+        }
+        let text = toml::to_string(&Holder {
+            device: DeviceSpec::Cuda(1),
+        })
+        .unwrap();
+        assert_eq!(text.trim(), r#"device = "cuda:1""#);
+        assert_eq!(
+            toml::from_str::<Holder>(&text).unwrap().device,
+            DeviceSpec::Cuda(1)
+        );
+        let err = toml::from_str::<Holder>(r#"device = "tpu""#).unwrap_err();
+        assert!(err.to_string().contains("unknown device `tpu`"), "{err}");
     }
 
     #[cfg(not(feature = "cuda"))]

@@ -17,6 +17,7 @@ pub mod model;
 pub mod runlog;
 pub mod serve;
 pub mod teacher;
+pub mod telemetry;
 pub mod train;
 pub mod tui;
 pub mod workspace;

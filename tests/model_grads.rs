@@ -5,9 +5,9 @@
 
 mod model_support;
 
-use candle_core::{D, DType, Device, IndexOp, Tensor, Var, backprop::GradStore};
+use candle_core::{D, DType, IndexOp, Tensor, Var, backprop::GradStore};
 use candle_nn::{AdamW, Optimizer, ParamsAdamW};
-use model_support::{max_abs_diff, random_ids, tiny_model};
+use model_support::{max_abs_diff, random_ids, test_device, tiny_model_on};
 use plantune_tui::model::decoder::Model;
 use plantune_tui::model::lora::LoraConfig;
 use plantune_tui::model::ops;
@@ -18,7 +18,7 @@ fn rand_tensor(shape: &[usize], seed: u64, dtype: DType) -> Tensor {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let n: usize = shape.iter().product();
     let v: Vec<f64> = (0..n).map(|_| rng.random_range(-1.5..1.5)).collect();
-    Tensor::from_vec(v, shape, &Device::Cpu)
+    Tensor::from_vec(v, shape, &test_device())
         .unwrap()
         .to_dtype(dtype)
         .unwrap()
@@ -34,7 +34,7 @@ fn set_entry(var: &Var, idx: usize, value: f64) {
         .to_vec1::<f64>()
         .unwrap();
     v[idx] = value;
-    let t = Tensor::from_vec(v, var.shape(), &Device::Cpu)
+    let t = Tensor::from_vec(v, var.shape(), &test_device())
         .unwrap()
         .to_dtype(var.dtype())
         .unwrap();
@@ -124,7 +124,7 @@ fn softmax_and_log_softmax_gradients_match_finite_differences() {
     check_op("log_softmax", std::slice::from_ref(&x), &|t| {
         ops::log_softmax_last_dim(&t[0]).unwrap()
     });
-    let bias = Tensor::new(&[[0.0f64, 0.0, -1e9, 0.0, -1e9, 0.0, 0.0]], &Device::Cpu).unwrap();
+    let bias = Tensor::new(&[[0.0f64, 0.0, -1e9, 0.0, -1e9, 0.0, 0.0]], &test_device()).unwrap();
     check_op("masked_softmax", &[x], &|t| {
         ops::masked_softmax(&t[0], Some(&bias)).unwrap()
     });
@@ -149,21 +149,21 @@ fn cross_entropy_with_ignored_targets_matches_finite_differences() {
     let logits = var(&[5, 6], 9);
     let targets = Tensor::new(
         &[3i64, ops::IGNORE_INDEX, 0, 5, ops::IGNORE_INDEX],
-        &Device::Cpu,
+        &test_device(),
     )
     .unwrap();
     check_op("cross_entropy", std::slice::from_ref(&logits), &|t| {
         ops::cross_entropy_ignore(&t[0], &targets).unwrap()
     });
     // The mean is over the three kept rows only: equal to candle's loss on those rows.
-    let kept_rows = Tensor::new(&[0u32, 2, 3], &Device::Cpu).unwrap();
+    let kept_rows = Tensor::new(&[0u32, 2, 3], &test_device()).unwrap();
     let kept = logits.as_tensor().index_select(&kept_rows, 0).unwrap();
-    let kept_targets = Tensor::new(&[3u32, 0, 5], &Device::Cpu).unwrap();
+    let kept_targets = Tensor::new(&[3u32, 0, 5], &test_device()).unwrap();
     let reference = candle_nn::loss::cross_entropy(&kept, &kept_targets).unwrap();
     let ours = ops::cross_entropy_ignore(logits.as_tensor(), &targets).unwrap();
     assert!(max_abs_diff(&ours, &reference) < 1e-12);
     // All ignored: zero loss, no NaN.
-    let none = Tensor::new(&[ops::IGNORE_INDEX; 5], &Device::Cpu).unwrap();
+    let none = Tensor::new(&[ops::IGNORE_INDEX; 5], &test_device()).unwrap();
     assert_eq!(
         ops::cross_entropy_ignore(logits.as_tensor(), &none)
             .unwrap()
@@ -195,11 +195,11 @@ fn frozen_matmul_routes_gradient_to_input_only() {
 #[test]
 fn fused_softmax_kernels_equal_the_composed_ops() {
     let base = rand_tensor(&[3, 5, 33], 21, DType::F32);
-    let bias = Tensor::new(&[[0.0f32; 33]], &Device::Cpu)
+    let bias = Tensor::new(&[[0.0f32; 33]], &test_device())
         .unwrap()
         .slice_assign(
             &[0..1, 20..33],
-            &Tensor::full(-1e9f32, (1, 13), &Device::Cpu).unwrap(),
+            &Tensor::full(-1e9f32, (1, 13), &test_device()).unwrap(),
         )
         .unwrap();
     let probe = rand_tensor(&[5, 3, 33], 22, DType::F32);
@@ -273,8 +273,8 @@ fn composed_ops_equal_candle_fused_forward() {
 
 /// Next-token loss with a padded batch and an ignored prompt token.
 fn lm_loss(model: &Model) -> Tensor {
-    let ids = random_ids(2, 6, 21);
-    let mask = Tensor::new(&[[0u32, 1, 1, 1, 1, 1], [1, 1, 1, 1, 1, 1]], &Device::Cpu).unwrap();
+    let ids = random_ids(2, 6, 21).to_device(&test_device()).unwrap();
+    let mask = Tensor::new(&[[0u32, 1, 1, 1, 1, 1], [1, 1, 1, 1, 1, 1]], &test_device()).unwrap();
     let logits = model.forward(&ids, Some(&mask), None).unwrap();
     let inputs = logits
         .i((.., 0..5, ..))
@@ -293,7 +293,7 @@ fn lm_loss(model: &Model) -> Tensor {
         .collect();
     targets[0] = ops::IGNORE_INDEX; // a padding position
     targets[1] = ops::IGNORE_INDEX; // a prompt token
-    ops::cross_entropy_ignore(&inputs, &Tensor::new(targets, &Device::Cpu).unwrap()).unwrap()
+    ops::cross_entropy_ignore(&inputs, &Tensor::new(targets, &test_device()).unwrap()).unwrap()
 }
 
 fn assert_all_nonzero(grads: &GradStore, vars: &[(String, Var)], what: &str) {
@@ -320,7 +320,7 @@ fn assert_all_nonzero(grads: &GradStore, vars: &[(String, Var)], what: &str) {
 #[test]
 fn full_finetuning_gives_every_parameter_a_gradient() {
     for family in ["llama", "qwen2", "qwen3", "gemma3"] {
-        let mut model = tiny_model(family, DType::F32, 30);
+        let mut model = tiny_model_on(family, DType::F32, 30, &test_device());
         let vars = model.trainable_full().unwrap();
         let expected = model.named_weights().unwrap().len();
         assert_eq!(vars.len(), expected);
@@ -355,7 +355,7 @@ fn randomise_b(vars: &[(String, Var)]) {
 #[test]
 fn lora_gives_every_adapter_a_gradient_and_leaves_base_untouched() {
     for family in ["llama", "qwen2", "qwen3", "gemma3"] {
-        let mut model = tiny_model(family, DType::F32, 31);
+        let mut model = tiny_model_on(family, DType::F32, 31, &test_device());
         let before = model.named_weights().unwrap();
         let lora = LoraConfig::new(4, 8.0, 0.0, &targets());
         let vars = model.attach_lora(&lora, 1).unwrap();
@@ -398,7 +398,7 @@ fn lora_gives_every_adapter_a_gradient_and_leaves_base_untouched() {
 #[test]
 fn model_loss_gradients_match_finite_differences() {
     for family in ["llama", "qwen2", "qwen3", "gemma3"] {
-        let mut model = tiny_model(family, DType::F64, 32);
+        let mut model = tiny_model_on(family, DType::F64, 32, &test_device());
         let vars = model.trainable_full().unwrap();
         let grads = lm_loss(&model).backward().unwrap();
         let mut rng = ChaCha8Rng::seed_from_u64(5);
@@ -428,7 +428,7 @@ fn model_loss_gradients_match_finite_differences() {
 
 #[test]
 fn lora_loss_gradients_match_finite_differences() {
-    let mut model = tiny_model("qwen2", DType::F64, 33);
+    let mut model = tiny_model_on("qwen2", DType::F64, 33, &test_device());
     let vars = model
         .attach_lora(&LoraConfig::new(2, 4.0, 0.0, &targets()), 2)
         .unwrap();
@@ -451,12 +451,12 @@ fn lora_loss_gradients_match_finite_differences() {
 /// LoRA dropout acts in training mode only.
 #[test]
 fn lora_dropout_is_active_only_in_training_mode() {
-    let mut model = tiny_model("llama", DType::F32, 34);
+    let mut model = tiny_model_on("llama", DType::F32, 34, &test_device());
     let vars = model
         .attach_lora(&LoraConfig::new(4, 8.0, 0.5, &targets()), 3)
         .unwrap();
     randomise_b(&vars);
-    let ids = random_ids(1, 6, 1);
+    let ids = random_ids(1, 6, 1).to_device(&test_device()).unwrap();
     let eval_a = model.forward(&ids, None, None).unwrap();
     let eval_b = model.forward(&ids, None, None).unwrap();
     assert_eq!(max_abs_diff(&eval_a, &eval_b), 0.0);
@@ -470,7 +470,7 @@ fn lora_dropout_is_active_only_in_training_mode() {
 #[test]
 fn token_logprobs_agree_with_cross_entropy_and_match_finite_differences() {
     let logits = var(&[2, 3, 6], 17);
-    let targets = Tensor::new(&[[1u32, 5, 0], [2, 2, 4]], &Device::Cpu).unwrap();
+    let targets = Tensor::new(&[[1u32, 5, 0], [2, 2, 4]], &test_device()).unwrap();
     let lp = ops::token_logprobs(logits.as_tensor(), &targets).unwrap();
     assert_eq!(lp.dims(), &[2, 3]);
     let ce = ops::cross_entropy_ignore(

@@ -38,21 +38,18 @@ fn a_checkpoint_the_disk_refuses_leaves_the_previous_one_intact() {
     let root = dir.path().join("checkpoints");
     let device = Device::Cpu;
     let weight = Var::from_tensor(&Tensor::arange(0f32, 4096., &device).unwrap()).unwrap();
-    let params = vec![NamedVar {
-        name: "w".into(),
-        var: weight.clone(),
-    }];
+    let params = vec![NamedVar::new("w", weight.clone())];
     let optimizer = AdamW::new(params.clone(), AdamWConfig::default()).unwrap();
 
-    let first = checkpoint::save(&root, &params, &optimizer, &state(1), 3).unwrap();
+    let first = checkpoint::save(&root, &optimizer, &state(1), 3).unwrap();
 
     weight
         .set(&Tensor::full(7f32, 4096, &device).unwrap())
         .unwrap();
     // Room for a few KiB: less than the 16 KiB of weights the second save writes.
     set_file_size_limit(8 * 1024);
-    let err = checkpoint::save(&root, &params, &optimizer, &state(2), 3)
-        .expect_err("the write must be refused");
+    let err =
+        checkpoint::save(&root, &optimizer, &state(2), 3).expect_err("the write must be refused");
     set_file_size_limit(libc::RLIM_INFINITY);
 
     let message = err.to_string();
@@ -77,14 +74,10 @@ fn a_checkpoint_the_disk_refuses_leaves_the_previous_one_intact() {
     assert_eq!(listed, vec![(1, first.clone())]);
 
     let restored = Var::from_tensor(&Tensor::zeros(4096, DType::F32, &device).unwrap()).unwrap();
-    let restored_params = vec![NamedVar {
-        name: "w".into(),
-        var: restored.clone(),
-    }];
+    let restored_params = vec![NamedVar::new("w", restored.clone())];
     let mut restored_optimizer =
         AdamW::new(restored_params.clone(), AdamWConfig::default()).unwrap();
-    let loaded =
-        checkpoint::load(&first, &restored_params, &mut restored_optimizer, &device).unwrap();
+    let loaded = checkpoint::load(&first, &mut restored_optimizer, &device).unwrap();
     assert_eq!(loaded.step, 1);
     let values: Vec<f32> = restored.as_tensor().to_vec1().unwrap();
     assert_eq!(

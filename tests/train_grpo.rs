@@ -18,6 +18,7 @@ use plantune_tui::train::grpo::rewards::{Reward, RewardError, RewardSet, Rollout
 use plantune_tui::train::grpo::{
     GrpoConfig, GrpoJob, GrpoPrompt, greedy_accuracy, sampled_accuracy,
 };
+use plantune_tui::train::precision::Precision;
 use plantune_tui::train::schedule::Decay;
 use plantune_tui::train::sft::{Ending, SftConfig, SftJob};
 use plantune_tui::train::student::Student;
@@ -197,7 +198,7 @@ fn a_paused_grpo_run_resumes_bit_exactly() {
     .unwrap()
     .0;
     let run = |pause_at: Option<u64>, resume: bool, events_name: &str| {
-        let student = Student::load(&model_dir, None, 0).unwrap();
+        let student = Student::load(&model_dir, None, 0, Precision::F32).unwrap();
         let prompts = grpo_prompts(&student, &problems);
         let job = GrpoJob {
             policy: &student,
@@ -222,7 +223,7 @@ fn a_paused_grpo_run_resumes_bit_exactly() {
         let outcome = job.run(&mut events, from.as_deref()).unwrap();
         (outcome, weights(&student), path)
     };
-    let initial = weights(&Student::load(&model_dir, None, 0).unwrap());
+    let initial = weights(&Student::load(&model_dir, None, 0, Precision::F32).unwrap());
     let (whole, whole_weights, whole_events) = run(None, false, "whole");
     assert_eq!(whole.ending, Ending::Completed);
     assert_ne!(whole_weights, initial, "GRPO must move the weights");
@@ -297,7 +298,7 @@ fn grpo_raises_training_accuracy_after_sft() {
         .collect();
     let model_dir = dir.path().join("tiny");
     tiny_model(&model_dir, &corpus);
-    let student = Student::load(&model_dir, None, 0).unwrap();
+    let student = Student::load(&model_dir, None, 0, Precision::F32).unwrap();
     sft(&student, &problems, SFT_STEPS, dir.path());
     // Every step rolls out every training prompt, so each update follows the gradient
     // of the whole training set's expected reward rather than a noisy minibatch's.

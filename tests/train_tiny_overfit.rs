@@ -8,6 +8,7 @@ use plantune_tui::jobs::StopFlag;
 use plantune_tui::model::lora::LoraConfig;
 use plantune_tui::runlog::EventWriter;
 use plantune_tui::train::dataset::Message;
+use plantune_tui::train::precision::Precision;
 use plantune_tui::train::sft::{Ending, SftConfig, SftJob};
 use plantune_tui::train::student::Student;
 
@@ -58,7 +59,7 @@ fn overfit(lora: Option<LoraConfig>, lr: f64, epochs: u64) -> (f64, f64) {
         weights.insert("model.embed_tokens.weight".into(), embed);
         candle_core::safetensors::save(&weights, &path).unwrap();
     }
-    let student = Student::load(&model_dir, lora, 0).unwrap();
+    let student = Student::load(&model_dir, lora, 0, Precision::F32).unwrap();
     let base_before: Vec<f32> = student
         .model
         .named_weights()

@@ -37,6 +37,11 @@ pub enum CaseKind {
     SftStep,
     /// Greedy batched generation of exactly `new_tokens` per row with the KV cache.
     Generate,
+    /// One GRPO step of full fine-tuning: sample `batch` completions of exactly
+    /// `new_tokens` to one prompt, the reference model's log-probabilities, then the
+    /// policy's forward and backward through the clipped objective with a KL term,
+    /// clipping and an AdamW step.
+    GrpoStep,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -87,10 +92,37 @@ impl Case {
         }
     }
 
-    /// Tokens one timed repetition processes (generated tokens for generation).
+    fn grpo(group: usize, prompt: usize, new_tokens: usize) -> Self {
+        Self {
+            name: format!("grpo step G{group} {prompt}+{new_tokens}"),
+            kind: CaseKind::GrpoStep,
+            batch: group,
+            seq: prompt + new_tokens,
+            prompt,
+            new_tokens,
+            lora_rank: 0,
+        }
+    }
+
+    /// The same training case at another shape (GPUs need far more tokens per step
+    /// than the CPU shapes to be busy). Generation cases are returned unchanged.
+    pub fn reshaped(&self, batch: Option<usize>, seq: Option<usize>) -> Self {
+        if matches!(self.kind, CaseKind::Generate | CaseKind::GrpoStep) {
+            return self.clone();
+        }
+        Self::train(
+            self.kind,
+            batch.unwrap_or(self.batch),
+            seq.unwrap_or(self.seq),
+            self.lora_rank,
+        )
+    }
+
+    /// Tokens one timed repetition processes (generated tokens for generation and
+    /// GRPO steps).
     pub fn tokens(&self) -> usize {
         match self.kind {
-            CaseKind::Generate => self.batch * self.new_tokens,
+            CaseKind::Generate | CaseKind::GrpoStep => self.batch * self.new_tokens,
             _ => self.batch * self.seq,
         }
     }
@@ -102,12 +134,19 @@ pub enum Suite {
     Model,
     Train,
     Generate,
+    GrpoStep,
 }
 
 pub const TRAIN_BATCH: usize = 4;
 pub const TRAIN_SEQ: usize = 256;
 pub const PROMPT: usize = 32;
 pub const NEW_TOKENS: usize = 128;
+/// A GRPO step as the paper's recipe shapes it: a group of 8 completions per prompt.
+pub const GRPO_GROUP: usize = 8;
+pub const GRPO_PROMPT: usize = 64;
+pub const GRPO_NEW: usize = 256;
+/// KL weight of the timed GRPO steps (non-zero, so the reference model runs).
+pub const GRPO_BETA: f64 = 0.04;
 
 impl Suite {
     pub fn name(self) -> &'static str {
@@ -115,6 +154,7 @@ impl Suite {
             Suite::Model => "model",
             Suite::Train => "train",
             Suite::Generate => "generate",
+            Suite::GrpoStep => "grpo-step",
         }
     }
 
@@ -142,6 +182,11 @@ impl Suite {
                 .into_iter()
                 .map(|b| Case::generate(b, prompt, new))
                 .collect(),
+            Suite::GrpoStep => vec![Case::grpo(
+                GRPO_GROUP,
+                (GRPO_PROMPT / s).max(2),
+                (GRPO_NEW / s).max(2),
+            )],
         }
     }
 }
@@ -172,6 +217,11 @@ mod tests {
         );
         let batches: Vec<usize> = Suite::Generate.cases(1).iter().map(|c| c.batch).collect();
         assert_eq!(batches, [1, 8, 32]);
+        let big = Suite::Train.cases(1)[0].reshaped(Some(8), Some(1024));
+        assert_eq!(
+            (big.name.as_str(), big.tokens()),
+            ("sft step full 8x1024", 8192)
+        );
         assert!(
             Suite::Train
                 .cases(1)

@@ -14,6 +14,7 @@ use crate::runlog::{EventWriter, RunEvent, read_all};
 use crate::train::grpo::objective::ObjectiveConfig;
 use crate::train::grpo::rewards::{RewardSet, RewardWeights};
 use crate::train::grpo::{GrpoConfig, GrpoJob, GrpoPrompt};
+use crate::train::precision::Precision;
 use crate::train::student::Student;
 
 #[derive(Debug, Clone)]
@@ -28,6 +29,7 @@ pub struct GrpoBenchOptions {
     pub beta: f64,
     /// Sequences per forward/backward in the update (memory, not maths).
     pub micro_batch: usize,
+    pub precision: Precision,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -116,17 +118,10 @@ pub fn run(options: &GrpoBenchOptions, scratch: &Path) -> anyhow::Result<GrpoBen
             &["q_proj", "k_proj", "v_proj", "o_proj"],
         )
     });
-    let student = Student::load(&options.model, lora, 0)
+    let student = Student::load(&options.model, lora, 0, options.precision)
         .with_context(|| format!("loading {}", options.model.display()))?;
     let reference = if options.beta > 0.0 {
-        Some(
-            crate::model::checkpoint::load_model(
-                &options.model,
-                candle_core::DType::F32,
-                &candle_core::Device::Cpu,
-            )?
-            .0,
-        )
+        Some(crate::device::load_model(&options.model, options.precision.compute_dtype())?.0)
     } else {
         None
     };
@@ -188,8 +183,10 @@ pub fn render(options: &GrpoBenchOptions, result: &GrpoBenchResult) -> String {
     let total = m.total_s().max(1e-9);
     let share = |s: f64| 100.0 * s / total;
     let mut out = format!(
-        "bench grpo: {} · G={} · {} new tokens max · {} · β={} · micro-batch {} · mean of {} steps after 1 warm-up\n",
+        "bench grpo: {} · {} on {} · G={} · {} new tokens max · {} · β={} · micro-batch {} · mean of {} steps after 1 warm-up\n",
         options.model.display(),
+        options.precision,
+        crate::device::selected().unwrap_or_default(),
         options.group,
         options.max_new_tokens,
         if options.lora_rank > 0 {

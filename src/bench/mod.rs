@@ -2,8 +2,10 @@
 //! here, never in timed unit tests.
 
 pub mod cases;
+pub mod flops;
 pub mod grpo;
 pub mod ours;
+pub mod random;
 pub mod store;
 pub mod table;
 pub mod torch;

@@ -5,16 +5,21 @@
 use std::path::Path;
 use std::time::Instant;
 
-use candle_core::{DType, Device};
+use candle_core::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
-use super::cases::{Case, CaseKind, LORA_ALPHA, LORA_TARGETS, LR, MAX_GRAD_NORM, token_rows};
+use super::cases::{
+    Case, CaseKind, GRPO_BETA, LORA_ALPHA, LORA_TARGETS, LR, MAX_GRAD_NORM, token_rows,
+};
 use crate::infer::{SamplingParams, generate};
 use crate::model::checkpoint::load_model;
 use crate::model::lora::LoraConfig;
 use crate::train::batch::{TokenizedExample, collate};
+use crate::train::grpo::objective::{ObjectiveConfig, ObjectiveInputs, grpo_loss};
+use crate::train::grpo::rollout::token_logprobs;
 use crate::train::loss::shifted_cross_entropy;
 use crate::train::optim::{AdamW, AdamWConfig, Gradients};
+use crate::train::precision::Precision;
 use crate::train::student::Student;
 use crate::train::trainable::Trainable;
 
@@ -115,20 +120,40 @@ impl Clock {
     }
 }
 
-pub fn run_case(dir: &Path, case: &Case, reps: Repetitions) -> Result<Measured, BenchError> {
+/// Runs `case` on the selected device (`--device`) in `precision`.
+pub fn run_case(
+    dir: &Path,
+    case: &Case,
+    reps: Repetitions,
+    precision: Precision,
+) -> Result<Measured, BenchError> {
     reset_peak_rss();
     let mut measured = match case.kind {
-        CaseKind::FwdBwd | CaseKind::SftStep => train_case(dir, case, reps)?,
-        CaseKind::Generate => generate_case(dir, case, reps)?,
+        CaseKind::FwdBwd | CaseKind::SftStep => train_case(dir, case, reps, precision)?,
+        CaseKind::Generate => generate_case(dir, case, reps, precision)?,
+        CaseKind::GrpoStep => grpo_step_case(dir, case, reps, precision)?,
     };
     measured.peak_rss_mib = super::peak_rss_mib();
     Ok(measured)
 }
 
-fn train_case(dir: &Path, case: &Case, reps: Repetitions) -> Result<Measured, BenchError> {
+/// A GPU runs asynchronously: a timestamp means something only once the queued work
+/// is done.
+fn sync(device: &Device, case: &Case) -> Result<Instant, BenchError> {
+    device.synchronize().in_case(case)?;
+    Ok(Instant::now())
+}
+
+fn train_case(
+    dir: &Path,
+    case: &Case,
+    reps: Repetitions,
+    precision: Precision,
+) -> Result<Measured, BenchError> {
     let lora = (case.lora_rank > 0)
         .then(|| LoraConfig::new(case.lora_rank, LORA_ALPHA, 0.0, LORA_TARGETS));
-    let student = Student::load(dir, lora, 0).in_case(case)?;
+    let student = Student::load(dir, lora, 0, precision).in_case(case)?;
+    let device = student.device();
     let vocab = student.model.config().vocab_size;
     let rows = token_rows(case.batch, case.seq, vocab);
     let ids_sum = rows.iter().flatten().map(|&t| u64::from(t)).sum();
@@ -138,7 +163,7 @@ fn train_case(dir: &Path, case: &Case, reps: Repetitions) -> Result<Measured, Be
         .map(|r| TokenizedExample::new(&r[..prompt], &r[prompt..]))
         .collect();
     let refs: Vec<&TokenizedExample> = examples.iter().collect();
-    let batch = collate(&refs, student.pad_id(), &Device::Cpu).in_case(case)?;
+    let batch = collate(&refs, student.pad_id(), &device).in_case(case)?;
     let params = student.trainable_params();
     let mut optimizer = match case.kind {
         CaseKind::SftStep => {
@@ -151,22 +176,22 @@ fn train_case(dir: &Path, case: &Case, reps: Repetitions) -> Result<Measured, Be
     let mut first_loss = None;
     for rep in 0..reps.warmup + reps.timed {
         let cpu0 = cpu_seconds();
-        let t0 = Instant::now();
+        let t0 = sync(&device, case)?;
         let logits = student
             .logits(&batch.input_ids, &batch.attention_mask)
             .in_case(case)?;
         let (loss, _) = shifted_cross_entropy(&logits, &batch.labels).in_case(case)?;
         let value = loss.to_scalar::<f32>().in_case(case)?;
         first_loss.get_or_insert(f64::from(value));
-        let t1 = Instant::now();
+        let t1 = sync(&device, case)?;
         let mut grads = Gradients::from_store(&params, &loss.backward().in_case(case)?);
-        let t2 = Instant::now();
+        let t2 = sync(&device, case)?;
         if let Some(opt) = optimizer.as_mut() {
             grads.clip_global_norm(MAX_GRAD_NORM).in_case(case)?;
             opt.step(&grads, LR).in_case(case)?;
         }
         drop(grads);
-        let t3 = Instant::now();
+        let t3 = sync(&device, case)?;
         if rep >= reps.warmup {
             clock.add(cpu0);
             split.forward_s += (t1 - t0).as_secs_f64();
@@ -193,8 +218,13 @@ fn train_case(dir: &Path, case: &Case, reps: Repetitions) -> Result<Measured, Be
     })
 }
 
-fn generate_case(dir: &Path, case: &Case, reps: Repetitions) -> Result<Measured, BenchError> {
-    let (model, cfg) = load_model(dir, DType::F32, &Device::Cpu).in_case(case)?;
+fn generate_case(
+    dir: &Path,
+    case: &Case,
+    reps: Repetitions,
+    precision: Precision,
+) -> Result<Measured, BenchError> {
+    let (model, cfg) = crate::device::load_model(dir, precision.compute_dtype()).in_case(case)?;
     let prompts = token_rows(case.batch, case.prompt, cfg.vocab_size);
     let ids_sum = prompts.iter().flatten().map(|&t| u64::from(t)).sum();
     let params = SamplingParams {
@@ -221,6 +251,101 @@ fn generate_case(dir: &Path, case: &Case, reps: Repetitions) -> Result<Measured,
                 ),
             });
         }
+        if rep >= reps.warmup {
+            clock.add(cpu0);
+            total += elapsed;
+        }
+    }
+    let seconds = total / reps.timed.max(1) as f64;
+    Ok(Measured {
+        name: case.name.clone(),
+        tokens_per_s: case.tokens() as f64 / seconds.max(1e-12),
+        seconds,
+        cpu_seconds: Some(clock.cpu / reps.timed.max(1) as f64),
+        split: None,
+        peak_rss_mib: None,
+        loss: None,
+        ids_sum,
+    })
+}
+
+/// Advantages of a group with half its completions right: ±1, as group
+/// normalisation gives them.
+fn alternating_advantages(group: usize, device: &Device) -> candle_core::Result<Tensor> {
+    let values: Vec<f32> = (0..group)
+        .map(|i| if i % 2 == 0 { 1.0 } else { -1.0 })
+        .collect();
+    Tensor::from_vec(values, group, device)
+}
+
+fn grpo_step_case(
+    dir: &Path,
+    case: &Case,
+    reps: Repetitions,
+    precision: Precision,
+) -> Result<Measured, BenchError> {
+    let student = Student::load(dir, None, 0, precision).in_case(case)?;
+    let device = student.device();
+    let (reference, _) = load_model(dir, precision.compute_dtype(), &device).in_case(case)?;
+    let vocab = student.model.config().vocab_size;
+    let prompt = token_rows(1, case.prompt, vocab).remove(0);
+    let ids_sum = prompt.iter().map(|&t| u64::from(t)).sum();
+    let prompts = vec![prompt.clone(); case.batch];
+    let params = student.trainable_params();
+    let mut optimizer = AdamW::new(params.clone(), AdamWConfig::default()).in_case(case)?;
+    let objective = ObjectiveConfig {
+        beta: GRPO_BETA,
+        ..ObjectiveConfig::default()
+    };
+    let advantages = alternating_advantages(case.batch, &device).in_case(case)?;
+    let no_text = |_: &[u32]| String::new();
+    let pad = student.pad_id();
+    let mut clock = Clock::default();
+    let mut total = 0.0;
+    for rep in 0..reps.warmup + reps.timed {
+        let sampling = SamplingParams {
+            temperature: 1.0,
+            max_new_tokens: case.new_tokens,
+            seed: rep as u64,
+            ..Default::default()
+        };
+        let cpu0 = cpu_seconds();
+        let t0 = sync(&device, case)?;
+        // No end-of-sequence ids: every completion has exactly `new_tokens`.
+        let completions =
+            generate(&student.model, &prompts, &sampling, &[], pad, &no_text).in_case(case)?;
+        let sequences: Vec<(&[u32], &[u32])> = completions
+            .iter()
+            .map(|g| (prompt.as_slice(), g.tokens.as_slice()))
+            .collect();
+        let reference_forward =
+            |ids: &Tensor, mask: &Tensor| reference.forward(ids, Some(mask), None);
+        let reference_logp =
+            token_logprobs(&reference_forward, &sequences, pad, 1.0, false, &device)
+                .in_case(case)?
+                .logp
+                .detach();
+        let policy_forward = |ids: &Tensor, mask: &Tensor| student.logits(ids, mask);
+        let policy =
+            token_logprobs(&policy_forward, &sequences, pad, 1.0, false, &device).in_case(case)?;
+        let old_logp = policy.logp.detach();
+        let output = grpo_loss(
+            &ObjectiveInputs {
+                logp: &policy.logp,
+                old_logp: &old_logp,
+                ref_logp: Some(&reference_logp),
+                mask: &policy.mask,
+                advantages: &advantages,
+                max_new_tokens: case.new_tokens,
+            },
+            &objective,
+        )
+        .in_case(case)?;
+        let mut grads = Gradients::from_store(&params, &output.loss.backward().in_case(case)?);
+        grads.clip_global_norm(MAX_GRAD_NORM).in_case(case)?;
+        optimizer.step(&grads, LR).in_case(case)?;
+        drop(grads);
+        let elapsed = (sync(&device, case)? - t0).as_secs_f64();
         if rep >= reps.warmup {
             clock.add(cpu0);
             total += elapsed;

@@ -2,8 +2,11 @@
 
 use std::fmt::Write;
 
+use super::cases::{Case, CaseKind};
+use super::flops;
 use super::ours::Measured;
 use super::torch::TorchReport;
+use crate::model::config::Config;
 
 pub struct Row<'a> {
     pub ours: &'a Measured,
@@ -99,6 +102,36 @@ pub fn render_split(rows: &[Row]) -> String {
     out
 }
 
+/// Model FLOPs utilisation of the training rows, both sides, at `peak_tflops`.
+pub fn render_mfu(rows: &[Row], cases: &[Case], cfg: &Config, peak_tflops: f64) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "| MFU at {peak_tflops} TFLOP/s peak | model GFLOP per token | ours | PyTorch |"
+    );
+    let _ = writeln!(out, "|---|---:|---:|---:|");
+    for row in rows {
+        let Some(case) = cases.iter().find(|c| c.name == row.ours.name) else {
+            continue;
+        };
+        if matches!(case.kind, CaseKind::Generate | CaseKind::GrpoStep) {
+            continue;
+        }
+        let per_token = flops::train_flops_per_token(cfg, case.seq, case.lora_rank > 0);
+        let pct = |tps: f64| format!("{:.1}%", 100.0 * flops::mfu(tps, per_token, peak_tflops));
+        let _ = writeln!(
+            out,
+            "| {} | {:.2} | {} | {} |",
+            row.ours.name,
+            per_token / 1e9,
+            pct(row.ours.tokens_per_s),
+            row.torch
+                .map_or_else(|| "-".to_string(), |t| pct(t.tokens_per_s)),
+        );
+    }
+    out
+}
+
 /// Lines for inputs that differ between the sides (they must not).
 pub fn mismatches(rows: &[Row]) -> Vec<String> {
     rows.iter()
@@ -143,6 +176,7 @@ mod tests {
             torch: "x".into(),
             transformers: "y".into(),
             threads: 1,
+            gpu: None,
             cases: vec![measured("a", 100.0, true)],
         };
         let rows = rows(&ours, Some(&torch));

@@ -10,6 +10,8 @@ use serde::Deserialize;
 
 use super::cases::Case;
 use super::ours::{Measured, Repetitions};
+use crate::device::DeviceSpec;
+use crate::train::precision::Precision;
 use crate::tui::sanitize::sanitize;
 
 const SCRIPT: &str = include_str!("../../bench/torch_bench.py");
@@ -29,6 +31,9 @@ pub struct TorchReport {
     pub torch: String,
     pub transformers: String,
     pub threads: usize,
+    /// The GPU's name when the side ran on one.
+    #[serde(default)]
+    pub gpu: Option<String>,
     pub cases: Vec<Measured>,
 }
 
@@ -47,12 +52,20 @@ pub enum TorchError {
     Report(serde_json::Error),
 }
 
+/// Where and how the PyTorch side runs: the same device and precision as ours.
+#[derive(Debug, Clone, Copy)]
+pub struct Placement {
+    pub device: DeviceSpec,
+    pub precision: Precision,
+}
+
 pub fn run(
     python: &Path,
     model_dir: &Path,
     threads: usize,
     cases: &[Case],
     reps: Repetitions,
+    placement: Placement,
 ) -> Result<TorchReport, TorchError> {
     let dir = tempfile::tempdir().map_err(TorchError::Script)?;
     let script = dir.path().join("torch_bench.py");
@@ -68,6 +81,10 @@ pub fn run(
         .arg(reps.warmup.to_string())
         .arg("--reps")
         .arg(reps.timed.to_string())
+        .arg("--device")
+        .arg(placement.device.to_string())
+        .arg("--precision")
+        .arg(placement.precision.name())
         .arg("--cases")
         .arg(cases_json)
         .stdin(Stdio::null())

@@ -7,15 +7,33 @@ use anyhow::{Context, Result};
 
 use crate::bench::cases::Suite;
 use crate::bench::ours::{Repetitions, run_case};
-use crate::bench::{table, torch};
+use crate::bench::{random, table, torch};
 use crate::config::Paths;
+use crate::model::config::Config;
+use crate::train::precision::Precision;
+use crate::tui::sanitize::sanitize;
 
 #[derive(Debug, clap::Args)]
 pub struct ModelBenchArgs {
-    /// Model directory (Hugging Face layout). Default: SmolLM2-135M-Instruct, imported
-    /// once from its GGUF to f32 in the cache.
+    /// Model directory (Hugging Face layout), or `random:qwen2.5-0.5b` (that shape with
+    /// random weights, written to the cache once). Default: SmolLM2-135M-Instruct,
+    /// imported once from its GGUF to f32 in the cache.
     #[arg(long)]
-    model: Option<PathBuf>,
+    model: Option<String>,
+    /// f32, or bf16 (our side: bf16 weights and activations with f32 masters; PyTorch:
+    /// autocast to bf16 over f32 weights).
+    #[arg(long, value_enum, default_value_t = Precision::F32)]
+    precision: Precision,
+    /// The device's dense peak in TFLOP/s at this precision (989 for an H100/H200
+    /// SXM in bf16): prints the model FLOPs utilisation of training cases.
+    #[arg(long)]
+    peak_tflops: Option<f64>,
+    /// Rows per training step instead of the suite's 4.
+    #[arg(long)]
+    batch: Option<usize>,
+    /// Tokens per row of training steps instead of the suite's 256.
+    #[arg(long)]
+    seq: Option<usize>,
     /// Also run the same cases with PyTorch + transformers (`bench/torch_bench.py`) and
     /// print ours / PyTorch ratios.
     #[arg(long)]
@@ -43,14 +61,30 @@ pub fn run(suite: Suite, args: ModelBenchArgs, threads: usize, paths: &Paths) ->
         threads
     };
     let dir = match args.model {
-        Some(dir) => dir,
+        Some(spec) => {
+            let tokenizer_from = || crate::bench::default_model_dir(&paths.cache_dir);
+            match spec.strip_prefix("random:") {
+                Some(_) => random::resolve(&spec, &paths.cache_dir, &tokenizer_from()?)?
+                    .context("random model")?,
+                None => PathBuf::from(spec),
+            }
+        }
         None => crate::bench::default_model_dir(&paths.cache_dir)?,
+    };
+    let device = crate::device::selected().unwrap_or_default();
+    let placement = torch::Placement {
+        device,
+        precision: args.precision,
     };
     let reps = Repetitions {
         warmup: 1,
         timed: if args.quick { 1 } else { 3 },
     };
-    let cases = suite.cases(args.scale);
+    let cases: Vec<_> = suite
+        .cases(args.scale)
+        .iter()
+        .map(|c| c.reshaped(args.batch, args.seq))
+        .collect();
     let python = args
         .python
         .unwrap_or_else(|| torch::default_python(&paths.cache_dir));
@@ -59,14 +93,21 @@ pub fn run(suite: Suite, args: ModelBenchArgs, threads: usize, paths: &Paths) ->
     let mut ours = Vec::with_capacity(cases.len());
     let mut report: Option<torch::TorchReport> = None;
     for case in &cases {
-        let measured = run_case(&dir, case, reps)?;
+        let measured = run_case(&dir, case, reps, args.precision)?;
         eprintln!(
             "ours: {}: {:.1} tokens/s",
             measured.name, measured.tokens_per_s
         );
         ours.push(measured);
         if args.torch {
-            let one = torch::run(&python, &dir, threads, std::slice::from_ref(case), reps)?;
+            let one = torch::run(
+                &python,
+                &dir,
+                threads,
+                std::slice::from_ref(case),
+                reps,
+                placement,
+            )?;
             match report.as_mut() {
                 Some(r) => r.cases.extend(one.cases),
                 None => report = Some(one),
@@ -75,9 +116,10 @@ pub fn run(suite: Suite, args: ModelBenchArgs, threads: usize, paths: &Paths) ->
     }
 
     println!(
-        "bench {}: {} (f32, CPU, {threads} thread{}), {} warm-up + {} timed repetition{} per case",
+        "bench {}: {} ({}, {device}, {threads} CPU thread{}), {} warm-up + {} timed repetition{} per case",
         suite.name(),
         dir.display(),
+        args.precision,
         if threads == 1 { "" } else { "s" },
         reps.warmup,
         reps.timed,
@@ -85,11 +127,15 @@ pub fn run(suite: Suite, args: ModelBenchArgs, threads: usize, paths: &Paths) ->
     );
     if let Some(r) = &report {
         println!(
-            "PyTorch side: torch {}, transformers {}, {} thread{}",
+            "PyTorch side: torch {}, transformers {}, {} thread{}{}",
             r.torch,
             r.transformers,
             r.threads,
-            if r.threads == 1 { "" } else { "s" }
+            if r.threads == 1 { "" } else { "s" },
+            r.gpu
+                .as_deref()
+                .map(|g| format!(", {}", sanitize(g)))
+                .unwrap_or_default()
         );
     }
     let rows = table::rows(&ours, report.as_ref());
@@ -102,6 +148,11 @@ pub fn run(suite: Suite, args: ModelBenchArgs, threads: usize, paths: &Paths) ->
     }
     for line in table::mismatches(&rows) {
         println!("WARNING: {line}");
+    }
+    if let Some(peak) = args.peak_tflops {
+        let cfg = Config::from_file(&dir.join("config.json"))?;
+        println!();
+        print!("{}", table::render_mfu(&rows, &cases, &cfg, peak));
     }
     if let Some(path) = args.json {
         let value = serde_json::json!({

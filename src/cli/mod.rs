@@ -250,6 +250,9 @@ pub struct GrpoArgs {
     /// KL weight to the reference model (0 = no reference).
     #[arg(long)]
     beta: Option<f64>,
+    /// f32, or bf16 weights and activations with f32 master weights.
+    #[arg(long, value_enum)]
+    precision: Option<crate::train::precision::Precision>,
     /// Stay attached with a progress bar instead of detaching.
     #[arg(long)]
     foreground: bool,
@@ -277,6 +280,9 @@ pub struct SftArgs {
     lr: Option<f64>,
     #[arg(long)]
     batch: Option<usize>,
+    /// f32, or bf16 weights and activations with f32 master weights.
+    #[arg(long, value_enum)]
+    precision: Option<crate::train::precision::Precision>,
     /// Stay attached and print progress instead of detaching.
     #[arg(long)]
     foreground: bool,
@@ -401,6 +407,8 @@ pub enum BenchCommand {
         /// Sequences per forward/backward in the update: bounds memory, same result.
         #[arg(long, default_value_t = 2)]
         micro_batch: usize,
+        #[arg(long, value_enum, default_value_t = crate::train::precision::Precision::F32)]
+        precision: crate::train::precision::Precision,
     },
     /// The TUI with 100,000 candidates and a 1,000,000-line events file: first frame,
     /// frame times while scrolling, RSS.
@@ -420,6 +428,10 @@ pub enum BenchCommand {
     /// Batched greedy generation tokens/s at batch 1, 8 and 32 (128 new tokens);
     /// --torch puts transformers' `generate` beside them.
     Generate(bench::ModelBenchArgs),
+    /// Completion tokens/s of whole GRPO steps at fixed shapes (8 sampled completions
+    /// of 256 tokens to a 64-token prompt, reference log-probabilities, the clipped
+    /// objective with KL, backward, AdamW); --torch runs the same step in PyTorch.
+    GrpoStep(bench::ModelBenchArgs),
 }
 
 pub fn main() -> Result<()> {
@@ -639,6 +651,9 @@ pub fn run(cli: Cli, paths: &Paths) -> Result<()> {
                 BenchCommand::Generate(args) => {
                     bench::run(crate::bench::cases::Suite::Generate, args, threads, paths)
                 }
+                BenchCommand::GrpoStep(args) => {
+                    bench::run(crate::bench::cases::Suite::GrpoStep, args, threads, paths)
+                }
                 BenchCommand::Store { candidates } => bench_store(candidates),
                 BenchCommand::Grpo {
                     model,
@@ -648,6 +663,7 @@ pub fn run(cli: Cli, paths: &Paths) -> Result<()> {
                     lora,
                     beta,
                     micro_batch,
+                    precision,
                 } => {
                     let options = crate::bench::grpo::GrpoBenchOptions {
                         model,
@@ -657,6 +673,7 @@ pub fn run(cli: Cli, paths: &Paths) -> Result<()> {
                         lora_rank: lora,
                         beta,
                         micro_batch,
+                        precision,
                     };
                     let dir = tempfile::tempdir()?;
                     let result = crate::bench::grpo::run(&options, dir.path())?;

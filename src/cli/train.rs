@@ -45,6 +45,10 @@ pub fn sft(ws: &Workspace, args: SftArgs, threads: Option<usize>) -> Result<()> 
     if let Some(threads) = threads {
         config.threads = threads;
     }
+    if let Some(precision) = args.precision {
+        config.precision = precision;
+    }
+    config.device = crate::device::selected().or(config.device);
     let id = run::create(ws, &config)?;
     println!("run {id} created in {}", ws.runs_dir().join(&id).display());
     start(ws, &id, args.foreground, threads)
@@ -86,6 +90,10 @@ pub fn grpo(ws: &Workspace, args: GrpoArgs, threads: Option<usize>) -> Result<()
     if let Some(threads) = threads {
         config.threads = threads;
     }
+    if let Some(precision) = args.precision {
+        config.precision = precision;
+    }
+    config.device = crate::device::selected().or(config.device);
     let id = run::create_grpo(ws, &config)?;
     println!("run {id} created in {}", ws.runs_dir().join(&id).display());
     start(ws, &id, args.foreground, threads)
@@ -108,7 +116,15 @@ pub fn start(ws: &Workspace, id: &str, foreground: bool, threads: Option<usize>)
 }
 
 pub fn worker(ws: &Workspace, id: &str, threads: Option<usize>) -> Result<()> {
-    let configured = run::configured_threads(&ws.runs_dir().join(id).join("run.toml"))?;
+    let run_toml = ws.runs_dir().join(id).join("run.toml");
+    // `--device` (or the environment) wins; otherwise the device the run was created
+    // on. Before the thread pool starts: selecting sets the environment.
+    if crate::device::selected().is_none()
+        && let Some(spec) = run::configured_device(&run_toml)?
+    {
+        crate::device::select(spec)?;
+    }
+    let configured = run::configured_threads(&run_toml)?;
     configure_threads(threads.unwrap_or(configured))?;
     // A file-size limit must fail the checkpoint write with a clear error (and keep the
     // previous checkpoint) rather than kill the worker mid-run with SIGXFSZ.

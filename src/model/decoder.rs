@@ -686,6 +686,45 @@ impl Model {
         Ok(vars)
     }
 
+    /// Converts every base weight to `dtype` as plain tensors (no gradient reaches the
+    /// originals). Adapters attached later take the new dtype.
+    pub fn cast(&mut self, dtype: DType) -> Result<()> {
+        self.visit_weights_mut(&mut |_, t| {
+            *t = t.detach().to_dtype(dtype)?;
+            Ok(())
+        })?;
+        self.dtype = dtype;
+        Ok(())
+    }
+
+    /// A copy whose base weights named in `weights` are replaced by those tensors
+    /// (the f32 masters of a bf16 run, to save what was learned at full precision).
+    /// The copy's dtype is that of the replacements when they cover every weight.
+    pub fn with_weights(&self, weights: &HashMap<String, Tensor>) -> Result<Model> {
+        let mut copy = self.clone();
+        let mut dtypes = Vec::new();
+        copy.visit_weights_mut(&mut |name, t| {
+            if let Some(w) = weights.get(name) {
+                if w.shape() != t.shape() {
+                    candle_core::bail!(
+                        "{name}: replacement has shape {:?}, the model {:?}",
+                        w.shape(),
+                        t.shape()
+                    );
+                }
+                *t = w.detach();
+            }
+            dtypes.push(t.dtype());
+            Ok(())
+        })?;
+        if let Some(&first) = dtypes.first()
+            && dtypes.iter().all(|&d| d == first)
+        {
+            copy.dtype = first;
+        }
+        Ok(copy)
+    }
+
     /// Makes every base weight a plain tensor again, so no gradient is computed for it.
     pub fn freeze_base(&mut self) -> Result<()> {
         self.visit_weights_mut(&mut |_, t| {

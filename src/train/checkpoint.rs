@@ -129,7 +129,6 @@ pub fn step_dir(root: &Path, step: u64) -> PathBuf {
 /// the space it took is given back and the previous checkpoint stays the newest.
 pub fn save(
     root: &Path,
-    params: &[NamedVar],
     optimizer: &AdamW,
     state: &CheckpointState,
     keep: usize,
@@ -138,7 +137,7 @@ pub fn save(
         .map_err(io(root))
         .map_err(CheckpointError::or_no_space)?;
     let tmp = root.join(format!(".step-{}.tmp", state.step));
-    let written = write_files(&tmp, params, optimizer, state);
+    let written = write_files(&tmp, optimizer.params(), optimizer, state);
     if let Err(e) = written {
         let _ = std::fs::remove_dir_all(&tmp);
         return Err(e.or_no_space());
@@ -165,7 +164,7 @@ fn write_files(
     std::fs::create_dir_all(tmp).map_err(io(tmp))?;
     let weights: HashMap<String, Tensor> = params
         .iter()
-        .map(|p| (p.name.clone(), p.var.as_tensor().clone()))
+        .map(|p| (p.name.clone(), p.value().clone()))
         .collect();
     let weights_path = tmp.join(WEIGHTS);
     candle_core::safetensors::save(&weights, &weights_path).map_err(tensor_err(&weights_path))?;
@@ -218,10 +217,9 @@ fn prune(root: &Path, keep: usize) -> Result<(), CheckpointError> {
     Ok(())
 }
 
-/// Loads a checkpoint into `params` and `optimizer`; returns its state.
+/// Loads a checkpoint into the optimiser's parameters and state; returns its state.
 pub fn load(
     dir: &Path,
-    params: &[NamedVar],
     optimizer: &mut AdamW,
     device: &Device,
 ) -> Result<CheckpointState, CheckpointError> {
@@ -235,14 +233,14 @@ pub fn load(
     let weights_path = dir.join(WEIGHTS);
     let weights =
         candle_core::safetensors::load(&weights_path, device).map_err(tensor_err(&weights_path))?;
-    for p in params {
+    for p in optimizer.params() {
         let tensor = weights
             .get(&p.name)
             .ok_or_else(|| CheckpointError::Missing {
                 path: weights_path.clone(),
                 name: p.name.clone(),
             })?;
-        p.var.set(tensor).map_err(tensor_err(&weights_path))?;
+        p.set_value(tensor).map_err(tensor_err(&weights_path))?;
     }
     let optimizer_path = dir.join(OPTIMIZER);
     let moments = candle_core::safetensors::load(&optimizer_path, device)

@@ -7,6 +7,7 @@ pub mod dataset;
 pub mod grpo;
 pub mod loss;
 pub mod optim;
+pub mod precision;
 pub mod run;
 pub mod schedule;
 pub mod sft;

@@ -41,6 +41,55 @@ impl Default for AdamWConfig {
 pub struct NamedVar {
     pub name: String,
     pub var: Var,
+    /// The f32 weight the optimiser updates when `var` is half precision; `var` is
+    /// its rounded copy. Taken from the source checkpoint where it was f32, so the
+    /// run starts from the exact weights.
+    pub master: Option<Var>,
+}
+
+impl NamedVar {
+    pub fn new(name: impl Into<String>, var: Var) -> Self {
+        Self {
+            name: name.into(),
+            var,
+            master: None,
+        }
+    }
+
+    /// A half-precision `var` with the f32 weight it was rounded from.
+    pub fn with_master(name: impl Into<String>, var: Var, master: Var) -> Self {
+        Self {
+            name: name.into(),
+            var,
+            master: Some(master),
+        }
+    }
+
+    /// The full-precision value: the master where there is one.
+    pub fn value(&self) -> &Tensor {
+        self.master.as_ref().unwrap_or(&self.var).as_tensor()
+    }
+
+    /// Rounds the master into the parameter after the master was updated in place.
+    fn sync_from_master(&self) -> Result<()> {
+        match &self.master {
+            Some(master) => self
+                .var
+                .set(&master.as_tensor().to_dtype(self.var.dtype())?),
+            None => Ok(()),
+        }
+    }
+
+    /// Sets the parameter (and its master) from a full-precision value.
+    pub fn set_value(&self, value: &Tensor) -> Result<()> {
+        match &self.master {
+            Some(master) => {
+                master.set(&value.to_dtype(DType::F32)?)?;
+                self.var.set(&value.to_dtype(self.var.dtype())?)
+            }
+            None => self.var.set(&value.to_dtype(self.var.dtype())?),
+        }
+    }
 }
 
 /// Gradients aligned with a parameter list; `None` for a parameter the loss never
@@ -126,7 +175,14 @@ pub struct AdamW {
 }
 
 impl AdamW {
-    pub fn new(params: Vec<NamedVar>, config: AdamWConfig) -> Result<Self> {
+    /// Half-precision parameters without a master get one, upcast from their value.
+    pub fn new(mut params: Vec<NamedVar>, config: AdamWConfig) -> Result<Self> {
+        for p in &mut params {
+            if p.master.is_none() && p.var.dtype() != DType::F32 {
+                let upcast = p.var.as_tensor().detach().to_dtype(DType::F32)?;
+                p.master = Some(Var::from_tensor(&upcast)?);
+            }
+        }
         let zeros = |p: &NamedVar| Tensor::zeros(p.var.shape(), DType::F32, p.var.device());
         let first = params.iter().map(zeros).collect::<Result<Vec<_>>>()?;
         let second = params.iter().map(zeros).collect::<Result<Vec<_>>>()?;
@@ -146,6 +202,7 @@ impl AdamW {
         self
     }
 
+    /// The parameters, with the masters this optimiser created; checkpoints save these.
     pub fn params(&self) -> &[NamedVar] {
         &self.params
     }
@@ -155,7 +212,8 @@ impl AdamW {
     }
 
     /// One update with learning rate `lr`. Moments and the update are computed in f32
-    /// whatever the parameter dtype (bf16 weights keep f32 optimiser state).
+    /// whatever the parameter dtype; a half-precision parameter's f32 master takes the
+    /// update and the parameter becomes its rounded copy.
     pub fn step(&mut self, grads: &Gradients, lr: f64) -> Result<()> {
         self.step += 1;
         let AdamWConfig {
@@ -171,7 +229,8 @@ impl AdamW {
         for (i, param) in self.params.iter().enumerate() {
             let Some(grad) = &grads.0[i] else { continue };
             let decays = weight_decay != 0.0 && (decay_1d || param.var.rank() > 1);
-            if !self.composed && adamw_cpu::applies(&param.var, &self.first[i], &self.second[i]) {
+            let target = param.master.as_ref().unwrap_or(&param.var);
+            if !self.composed && adamw_cpu::applies(target, &self.first[i], &self.second[i]) {
                 let scalars = adamw_cpu::StepScalars {
                     beta1,
                     beta2,
@@ -182,9 +241,10 @@ impl AdamW {
                     decay: decays.then_some(weight_decay),
                 };
                 let (m, v) =
-                    adamw_cpu::update(&param.var, grad, &self.first[i], &self.second[i], scalars)?;
+                    adamw_cpu::update(target, grad, &self.first[i], &self.second[i], scalars)?;
                 self.first[i] = m;
                 self.second[i] = v;
+                param.sync_from_master()?;
                 continue;
             }
             let grad = grad.to_dtype(DType::F32)?;
@@ -193,12 +253,12 @@ impl AdamW {
             let m_hat = (&m / bias1)?;
             let v_hat = (&v / bias2)?;
             let update = (m_hat / (v_hat.sqrt()? + eps)?)?;
-            let mut value = param.var.as_tensor().to_dtype(DType::F32)?;
+            let mut value = target.as_tensor().to_dtype(DType::F32)?;
             if decays {
                 value = (&value * (1.0 - lr * weight_decay))?;
             }
             let value = (value - (update * lr)?)?;
-            param.var.set(&value.to_dtype(param.var.dtype())?)?;
+            param.set_value(&value)?;
             self.first[i] = m;
             self.second[i] = v;
         }
@@ -244,10 +304,10 @@ mod tests {
     use super::*;
 
     fn scalar_param(value: f32) -> NamedVar {
-        NamedVar {
-            name: "w".into(),
-            var: Var::from_tensor(&Tensor::new(&[[value]], &Device::Cpu).unwrap()).unwrap(),
-        }
+        NamedVar::new(
+            "w",
+            Var::from_tensor(&Tensor::new(&[[value]], &Device::Cpu).unwrap()).unwrap(),
+        )
     }
 
     fn value(p: &NamedVar) -> f32 {
@@ -310,18 +370,15 @@ mod tests {
                     .collect()
             };
             vec![
-                NamedVar {
-                    name: "matrix".into(),
-                    var: Var::from_tensor(
-                        &Tensor::from_vec(values(70_000), (350, 200), &dev).unwrap(),
-                    )
-                    .unwrap(),
-                },
-                NamedVar {
-                    name: "gain".into(),
-                    var: Var::from_tensor(&Tensor::from_vec(values(33), 33, &dev).unwrap())
+                NamedVar::new(
+                    "matrix",
+                    Var::from_tensor(&Tensor::from_vec(values(70_000), (350, 200), &dev).unwrap())
                         .unwrap(),
-                },
+                ),
+                NamedVar::new(
+                    "gain",
+                    Var::from_tensor(&Tensor::from_vec(values(33), 33, &dev).unwrap()).unwrap(),
+                ),
             ]
         };
         let config = AdamWConfig {
@@ -363,6 +420,46 @@ mod tests {
         }
         for (name, tensor) in fused.state() {
             assert_eq!(bits(&tensor), bits(&composed.state()[&name]), "{name}");
+        }
+    }
+
+    /// 1e-4 steps on a bf16 weight at 1.0 (whose neighbours are 2⁻⁷ away) round
+    /// away one by one; the f32 master adds them up and the weight follows it.
+    #[test]
+    fn half_precision_weights_move_through_their_f32_master() {
+        let one = Tensor::new(&[[1.0f32]], &Device::Cpu).unwrap();
+        let bf16 = |t: &Tensor| Var::from_tensor(&t.to_dtype(DType::BF16).unwrap()).unwrap();
+        let mastered = NamedVar::with_master("w", bf16(&one), Var::from_tensor(&one).unwrap());
+        let mut with_master = AdamW::new(vec![mastered], AdamWConfig::default()).unwrap();
+        // Without a master the optimiser makes one: same result.
+        let mut upcast = AdamW::new(vec![NamedVar::new("w", bf16(&one))], Default::default())
+            .unwrap()
+            .composed();
+        let grad = Gradients(vec![Some(
+            Tensor::new(&[[0.5f32]], &Device::Cpu)
+                .unwrap()
+                .to_dtype(DType::BF16)
+                .unwrap(),
+        )]);
+        for _ in 0..100 {
+            with_master.step(&grad, 1e-4).unwrap();
+            upcast.step(&grad, 1e-4).unwrap();
+        }
+        for opt in [&with_master, &upcast] {
+            let p = &opt.params()[0];
+            let master = value(&NamedVar::new("m", p.master.clone().unwrap()));
+            assert!((master - 0.99).abs() < 1e-5, "master {master}");
+            let weight: f32 = p
+                .var
+                .as_tensor()
+                .to_dtype(DType::F32)
+                .unwrap()
+                .flatten_all()
+                .unwrap()
+                .to_vec1::<f32>()
+                .unwrap()[0];
+            assert_eq!(weight, half::bf16::from_f32(master).to_f32());
+            assert_eq!(p.var.dtype(), DType::BF16);
         }
     }
 

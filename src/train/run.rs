@@ -10,8 +10,10 @@ use serde::{Deserialize, Serialize};
 use super::checkpoint;
 use super::dataset::{self, DatasetKind};
 use super::grpo::run::GrpoRunConfig;
+use super::precision::Precision;
 use super::sft::{Ending, SftConfig, SftError, SftJob};
 use super::student::{Student, StudentError, load_student};
+use crate::device::DeviceSpec;
 use crate::jobs::{self, Heartbeat, JobError, RunLock, StopFlag};
 use crate::runlog::{EventWriter, RunEvent, RunStatus};
 use crate::workspace::fsutil::atomic_write;
@@ -51,6 +53,11 @@ pub struct SftRunConfig {
     /// Examples longer than this many tokens are an error before the run starts.
     pub max_len: usize,
     pub threads: usize,
+    /// `f32`, or `bf16` (weights and activations, with f32 masters and optimiser state).
+    pub precision: Precision,
+    /// `cpu` or `cuda:N`; `--device` when the run was created. A resumed run keeps it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub device: Option<DeviceSpec>,
     pub lora: LoraSection,
     pub sft: SftConfig,
 }
@@ -63,6 +70,8 @@ impl Default for SftRunConfig {
             eval_fraction: 0.05,
             max_len: 1024,
             threads: 0,
+            precision: Precision::default(),
+            device: None,
             lora: LoraSection::default(),
             sft: SftConfig::default(),
         }
@@ -117,6 +126,16 @@ pub fn configured_threads(path: &Path) -> Result<usize, RunError> {
         .and_then(toml::Value::as_integer)
         .and_then(|t| usize::try_from(t).ok())
         .unwrap_or(0))
+}
+
+/// The `device` setting of any kind of run's `run.toml`.
+pub fn configured_device(path: &Path) -> Result<Option<DeviceSpec>, RunError> {
+    #[derive(Deserialize)]
+    struct DeviceOnly {
+        device: Option<DeviceSpec>,
+    }
+    let only: DeviceOnly = read_toml(path)?;
+    Ok(only.device)
 }
 
 /// A run's frozen `run.toml`, with errors that name the file, line and field.
@@ -260,6 +279,7 @@ fn train_in_worker(
             trainable_parameters: trainable,
         })
         .map_err(io(dir))?;
+    let _telemetry = crate::telemetry::Sampler::start(events.path()).ok();
     let job = SftJob {
         model: &student,
         train,

@@ -1,6 +1,7 @@
 //! A student model ready to train: weights (full or with LoRA adapters), tokenizer and
 //! chat template, and how to save what was learned.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use candle_core::{DType, Device, Tensor};
@@ -8,10 +9,11 @@ use candle_core::{DType, Device, Tensor};
 use super::batch::TokenizedExample;
 use super::dataset::Message;
 use super::optim::NamedVar;
+use super::precision::Precision;
 use super::run::{LoraSection, SftRunConfig};
 use super::trainable::Trainable;
 use crate::model::chat::{ChatError, ChatMessage, ChatTemplate};
-use crate::model::checkpoint::save_model;
+use crate::model::checkpoint::{load_model, save_model};
 use crate::model::decoder::Model;
 use crate::model::lora::{LoraConfig, parameter_count};
 use crate::model::tokenizer::{ModelTokenizer, TokenizerError};
@@ -62,20 +64,40 @@ pub fn model_dir(ws: &Workspace, model: &str) -> PathBuf {
 
 impl Student {
     /// Loads a model directory for training: all weights trainable, or frozen base
-    /// weights with LoRA adapters when `lora` is given.
-    pub fn load(dir: &Path, lora: Option<LoraConfig>, seed: u64) -> Result<Self, StudentError> {
+    /// weights with LoRA adapters when `lora` is given. In bf16 the weights are read
+    /// at f32 first, so the f32 masters of full fine-tuning are the exact originals.
+    pub fn load(
+        dir: &Path,
+        lora: Option<LoraConfig>,
+        seed: u64,
+        precision: Precision,
+    ) -> Result<Self, StudentError> {
+        let device = crate::device::current().map_err(model_err(dir))?;
+        Self::load_on(dir, lora, seed, precision, &device)
+    }
+
+    /// [`Student::load`] onto `device` rather than the process's selected one.
+    pub fn load_on(
+        dir: &Path,
+        lora: Option<LoraConfig>,
+        seed: u64,
+        precision: Precision,
+        device: &Device,
+    ) -> Result<Self, StudentError> {
         let err = model_err(dir);
-        let (mut model, _config) =
-            crate::device::load_model(dir, DType::F32).map_err(|e| StudentError::Model {
-                dir: dir.to_path_buf(),
-                message: e.to_string(),
-            })?;
-        let total_parameters = model
-            .named_weights()
-            .map_err(&err)?
-            .iter()
-            .map(|(_, t)| t.elem_count() as u64)
-            .sum();
+        let (mut model, _config) = load_model(dir, DType::F32, device).map_err(model_err(dir))?;
+        let originals = model.named_weights().map_err(&err)?;
+        let total_parameters = originals.iter().map(|(_, t)| t.elem_count() as u64).sum();
+        let dtype = precision.compute_dtype();
+        let mut masters: HashMap<String, Tensor> = HashMap::new();
+        if dtype != DType::F32 {
+            if lora.is_none() {
+                masters = originals.into_iter().collect();
+            }
+            model.cast(dtype).map_err(&err)?;
+        } else {
+            drop(originals);
+        }
         let named = match &lora {
             Some(cfg) => {
                 model.freeze_base().map_err(&err)?;
@@ -86,8 +108,16 @@ impl Student {
         model.set_training(true);
         let params = named
             .into_iter()
-            .map(|(name, var)| NamedVar { name, var })
-            .collect();
+            .map(|(name, var)| match masters.remove(&name) {
+                Some(master) => Ok(NamedVar::with_master(
+                    name,
+                    var,
+                    candle_core::Var::from_tensor(&master)?,
+                )),
+                None => Ok(NamedVar::new(name, var)),
+            })
+            .collect::<candle_core::Result<Vec<_>>>()
+            .map_err(&err)?;
         Ok(Self {
             tokenizer: ModelTokenizer::from_dir(dir)?,
             template: ChatTemplate::from_model_dir(dir)?,
@@ -145,7 +175,8 @@ impl Student {
     }
 
     /// Saves a loadable model: the adapter in PEFT's layout for LoRA, else the full
-    /// model (with the source's tokenizer files) in Hugging Face layout.
+    /// model (with the source's tokenizer files) in Hugging Face layout, from the f32
+    /// masters when the run computed in bf16.
     pub fn save(&self, out: &Path) -> Result<(), StudentError> {
         let err = model_err(out);
         match &self.lora {
@@ -153,7 +184,15 @@ impl Student {
                 .model
                 .save_lora(out, cfg, &self.dir.display().to_string())
                 .map_err(err),
-            None => save_model(&self.model, out, Some(&self.dir)).map_err(err),
+            None => {
+                let masters: HashMap<String, Tensor> = self
+                    .params
+                    .iter()
+                    .filter_map(|p| Some((p.name.clone(), p.master.as_ref()?.as_tensor().clone())))
+                    .collect();
+                let model = self.model.with_weights(&masters).map_err(model_err(out))?;
+                save_model(&model, out, Some(&self.dir)).map_err(err)
+            }
         }
     }
 }
@@ -189,7 +228,13 @@ pub fn ensure_model(ws: &Workspace, model: &str) -> Result<PathBuf, StudentError
 
 /// The student an SFT run trains, creating the workspace's tiny model on first use.
 pub fn load_student(ws: &Workspace, config: &SftRunConfig) -> Result<Student, StudentError> {
-    load_student_from(ws, &config.model, &config.lora, config.sft.seed)
+    load_student_from(
+        ws,
+        &config.model,
+        &config.lora,
+        config.sft.seed,
+        config.precision,
+    )
 }
 
 /// The student named `model` (see [`model_dir`]), with LoRA adapters when `lora.rank`
@@ -199,11 +244,12 @@ pub fn load_student_from(
     model: &str,
     lora: &LoraSection,
     seed: u64,
+    precision: Precision,
 ) -> Result<Student, StudentError> {
     let dir = ensure_model(ws, model)?;
     let lora = (lora.rank > 0).then(|| {
         let targets: Vec<&str> = lora.targets.iter().map(String::as_str).collect();
         LoraConfig::new(lora.rank, lora.alpha, 0.0, &targets)
     });
-    Student::load(&dir, lora, seed)
+    Student::load(&dir, lora, seed, precision)
 }

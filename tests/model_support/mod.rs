@@ -78,7 +78,28 @@ pub fn tiny_config(family: &str) -> Config {
 
 /// Random model of `family` (norm weights jittered so norm bugs show up).
 pub fn tiny_model(family: &str, dtype: DType, seed: u64) -> Model {
-    random_model(&tiny_config(family), dtype, &Device::Cpu, seed, 0.15, 0.3).unwrap()
+    tiny_model_on(family, dtype, seed, &Device::Cpu)
+}
+
+pub fn tiny_model_on(family: &str, dtype: DType, seed: u64, device: &Device) -> Model {
+    random_model(&tiny_config(family), dtype, device, seed, 0.15, 0.3).unwrap()
+}
+
+/// Where the gradient checks run: `PLANTUNE_TEST_DEVICE` (`cpu`, `cuda:N`; the CPU
+/// when unset), so bench/gpu.sh runs the same checks on a GPU. One per process:
+/// candle refuses to mix tensors of two CUDA contexts.
+pub fn test_device() -> Device {
+    static DEVICE: std::sync::OnceLock<Device> = std::sync::OnceLock::new();
+    DEVICE
+        .get_or_init(|| {
+            let spec: plantune_tui::device::DeviceSpec = std::env::var("PLANTUNE_TEST_DEVICE")
+                .unwrap_or_else(|_| "cpu".into())
+                .parse()
+                .unwrap_or_else(|e| panic!("PLANTUNE_TEST_DEVICE: {e}"));
+            plantune_tui::device::open(spec)
+                .unwrap_or_else(|e| panic!("opening {spec} for the tests: {e}"))
+        })
+        .clone()
 }
 
 /// Writes a tiny random model of `family` into `dir` and overwrites its config.json

@@ -577,7 +577,6 @@ impl GrpoJob<'_> {
         };
         let path = checkpoint::save(
             &self.checkpoints,
-            optimizer.params(),
             optimizer,
             &state,
             self.config.keep_checkpoints,
@@ -608,7 +607,7 @@ impl GrpoJob<'_> {
         );
         let (mut step, mut cursor) = (0u64, DataCursor::default());
         if let Some(dir) = resume {
-            let state = checkpoint::load(dir, &params, &mut optimizer, &device)?;
+            let state = checkpoint::load(dir, &mut optimizer, &device)?;
             step = state.step;
             cursor = state.cursor;
             events.write(RunEvent::Log {

@@ -5,15 +5,16 @@
 use std::collections::HashSet;
 use std::path::Path;
 
-use candle_core::DType;
 use serde::{Deserialize, Serialize};
 
 use super::rewards::{PlanJudge, RewardSet, TeacherPlanReward, split_plan};
 use super::{GrpoConfig, GrpoJob, GrpoPrompt};
+use crate::device::DeviceSpec;
 use crate::jobs::StopFlag;
 use crate::model::chat::ChatMessage;
 use crate::runlog::{EventWriter, RunEvent};
 use crate::train::dataset;
+use crate::train::precision::Precision;
 use crate::train::run::{LoraSection, RunError, resolve_dataset};
 use crate::train::sft::Ending;
 use crate::train::student::{Student, StudentError, load_student_from};
@@ -30,6 +31,10 @@ pub struct GrpoRunConfig {
     /// Prompts longer than this many tokens are an error before the run starts.
     pub max_prompt_len: usize,
     pub threads: usize,
+    /// As in SFT runs: `f32` or `bf16`; the reference model computes in it too.
+    pub precision: Precision,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub device: Option<DeviceSpec>,
     pub lora: LoraSection,
     pub grpo: GrpoConfig,
 }
@@ -41,6 +46,8 @@ impl Default for GrpoRunConfig {
             dataset: "plan1".into(),
             max_prompt_len: 1024,
             threads: 0,
+            precision: Precision::default(),
+            device: None,
             lora: LoraSection::default(),
             grpo: GrpoConfig::default(),
         }
@@ -133,7 +140,13 @@ pub fn train_in_worker(
 ) -> Result<Ending, RunError> {
     let config: GrpoRunConfig = crate::train::run::read_toml(&dir.join("run.toml"))?;
     let dataset = resolve_dataset(ws, &config.dataset)?;
-    let student = load_student_from(ws, &config.model, &config.lora, config.grpo.seed)?;
+    let student = load_student_from(
+        ws,
+        &config.model,
+        &config.lora,
+        config.grpo.seed,
+        config.precision,
+    )?;
     let prompts = build_prompts(ws, &student, &dataset.path)?;
     crate::train::run::record_dataset_hash(ws, id, &dataset.content_hash)?;
     let too_long: Vec<&str> = prompts
@@ -154,7 +167,7 @@ pub fn train_in_worker(
     let reference = if config.grpo.objective.beta > 0.0 {
         let path = crate::train::student::model_dir(ws, &config.model);
         Some(
-            crate::device::load_model(&path, DType::F32)
+            crate::device::load_model(&path, config.precision.compute_dtype())
                 .map_err(|e| StudentError::Model {
                     dir: path.clone(),
                     message: e.to_string(),
@@ -180,6 +193,7 @@ pub fn train_in_worker(
             path: dir.to_path_buf(),
             source,
         })?;
+    let _telemetry = crate::telemetry::Sampler::start(events.path()).ok();
     let job = GrpoJob {
         policy: &student,
         reference: reference.as_ref(),

@@ -159,7 +159,7 @@ impl<M: Trainable> SftJob<'_, M> {
         let lengths: Vec<usize> = self.train.iter().map(TokenizedExample::len).collect();
         let (mut step, mut cursor) = (0u64, DataCursor::default());
         if let Some(dir) = resume {
-            let state = checkpoint::load(dir, &params, &mut optimizer, &device)?;
+            let state = checkpoint::load(dir, &mut optimizer, &device)?;
             step = state.step;
             cursor = state.cursor;
             events.write(RunEvent::Log {
@@ -189,7 +189,6 @@ impl<M: Trainable> SftJob<'_, M> {
             };
             let path = checkpoint::save(
                 &self.checkpoints,
-                &params,
                 optimizer,
                 &state,
                 self.config.keep_checkpoints,

@@ -56,14 +56,8 @@ impl Trainable for Bigram {
 
     fn trainable_params(&self) -> Vec<NamedVar> {
         vec![
-            NamedVar {
-                name: "embed".into(),
-                var: self.embed.clone(),
-            },
-            NamedVar {
-                name: "out".into(),
-                var: self.out.clone(),
-            },
+            NamedVar::new("embed", self.embed.clone()),
+            NamedVar::new("out", self.out.clone()),
         ]
     }
 
@@ -243,13 +237,7 @@ fn an_interrupted_checkpoint_write_leaves_the_previous_one() {
     let (_, latest) = before.last().unwrap().clone();
     let fresh = Bigram::new(40, 16);
     let mut optimizer = AdamW::new(fresh.trainable_params(), AdamWConfig::default()).unwrap();
-    let state = checkpoint::load(
-        &latest,
-        &fresh.trainable_params(),
-        &mut optimizer,
-        &Device::Cpu,
-    )
-    .unwrap();
+    let state = checkpoint::load(&latest, &mut optimizer, &Device::Cpu).unwrap();
     assert_eq!(fresh.values(), model.values());
     assert_eq!(state.dataset_hash.as_deref(), Some("test"));
 }

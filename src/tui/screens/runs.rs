@@ -763,13 +763,14 @@ fn render_side(run: &RunView, area: Rect, buf: &mut Buffer, theme: &Theme) {
             )));
             for g in &d.gpus {
                 lines.push(Line::raw(format!(
-                    "GPU{} {} util {} mem {}/{} {}",
+                    "GPU{} {} util {} mem {}/{} {} {}",
                     g.index,
                     sanitize(&g.name),
                     opt(g.utilisation_pct, "%"),
                     opt(g.memory_used_mib, ""),
                     opt(g.memory_total_mib, " MiB"),
                     opt(g.temperature_c, "°C"),
+                    opt(g.power_w, " W"),
                 )));
             }
         }
@@ -864,5 +865,65 @@ mod tests {
         assert_eq!(run.eta_s(), Some(150.0));
         assert_eq!(duration(150.0), "2m30s");
         assert_eq!(duration(3725.0), "1h02m");
+    }
+
+    fn side_text(run: &RunView) -> String {
+        let area = Rect::new(0, 0, 100, 8);
+        let mut buf = Buffer::empty(area);
+        render_side(run, area, &mut buf, &Theme::default());
+        (0..area.height)
+            .map(|y| {
+                (0..area.width)
+                    .map(|x| buf[(x, y)].symbol())
+                    .collect::<String>()
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
+    #[test]
+    fn side_pane_shows_gpu_power_and_falls_back_to_the_cpu_line() {
+        let mut run = RunView::new(
+            "r".into(),
+            "sft".into(),
+            "running".into(),
+            None,
+            Path::new("/nowhere"),
+        );
+        assert!(side_text(&run).contains("no device stats yet"));
+        run.apply(at(
+            1000,
+            RunEvent::Device(DeviceStats {
+                cpu_pct: Some(187.4),
+                rss_mib: Some(912.0),
+                gpus: Vec::new(),
+            }),
+        ));
+        let cpu_only = side_text(&run);
+        assert!(cpu_only.contains("CPU 187%  RSS 912 MiB"), "{cpu_only}");
+        assert!(!cpu_only.contains("GPU"), "{cpu_only}");
+        run.apply(at(
+            2000,
+            RunEvent::Device(DeviceStats {
+                cpu_pct: Some(99.0),
+                rss_mib: Some(1024.0),
+                gpus: vec![crate::runlog::GpuStats {
+                    index: 0,
+                    name: "NVIDIA H200\u{1b}[2J".into(),
+                    utilisation_pct: Some(93.0),
+                    memory_used_mib: Some(40_960.0),
+                    memory_total_mib: Some(143_771.0),
+                    temperature_c: None,
+                    power_w: Some(412.6),
+                }],
+            }),
+        ));
+        let with_gpu = side_text(&run);
+        assert!(with_gpu.contains("CPU 99%  RSS 1024 MiB"), "{with_gpu}");
+        assert!(
+            with_gpu.contains("util 93% mem 40960/143771 MiB - 413 W"),
+            "{with_gpu}"
+        );
+        assert!(!with_gpu.contains('\u{1b}'), "{with_gpu}");
     }
 }
