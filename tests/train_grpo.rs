@@ -369,5 +369,5 @@ fn grpo_raises_training_accuracy_after_sft() {
 
 const SFT_STEPS: u64 = 150;
 const GRPO_PROMPTS: usize = 8;
-const GRPO_STEPS: u64 = 16;
+const GRPO_STEPS: u64 = 24;
 const GRPO_LR: f64 = 2e-4;
