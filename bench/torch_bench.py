@@ -189,6 +189,19 @@ def train_case(case):
     }
 
 
+def unsplit(case, tokens, total, cpu, ids):
+    """The result of a case timed as a whole: `total` wall seconds over the timed reps."""
+    seconds = total / ARGS.reps
+    return {
+        "name": case["name"],
+        "tokens_per_s": tokens / seconds,
+        "seconds": seconds,
+        "cpu_seconds": cpu / ARGS.reps,
+        "split": None,
+        "ids_sum": int(ids.sum()),
+    }
+
+
 def generate_case(case):
     """Greedy generation of exactly `new_tokens` per row (EOS suppressed) with the KV cache."""
     model = load(0)
@@ -223,15 +236,7 @@ def generate_case(case):
         if rep >= ARGS.warmup:
             cpu += time.process_time() - c0
             total += elapsed
-    seconds = total / ARGS.reps
-    return {
-        "name": case["name"],
-        "tokens_per_s": batch * new / seconds,
-        "seconds": seconds,
-        "cpu_seconds": cpu / ARGS.reps,
-        "split": None,
-        "ids_sum": int(ids.sum()),
-    }
+    return unsplit(case, batch * new, total, cpu, ids)
 
 
 def token_logprobs(model, seq, prompt):
@@ -305,15 +310,7 @@ def grpo_step_case(case):
         if rep >= ARGS.warmup:
             cpu += time.process_time() - c0
             total += elapsed
-    seconds = total / ARGS.reps
-    return {
-        "name": case["name"],
-        "tokens_per_s": group * new / seconds,
-        "seconds": seconds,
-        "cpu_seconds": cpu / ARGS.reps,
-        "split": None,
-        "ids_sum": int(ids.sum()),
-    }
+    return unsplit(case, group * new, total, cpu, ids)
 
 
 def main():

@@ -256,17 +256,24 @@ fn generate_case(
             total += elapsed;
         }
     }
-    let seconds = total / reps.timed.max(1) as f64;
-    Ok(Measured {
+    Ok(unsplit(case, total, &clock, reps, ids_sum))
+}
+
+/// A case timed as a whole (no forward/backward/optimizer split): `total` wall
+/// seconds over the timed repetitions.
+fn unsplit(case: &Case, total: f64, clock: &Clock, reps: Repetitions, ids_sum: u64) -> Measured {
+    let timed = reps.timed.max(1) as f64;
+    let seconds = total / timed;
+    Measured {
         name: case.name.clone(),
         tokens_per_s: case.tokens() as f64 / seconds.max(1e-12),
         seconds,
-        cpu_seconds: Some(clock.cpu / reps.timed.max(1) as f64),
+        cpu_seconds: Some(clock.cpu / timed),
         split: None,
         peak_rss_mib: None,
         loss: None,
         ids_sum,
-    })
+    }
 }
 
 /// Advantages of a group with half its completions right: ±1, as group
@@ -351,15 +358,5 @@ fn grpo_step_case(
             total += elapsed;
         }
     }
-    let seconds = total / reps.timed.max(1) as f64;
-    Ok(Measured {
-        name: case.name.clone(),
-        tokens_per_s: case.tokens() as f64 / seconds.max(1e-12),
-        seconds,
-        cpu_seconds: Some(clock.cpu / reps.timed.max(1) as f64),
-        split: None,
-        peak_rss_mib: None,
-        loss: None,
-        ids_sum,
-    })
+    Ok(unsplit(case, total, &clock, reps, ids_sum))
 }
