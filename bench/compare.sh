@@ -24,18 +24,12 @@ while [ $# -gt 0 ]; do
 done
 [ ${#suites[@]} -gt 0 ] || suites=(model train generate)
 
-venv="${PLANTUNE_BENCH_VENV:-$HOME/.cache/plantune-tui/bench-venv}"
-if ! "$venv/bin/python" -c 'import torch, transformers' 2>/dev/null; then
-    echo "creating $venv (torch + transformers from PyPI; the Linux torch wheel brings its CUDA libraries, several GB)" >&2
-    python3 -m venv "$venv"
-    "$venv/bin/pip" install --quiet --upgrade pip
-    "$venv/bin/pip" install --quiet torch transformers safetensors
-fi
+python=$(bash bench/torch-venv.sh)
 
 export RAYON_NUM_THREADS="$threads"
 cargo build --release --quiet
 for suite in "${suites[@]}"; do
     "${CARGO_TARGET_DIR:-target}/release/plantune-tui" bench --threads "$threads" "$suite" --torch \
-        --python "$venv/bin/python" "${quick[@]}"
+        --python "$python" "${quick[@]}"
     echo
 done

@@ -72,18 +72,12 @@ PLANTUNE_TEST_DEVICE="cuda:$gpu" cargo test --release --features cuda --test tra
 
 python=()
 if [ "$torch" = 1 ]; then
-    venv="${PLANTUNE_BENCH_VENV:-$HOME/.cache/plantune-tui/bench-venv}"
-    if ! "$venv/bin/python" -c 'import torch, transformers' 2>/dev/null; then
-        echo "creating $venv (torch + transformers from PyPI)" >&2
-        python3 -m venv "$venv"
-        "$venv/bin/pip" install --quiet --upgrade pip
-        "$venv/bin/pip" install --quiet torch transformers safetensors
-    fi
-    "$venv/bin/python" -c "import torch, sys; sys.exit(0 if torch.cuda.is_available() else 1)" || {
-        echo "gpu.sh: $venv's torch sees no GPU (a CPU-only wheel?); rerun with --skip-torch or fix the venv" >&2
+    py=$(bash bench/torch-venv.sh)
+    "$py" -c "import torch, sys; sys.exit(0 if torch.cuda.is_available() else 1)" || {
+        echo "gpu.sh: the torch of $py sees no GPU (a CPU-only wheel?); rerun with --skip-torch or fix the venv" >&2
         exit 1
     }
-    python=(--torch --python "$venv/bin/python")
+    python=(--torch --python "$py")
 fi
 
 echo "== 4. SFT step throughput, bf16, ours beside PyTorch"
