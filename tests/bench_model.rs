@@ -4,7 +4,7 @@
 #![allow(clippy::unwrap_used)]
 
 use assert_cmd::Command;
-use plantune_tui::demo::tiny_student::{TinyConfig, create};
+use plantune_tui::model::tiny::{TinyConfig, create};
 
 fn tiny_model(dir: &std::path::Path) {
     let corpus = [

@@ -7,10 +7,10 @@
 use std::path::Path;
 
 use plantune_tui::data::synth::{SynthConfig, generate};
-use plantune_tui::demo::tiny_student::{TinyConfig, create};
 use plantune_tui::infer::sampling::SamplingParams;
 use plantune_tui::jobs::StopFlag;
 use plantune_tui::model::chat::ChatMessage;
+use plantune_tui::model::tiny::{TinyConfig, create};
 use plantune_tui::runlog::{EventWriter, RunEvent, read_all};
 use plantune_tui::train::dataset::{Message, baseline_completion};
 use plantune_tui::train::grpo::objective::ObjectiveConfig;

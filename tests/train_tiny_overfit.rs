@@ -3,9 +3,9 @@
 
 #![allow(clippy::unwrap_used)]
 
-use plantune_tui::demo::tiny_student::{TinyConfig, create};
 use plantune_tui::jobs::StopFlag;
 use plantune_tui::model::lora::LoraConfig;
+use plantune_tui::model::tiny::{TinyConfig, create};
 use plantune_tui::runlog::EventWriter;
 use plantune_tui::train::dataset::Message;
 use plantune_tui::train::precision::Precision;

@@ -11,12 +11,12 @@ use std::time::{Duration, Instant};
 
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers, MouseButton, MouseEvent, MouseEventKind};
 use plantune_tui::jobs;
+use plantune_tui::jobs::Launcher;
 use plantune_tui::runlog::{RunEvent, RunStatus, read_all};
+use plantune_tui::runs::RunState;
+use plantune_tui::runs::{RunKind, preset as presets};
 use plantune_tui::tui::app::{Overlay, ScreenId};
 use plantune_tui::tui::keymap::Pane;
-use plantune_tui::tui::launch::Launcher;
-use plantune_tui::tui::presets::{self, RunKind};
-use plantune_tui::tui::screens::runs::Liveness;
 use plantune_tui::tui::{Action, App};
 use plantune_tui::workspace::config::{TeacherKind, TeacherSection};
 use plantune_tui::workspace::records::CandidateStatus;
@@ -367,7 +367,7 @@ fn runs_are_followed_live_and_torn_lines_shown() {
     let grpo = app.runs.runs.iter().find(|r| r.id == "grpo-002").unwrap();
     assert!(!grpo.torn_tail);
     assert_eq!(grpo.metrics.loss.count(), 41);
-    assert_eq!(grpo.last_step.as_ref().unwrap().step, 41);
+    assert_eq!(grpo.summary.last_step.as_ref().unwrap().step, 41);
 }
 
 #[test]
@@ -663,8 +663,8 @@ fn a_preset_creates_a_run_that_starts_fails_and_resumes_for_real() {
     });
     app.update(Action::Tick);
     assert_eq!(
-        app.runs.selected_run().unwrap().liveness(),
-        Liveness::Finished(RunStatus::Failed)
+        app.runs.selected_run().unwrap().state(),
+        RunState::Finished(RunStatus::Failed)
     );
 
     // The frozen config opens in a scrollable overlay.
@@ -917,7 +917,7 @@ fn the_demo_workspace_presets_are_valid_runs_for_picker_and_cli() {
         let preset = presets::read(&path).unwrap();
         assert_eq!(preset.kind, RunKind::Sft, "{}", path.display());
         // What `train sft --config` reads, with its unknown-field and type checks.
-        let config = plantune_tui::train::run::read_config(&path).unwrap();
+        let config = plantune_tui::runs::read_config(&path).unwrap();
         assert_eq!(config.model, "tiny", "{}", path.display());
         assert!(config.sft.max_steps > 0 && config.sft.max_steps <= 200);
         assert_eq!(

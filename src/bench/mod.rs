@@ -9,6 +9,7 @@ pub mod random;
 pub mod store;
 pub mod table;
 pub mod torch;
+pub mod tui;
 
 use std::path::{Path, PathBuf};
 

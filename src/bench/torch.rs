@@ -11,8 +11,8 @@ use serde::Deserialize;
 use super::cases::Case;
 use super::ours::{Measured, Repetitions};
 use crate::device::DeviceSpec;
+use crate::text::sanitize;
 use crate::train::precision::Precision;
-use crate::tui::sanitize::sanitize;
 
 const SCRIPT: &str = include_str!("../../bench/torch_bench.py");
 

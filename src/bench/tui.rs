@@ -12,11 +12,12 @@ use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 use serde::Serialize;
 
-use super::App;
-use super::action::Action;
-use super::keymap::Keymap;
 use crate::config::paths::Paths;
 use crate::config::theme::Theme;
+use crate::runs::RunDir;
+use crate::tui::App;
+use crate::tui::action::Action;
+use crate::tui::keymap::Keymap;
 use crate::workspace::Workspace;
 use crate::workspace::records::{NewCandidate, NewProblem, Sampling};
 use crate::workspace::store::RunRecord;
@@ -135,9 +136,9 @@ fn populate(workspace: &Workspace, candidates: usize) -> anyhow::Result<()> {
 }
 
 fn write_events(workspace: &Workspace, lines: usize) -> anyhow::Result<f64> {
-    let dir = workspace.runs_dir().join(RUN_ID);
-    std::fs::create_dir_all(&dir)?;
-    let path = dir.join("events.jsonl");
+    let dir = RunDir::new(workspace, RUN_ID);
+    std::fs::create_dir_all(dir.root())?;
+    let path = dir.events();
     let mut out = std::io::BufWriter::new(std::fs::File::create(&path)?);
     writeln!(
         out,
@@ -165,7 +166,7 @@ fn write_events(workspace: &Workspace, lines: usize) -> anyhow::Result<f64> {
         kind: "grpo".into(),
         status: "running".into(),
         pid: None,
-        dir: format!("runs/{RUN_ID}"),
+        dir: RunDir::registry_dir(RUN_ID),
         dataset_hash: None,
         config: serde_json::json!({}),
         created_ms: 0,
@@ -212,7 +213,7 @@ pub fn run(options: &TuiBenchOptions, dir: &Path) -> anyhow::Result<TuiBench> {
         .runs
         .iter()
         .find(|r| r.id == RUN_ID)
-        .map_or(0, |r| r.events)
+        .map_or(0, |r| r.summary.events)
         < expected
     {
         app.update(Action::Tick);
@@ -227,7 +228,7 @@ pub fn run(options: &TuiBenchOptions, dir: &Path) -> anyhow::Result<TuiBench> {
         .runs
         .iter()
         .find(|r| r.id == RUN_ID)
-        .map_or(0, |r| r.events);
+        .map_or(0, |r| r.summary.events);
 
     let mut runs = Vec::with_capacity(options.frames);
     for _ in 0..options.frames {

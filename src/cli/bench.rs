@@ -1,17 +1,83 @@
-//! `plantune-tui bench model|train|generate`: our training and generation code on a
-//! real model, optionally beside PyTorch + transformers on the same directory.
+//! `plantune-tui bench ...`: the subcommands, and for `model|train|generate|grpo-step`
+//! our training and generation code on a real model, optionally beside PyTorch +
+//! transformers on the same directory.
 
 use std::path::PathBuf;
 
 use anyhow::{Context, Result};
+use clap::Subcommand;
 
+use super::{Globals, pin_threads};
 use crate::bench::cases::Suite;
 use crate::bench::ours::{Repetitions, run_case};
 use crate::bench::{random, table, torch};
 use crate::config::Paths;
 use crate::model::config::Config;
+use crate::text::sanitize;
 use crate::train::precision::Precision;
-use crate::tui::sanitize::sanitize;
+
+#[derive(Debug, Subcommand)]
+pub enum BenchCommand {
+    /// Insert candidates, then time opening the workspace and the first curation page.
+    Store {
+        /// Candidates to insert.
+        #[arg(long, default_value_t = 100_000)]
+        candidates: usize,
+    },
+    /// Teacher calls per second against a local server that answers instantly.
+    Distill {
+        #[arg(long, default_value_t = 2000)]
+        calls: usize,
+    },
+    /// Where a GRPO step's time goes on a real model: sampling the group, the
+    /// reference log-probabilities, the policy update.
+    Grpo {
+        /// Model directory (e.g. SmolLM2-135M-Instruct imported with `model import`).
+        #[arg(long)]
+        model: PathBuf,
+        /// Completions per prompt (G).
+        #[arg(long, default_value_t = 8)]
+        group: usize,
+        #[arg(long, default_value_t = 128)]
+        max_new_tokens: usize,
+        /// Measured steps (after one warm-up step).
+        #[arg(long, default_value_t = 2)]
+        steps: u64,
+        /// LoRA rank; 0 = full fine-tuning.
+        #[arg(long, default_value_t = 0)]
+        lora: usize,
+        /// KL weight; 0 skips the reference model.
+        #[arg(long, default_value_t = 0.04)]
+        beta: f64,
+        /// Sequences per forward/backward in the update: bounds memory, same result.
+        #[arg(long, default_value_t = 2)]
+        micro_batch: usize,
+        #[arg(long, value_enum, default_value_t = Precision::F32)]
+        precision: Precision,
+    },
+    /// The TUI with 100,000 candidates and a 1,000,000-line events file: first frame,
+    /// frame times while scrolling, RSS.
+    Tui,
+    /// Grades per second over a mixed corpus (GSM8K, MATH, symbolic, traps), one thread.
+    Grade {
+        #[arg(long, default_value_t = crate::grade::bench::DEFAULT_BENCH_GRADES)]
+        grades: usize,
+    },
+    /// Forward+backward tokens/s (4 x 256, full and LoRA r8) and generation tokens/s
+    /// (batch 1 and 8, 128 new tokens) on a real model (f32, CPU); --torch puts
+    /// PyTorch + transformers beside them.
+    Model(ModelBenchArgs),
+    /// SFT step tokens/s (4 x 256, full and LoRA r8; forward, backward, clipping, AdamW)
+    /// and peak RSS; --torch puts PyTorch + transformers beside them.
+    Train(ModelBenchArgs),
+    /// Batched greedy generation tokens/s at batch 1, 8 and 32 (128 new tokens);
+    /// --torch puts transformers' `generate` beside them.
+    Generate(ModelBenchArgs),
+    /// Completion tokens/s of whole GRPO steps at fixed shapes (8 sampled completions
+    /// of 256 tokens to a 64-token prompt, reference log-probabilities, the clipped
+    /// objective with KL, backward, AdamW); --torch runs the same step in PyTorch.
+    GrpoStep(ModelBenchArgs),
+}
 
 #[derive(Debug, clap::Args)]
 pub struct ModelBenchArgs {
@@ -54,7 +120,90 @@ pub struct ModelBenchArgs {
     scale: usize,
 }
 
-pub fn run(suite: Suite, args: ModelBenchArgs, threads: usize, paths: &Paths) -> Result<()> {
+/// `plantune-tui bench ...` with `--threads` pinned (default 1, so figures compare).
+pub fn dispatch(what: BenchCommand, globals: &Globals) -> Result<()> {
+    let threads = globals.threads.unwrap_or(1);
+    pin_threads(threads)?;
+    let paths = globals.paths;
+    match what {
+        BenchCommand::Model(args) => run(Suite::Model, args, threads, paths),
+        BenchCommand::Train(args) => run(Suite::Train, args, threads, paths),
+        BenchCommand::Generate(args) => run(Suite::Generate, args, threads, paths),
+        BenchCommand::GrpoStep(args) => run(Suite::GrpoStep, args, threads, paths),
+        BenchCommand::Store { candidates } => bench_store(candidates),
+        BenchCommand::Grpo {
+            model,
+            group,
+            max_new_tokens,
+            steps,
+            lora,
+            beta,
+            micro_batch,
+            precision,
+        } => {
+            let options = crate::bench::grpo::GrpoBenchOptions {
+                model,
+                group,
+                max_new_tokens,
+                steps,
+                lora_rank: lora,
+                beta,
+                micro_batch,
+                precision,
+            };
+            let dir = tempfile::tempdir()?;
+            let result = crate::bench::grpo::run(&options, dir.path())?;
+            print!("{}", crate::bench::grpo::render(&options, &result));
+            Ok(())
+        }
+        BenchCommand::Tui => {
+            let dir = tempfile::tempdir().context("creating a temporary directory")?;
+            let options = crate::bench::tui::TuiBenchOptions::default();
+            let result = crate::bench::tui::run(&options, dir.path())?;
+            println!("{}", serde_json::to_string_pretty(&result)?);
+            Ok(())
+        }
+        BenchCommand::Distill { calls } => bench_distill(calls),
+        BenchCommand::Grade { grades } => {
+            bench_grade(grades);
+            Ok(())
+        }
+    }
+}
+
+fn bench_distill(calls: usize) -> Result<()> {
+    let runtime = tokio::runtime::Runtime::new()?;
+    let rows = runtime.block_on(crate::teacher::bench::bench_teacher_calls(
+        &[1, 16, 64],
+        calls,
+    ))?;
+    println!("bench distill: {calls} calls per row against a local instant server");
+    for row in &rows {
+        println!(
+            "  concurrency {:>3}: {:>9.0} calls/s ({} calls in {:.2} s)",
+            row.concurrency, row.calls_per_s, row.calls, row.seconds
+        );
+    }
+    Ok(())
+}
+
+fn bench_grade(grades: usize) {
+    let result = crate::grade::bench::bench_grade(grades);
+    println!(
+        "bench grade: {} grades in {:.3} s on 1 thread: {:.0} grades/s ({} correct)",
+        result.grades, result.seconds, result.grades_per_second, result.correct
+    );
+    println!(
+        "  target >= 50,000 grades/s: {}",
+        if result.grades_per_second >= 50_000.0 {
+            "met"
+        } else {
+            "NOT met"
+        }
+    );
+}
+
+fn run(suite: Suite, args: ModelBenchArgs, threads: usize, paths: &Paths) -> Result<()> {
     let threads = if threads == 0 {
         std::thread::available_parallelism().map_or(1, usize::from)
     } else {
@@ -171,5 +320,29 @@ pub fn run(suite: Suite, args: ModelBenchArgs, threads: usize, paths: &Paths) ->
         std::fs::write(&path, serde_json::to_string_pretty(&value)?)
             .with_context(|| format!("writing {}", path.display()))?;
     }
+    Ok(())
+}
+
+fn bench_store(candidates: usize) -> Result<()> {
+    let dir = tempfile::tempdir().context("creating a temporary directory")?;
+    println!("bench store: inserting {candidates} candidates into a fresh workspace database");
+    let result = crate::bench::store::run(candidates, dir.path())?;
+    println!(
+        "  insert:                 {:>9.2} s ({:.0} candidates/s)",
+        result.insert_s, result.inserts_per_s
+    );
+    println!(
+        "  open + first page:      {:>9.2} ms median of 5, {:.2} ms max ({} rows, status=pending, by score)",
+        result.open_first_page_ms, result.open_first_page_max_ms, result.page_rows
+    );
+    println!("  database size:          {:>9.1} MiB", result.db_mib);
+    println!(
+        "  target: open + first page < 200 ms at 100k candidates: {}",
+        if result.open_first_page_max_ms < 200.0 {
+            "met"
+        } else {
+            "NOT met"
+        }
+    );
     Ok(())
 }

@@ -4,36 +4,67 @@
 //! and the TUI opens on the Runs screen to watch it.
 
 use std::io::IsTerminal;
-use std::path::Path;
 use std::process::Command;
 
 use anyhow::Result;
 
-use super::{pin_threads, print_build};
+use super::{Globals, pin_threads};
 use crate::config::Paths;
+use crate::demo::build::DemoBuild;
 use crate::demo::pipeline::{self, DemoBudget};
 use crate::eval::report::{Format, render_accuracy, render_paired};
 use crate::jobs::{Liveness, liveness, spawn_detached};
 use crate::workspace::Workspace;
 
+#[derive(Debug, clap::Args)]
 pub struct DemoArgs {
-    pub headless: bool,
-    pub budget: DemoBudget,
-    pub threads: Option<usize>,
+    /// Print progress and the results instead of opening the TUI.
+    #[arg(long)]
+    headless: bool,
+    /// SFT steps per student (the demo's main time knob).
+    #[arg(long, default_value_t = DemoBudget::default().sft_steps)]
+    steps: u64,
+    /// GRPO steps on the plan-tuned student.
+    #[arg(long, default_value_t = DemoBudget::default().grpo_steps)]
+    grpo_steps: u64,
+    /// Longest generation, in GRPO rollouts and in evaluation.
+    #[arg(long, default_value_t = DemoBudget::default().max_new_tokens)]
+    max_new_tokens: usize,
+    /// Evaluate on at most this many problems per test split.
+    #[arg(long)]
+    eval_limit: Option<usize>,
 }
 
-pub fn run(workspace_dir: &Path, paths: &Paths, args: &DemoArgs) -> Result<()> {
-    let ws = Workspace::init(workspace_dir, paths)?;
+/// The flags, resolved.
+struct Demo {
+    headless: bool,
+    budget: DemoBudget,
+    threads: Option<usize>,
+}
+
+pub fn run(args: DemoArgs, globals: &Globals) -> Result<()> {
+    let args = Demo {
+        headless: args.headless,
+        budget: DemoBudget {
+            sft_steps: args.steps,
+            grpo_steps: args.grpo_steps,
+            max_new_tokens: args.max_new_tokens,
+            eval_limit: args.eval_limit,
+            ..Default::default()
+        },
+        threads: globals.threads,
+    };
+    let ws = Workspace::init(&globals.workspace_dir, globals.paths)?;
     let interactive =
         !args.headless && std::io::stdout().is_terminal() && std::io::stdin().is_terminal();
     if interactive {
-        interactive_demo(ws, paths, args)
+        interactive_demo(ws, globals.paths, &args)
     } else {
-        headless(&ws, args)
+        headless(&ws, &args)
     }
 }
 
-fn headless(ws: &Workspace, args: &DemoArgs) -> Result<()> {
+fn headless(ws: &Workspace, args: &Demo) -> Result<()> {
     let started = std::time::Instant::now();
     let threads = args.threads.unwrap_or(ws.config.ui.threads);
     // One single-threaded job per core: see demo::parallel for why.
@@ -67,7 +98,7 @@ fn headless(ws: &Workspace, args: &DemoArgs) -> Result<()> {
     Ok(())
 }
 
-fn interactive_demo(ws: Workspace, paths: &Paths, args: &DemoArgs) -> Result<()> {
+fn interactive_demo(ws: Workspace, paths: &Paths, args: &Demo) -> Result<()> {
     print_build(&crate::demo::build::build_workspace(&ws)?);
     let dir = pipeline::pipeline_dir(&ws);
     let pid = match liveness(&dir)? {
@@ -105,4 +136,27 @@ fn interactive_demo(ws: Workspace, paths: &Paths, args: &DemoArgs) -> Result<()>
         ),
     }
     Ok(())
+}
+
+/// What building the demo workspace did, and how long each stage took.
+pub(super) fn print_build(build: &DemoBuild) {
+    println!(
+        "problems: {} new, {} already present",
+        build.problems.inserted, build.problems.unchanged
+    );
+    println!(
+        "oracle candidates: {} written ({} new), {} graded correct ({:.1}%)",
+        build.candidates_total,
+        build.candidates_new,
+        build.candidates_correct,
+        100.0 * build.candidates_correct as f64 / build.candidates_total.max(1) as f64
+    );
+    println!(
+        "auto-curation (best-scored correct, score >= min_score): {} accepted, {} problems left \
+         for review",
+        build.curation.changed, build.curation.without_pick
+    );
+    for t in &build.timings {
+        println!("  {:<28} {:>7.2} s", t.stage, t.seconds);
+    }
 }

@@ -3,10 +3,32 @@
 use anyhow::{Result, bail};
 use indicatif::{ProgressBar, ProgressStyle};
 
-use super::DistillArgs;
 use crate::teacher::{DistillEvent, DistillOptions, distill};
 use crate::workspace::Workspace;
 use crate::workspace::config::TeacherKind;
+
+#[derive(Debug, clap::Args)]
+pub struct DistillArgs {
+    #[arg(long)]
+    split: Option<String>,
+    #[arg(long)]
+    dataset: Option<String>,
+    /// At most this many problems.
+    #[arg(long)]
+    limit: Option<usize>,
+    /// Plans per problem (the paper's N).
+    #[arg(long)]
+    n: Option<u32>,
+    #[arg(long)]
+    concurrency: Option<usize>,
+    #[arg(long)]
+    base_url: Option<String>,
+    #[arg(long)]
+    model: Option<String>,
+    /// Name of the environment variable holding the API key (never the key itself).
+    #[arg(long)]
+    api_key_env: Option<String>,
+}
 
 pub fn run(ws: &Workspace, args: DistillArgs) -> Result<()> {
     if ws.config.teacher.kind == TeacherKind::Oracle && args.base_url.is_none() {
@@ -63,7 +85,7 @@ pub fn run(ws: &Workspace, args: DistillArgs) -> Result<()> {
         report.elapsed.as_secs_f64()
     );
     for error in report.errors.iter().take(10) {
-        eprintln!("  error: {}", crate::tui::sanitize(error));
+        eprintln!("  error: {}", crate::text::sanitize(error));
     }
     if !report.complete() {
         eprintln!(

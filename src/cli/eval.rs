@@ -3,12 +3,43 @@
 use anyhow::Result;
 use indicatif::{ProgressBar, ProgressStyle};
 
-use super::EvalArgs;
-use crate::eval::report::{Format, accuracy_row, render_accuracy};
-use crate::eval::runner::{EvalOptions, run_eval};
-use crate::workspace::Workspace;
+use std::path::PathBuf;
 
-pub fn run(ws: &Workspace, args: EvalArgs) -> Result<()> {
+use super::{Globals, configure_threads};
+use crate::eval::report::{Format, accuracy_row, render_accuracy};
+use crate::eval::runner::{EvalOptions, Mode, run_eval};
+
+#[derive(Debug, clap::Args)]
+pub struct EvalArgs {
+    /// Model directory (Hugging Face layout), relative to the workspace or absolute.
+    #[arg(long)]
+    model: PathBuf,
+    /// Name to store predictions under (default: the model folder's name).
+    #[arg(long)]
+    name: Option<String>,
+    /// DATASET/SPLIT, e.g. synth/test_id, gsm8k/test.
+    #[arg(long)]
+    benchmark: String,
+    #[arg(long, value_enum)]
+    mode: Mode,
+    #[arg(long)]
+    limit: Option<usize>,
+    /// Samples per problem; k > 1 adds a majority-vote (maj@k) row.
+    #[arg(long, default_value_t = 1)]
+    k: usize,
+    #[arg(long, default_value_t = 512)]
+    max_new_tokens: usize,
+    #[arg(long, default_value_t = 0.7)]
+    temperature: f32,
+    #[arg(long, default_value_t = 8)]
+    batch: usize,
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+}
+
+pub fn run(args: EvalArgs, globals: &Globals) -> Result<()> {
+    let ws = &globals.open()?;
+    configure_threads(globals.threads.unwrap_or(ws.config.ui.threads))?;
     let model_dir = if args.model.is_absolute() {
         args.model.clone()
     } else {

@@ -2,17 +2,44 @@
 //! while it is generated.
 
 use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use candle_core::DType;
 
+use super::{Globals, configure_threads};
 use crate::infer::{SamplingParams, generate_streaming, reply_end_ids};
 use crate::model::chat::{ChatMessage, ChatTemplate};
 use crate::model::tokenizer::ModelTokenizer;
-use crate::tui::sanitize;
+use crate::text::sanitize;
 
-pub fn run(
+#[derive(Debug, clap::Args)]
+pub struct GenerateArgs {
+    /// Model directory (Hugging Face layout).
+    #[arg(long)]
+    model: PathBuf,
+    #[arg(long, default_value_t = 128)]
+    max_new_tokens: usize,
+    /// 0 = greedy.
+    #[arg(long, default_value_t = 0.0)]
+    temperature: f32,
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    prompt: String,
+}
+
+pub fn run(args: GenerateArgs, globals: &Globals) -> Result<()> {
+    configure_threads(globals.threads.unwrap_or(0))?;
+    generate(
+        &args.model,
+        &args.prompt,
+        args.max_new_tokens,
+        args.temperature,
+        args.seed,
+    )
+}
+
+fn generate(
     dir: &Path,
     prompt: &str,
     max_new_tokens: usize,

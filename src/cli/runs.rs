@@ -1,53 +1,70 @@
-//! `plantune-tui runs list|tail|stop`: manage training runs from a shell.
+//! `plantune-tui runs list|tail|stop|resume`: manage training runs from a shell.
 
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
+use clap::Subcommand;
 
-use crate::jobs::{Liveness, liveness, request_stop};
+use super::Globals;
 use crate::runlog::render::event_line;
-use crate::runlog::{RunEvent, Tailer, read_all};
+use crate::runlog::{RunEvent, Tailer};
+use crate::runs::{self, Liveness, RunDir};
 use crate::workspace::Workspace;
 
-/// The state a person should see: the registry's status corrected by what the run
-/// directory shows (a run that died without `run_finished` is not "running").
-pub fn effective_status(ws: &Workspace, id: &str, recorded: &str) -> String {
-    let dir = ws.runs_dir().join(id);
-    let finished = read_all(&dir.join("events.jsonl")).ok().and_then(|log| {
-        log.events.iter().rev().find_map(|e| match &e.event {
-            RunEvent::RunFinished { status, .. } => Some(format!("{status:?}").to_lowercase()),
-            _ => None,
-        })
-    });
-    match (liveness(&dir), finished) {
-        (Ok(Liveness::Alive { .. }), _) => "running".into(),
-        (_, Some(status)) => status,
-        (Ok(Liveness::Dead { .. }), None) => "died (no run_finished)".into(),
-        _ => recorded.to_owned(),
+#[derive(Debug, Subcommand)]
+pub enum RunsCommand {
+    /// Every run with its real state (a run that died is shown as such).
+    List,
+    /// Print a run's events; --follow keeps printing until it finishes.
+    Tail {
+        id: String,
+        #[arg(long, short)]
+        follow: bool,
+    },
+    /// Ask a run to stop: it finishes its step, checkpoints and ends `stopped`.
+    Stop { id: String },
+    /// Continue a stopped or died run from its newest checkpoint (bit-exact on CPU).
+    Resume {
+        id: String,
+        #[arg(long)]
+        foreground: bool,
+    },
+}
+
+pub fn run(what: RunsCommand, globals: &Globals) -> Result<()> {
+    let ws = globals.open()?;
+    match what {
+        RunsCommand::List => list(&ws),
+        RunsCommand::Tail { id, follow } => tail(&ws, &id, follow),
+        RunsCommand::Stop { id } => stop(&ws, &id),
+        RunsCommand::Resume { id, foreground } => {
+            runs::check_resumable(&ws, &id)?;
+            super::train::start(&ws, &id, foreground, globals.threads)
+        }
     }
 }
 
-pub fn list(ws: &Workspace) -> Result<()> {
-    let runs = ws.store()?.runs()?;
-    if runs.is_empty() {
+fn list(ws: &Workspace) -> Result<()> {
+    let records = ws.store()?.runs()?;
+    if records.is_empty() {
         println!("no runs in {}", ws.root.display());
         return Ok(());
     }
     println!("{:<32} {:<9} {:<24} {:>8}", "run", "kind", "status", "pid");
-    for run in runs {
-        let status = effective_status(ws, &run.id, &run.status);
+    for run in records {
+        let status = runs::state(&RunDir::new(ws, &run.id)).label(&run.status);
         let pid = run.pid.map(|p| p.to_string()).unwrap_or_default();
         println!("{:<32} {:<9} {:<24} {:>8}", run.id, run.kind, status, pid);
     }
     Ok(())
 }
 
-pub fn tail(ws: &Workspace, id: &str, follow: bool) -> Result<()> {
-    let dir = ws.runs_dir().join(id);
-    if !dir.is_dir() {
+fn tail(ws: &Workspace, id: &str, follow: bool) -> Result<()> {
+    let dir = RunDir::new(ws, id);
+    if !dir.root().is_dir() {
         bail!("no run {id} in {}", ws.runs_dir().display());
     }
-    let path = dir.join("events.jsonl");
+    let path = dir.events();
     let mut tailer = Tailer::new(&path);
     loop {
         let events = tailer
@@ -63,7 +80,7 @@ pub fn tail(ws: &Workspace, id: &str, follow: bool) -> Result<()> {
             break;
         }
         if events.is_empty() {
-            if !matches!(liveness(&dir)?, Liveness::Alive { .. }) && tailer.poll()?.is_empty() {
+            if !matches!(dir.liveness()?, Liveness::Alive { .. }) && tailer.poll()?.is_empty() {
                 println!("(the run is no longer alive and wrote no run_finished event)");
                 break;
             }
@@ -79,8 +96,8 @@ pub fn tail(ws: &Workspace, id: &str, follow: bool) -> Result<()> {
     Ok(())
 }
 
-pub fn stop(ws: &Workspace, id: &str) -> Result<()> {
-    let pid = request_stop(&ws.runs_dir().join(id))?;
+fn stop(ws: &Workspace, id: &str) -> Result<()> {
+    let pid = runs::stop(ws, id)?;
     println!("sent SIGTERM to run {id} (pid {pid}); it checkpoints and ends with status stopped");
     Ok(())
 }

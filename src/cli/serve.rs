@@ -2,16 +2,36 @@
 //! until Ctrl-C or SIGTERM (a second signal stops at once).
 
 use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::{Context, Result};
 
-use super::ServeArgs;
 use crate::config::Paths;
 use crate::serve::{Engine, LogSink, RequestLog, ServerInfo, resolve_model};
-use crate::tui::sanitize;
+use crate::text::sanitize;
 use crate::workspace::Workspace;
+
+#[derive(Debug, clap::Args)]
+pub struct ServeArgs {
+    /// Model directory (Hugging Face layout), a LoRA adapter folder, or a run (its
+    /// folder or id: serves its `final/` model); relative to the workspace or absolute.
+    model: PathBuf,
+    #[arg(long, default_value = "127.0.0.1")]
+    host: String,
+    /// 0 picks a free port (read the address from the first line of stdout).
+    #[arg(long, default_value_t = 8000)]
+    port: u16,
+    /// Model name listed by /v1/models (default: the folder's or run's name).
+    #[arg(long)]
+    name: Option<String>,
+    /// Completion tokens for requests that set no max_tokens.
+    #[arg(long, default_value_t = 1024)]
+    max_tokens: usize,
+    /// Requests that may wait for the model; more are refused with 503.
+    #[arg(long, default_value_t = 64)]
+    queue: usize,
+}
 
 pub fn run(
     workspace_dir: &Path,
@@ -49,7 +69,7 @@ pub fn run(
         let addr = listener.local_addr().context("reading the bound address")?;
         let engine = Engine::load(&source, args.max_tokens)?;
         let context = engine.context();
-        let (queue, worker) = crate::serve::engine::spawn_worker(engine, args.queue)?;
+        let (queue, worker) = crate::infer::engine::spawn_worker(engine, args.queue)?;
 
         let mut stdout = std::io::stdout().lock();
         // A reader that closed the pipe after the first line must not stop the server.

@@ -1,4 +1,6 @@
-//! `plantune-tui train sft`, the hidden worker, and `runs resume`.
+//! `plantune-tui train sft|grpo` (and the hidden `train worker`), and starting a run
+//! for `runs resume`: flags to a run config, then `runs::create` and a detached worker,
+//! or the worker in this process with a progress bar.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -6,108 +8,165 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use anyhow::{Context, Result};
+use clap::Subcommand;
 use indicatif::{ProgressBar, ProgressStyle};
 
-use crate::runlog::{RunEvent, Tailer};
-
-use super::{GrpoArgs, SftArgs, configure_threads};
+use super::{Globals, configure_threads};
 use crate::jobs::install_stop_handler;
-use crate::train::grpo::run::GrpoRunConfig;
-use crate::train::run::{self, SftRunConfig};
+use crate::runlog::{RunEvent, Tailer};
+use crate::runs::{self, GrpoRunConfig, Launcher, RunConfig, RunDir, SftRunConfig};
+use crate::train::precision::Precision;
 use crate::workspace::Workspace;
 
-pub fn sft(ws: &Workspace, args: SftArgs, threads: Option<usize>) -> Result<()> {
-    let mut config = match &args.config {
-        Some(path) => run::read_config(path)?,
-        None => SftRunConfig::default(),
-    };
-    if let Some(model) = args.model {
-        config.model = model;
-    }
-    if let Some(dataset) = args.dataset {
-        config.dataset = dataset;
-    }
-    if let Some(rank) = args.lora {
-        config.lora.rank = rank;
-    }
-    if let Some(steps) = args.max_steps {
-        config.sft.max_steps = steps;
-    }
-    if let Some(epochs) = args.epochs {
-        config.sft.epochs = epochs;
-    }
-    if let Some(lr) = args.lr {
-        config.sft.lr = lr;
-    }
-    if let Some(batch) = args.batch {
-        config.sft.batch_size = batch;
-    }
-    if let Some(threads) = threads {
-        config.threads = threads;
-    }
-    if let Some(precision) = args.precision {
-        config.precision = precision;
-    }
-    config.device = crate::device::selected().or(config.device);
-    let id = run::create(ws, &config)?;
-    println!("run {id} created in {}", ws.runs_dir().join(&id).display());
-    start(ws, &id, args.foreground, threads)
+#[derive(Debug, Subcommand)]
+pub enum TrainCommand {
+    /// Supervised fine-tuning (completion-only loss) on a built dataset.
+    Sft(SftArgs),
+    /// GRPO (reinforcement learning on answer correctness, format and plan quality)
+    /// starting from a model, usually an SFT run's `runs/<id>/final`.
+    Grpo(GrpoArgs),
+    /// The run process itself (started by `train sft`; not for direct use).
+    #[command(hide = true)]
+    Worker { id: String },
 }
 
-pub fn grpo(ws: &Workspace, args: GrpoArgs, threads: Option<usize>) -> Result<()> {
-    let mut config: GrpoRunConfig = match &args.config {
-        Some(path) => run::read_toml(path)?,
+/// The flags both kinds of run take.
+#[derive(Debug, clap::Args)]
+pub struct RunArgs {
+    /// A run.toml (see `runs::SftRunConfig`, `runs::GrpoRunConfig`) or a preset; the
+    /// flags below override it.
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Model directory (for GRPO usually an SFT run's `runs/<id>/final`), or `tiny`
+    /// (the workspace's from-scratch student).
+    #[arg(long)]
+    model: Option<String>,
+    /// baseline | plan1 | plan2 | a dataset hash (for GRPO, the problems that give the
+    /// prompts).
+    #[arg(long)]
+    dataset: Option<String>,
+    /// LoRA rank (0 = full fine-tuning).
+    #[arg(long)]
+    lora: Option<usize>,
+    /// Optimiser steps (GRPO: rollout steps).
+    #[arg(long)]
+    max_steps: Option<u64>,
+    #[arg(long)]
+    lr: Option<f64>,
+    /// f32, or bf16 weights and activations with f32 master weights.
+    #[arg(long, value_enum)]
+    precision: Option<Precision>,
+    /// Stay attached with a progress bar instead of detaching.
+    #[arg(long)]
+    foreground: bool,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct SftArgs {
+    #[command(flatten)]
+    run: RunArgs,
+    #[arg(long)]
+    epochs: Option<u64>,
+    #[arg(long)]
+    batch: Option<usize>,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct GrpoArgs {
+    #[command(flatten)]
+    run: RunArgs,
+    /// Completions per prompt (G).
+    #[arg(long)]
+    group: Option<usize>,
+    /// Prompts per rollout step.
+    #[arg(long)]
+    prompts: Option<usize>,
+    #[arg(long)]
+    max_new_tokens: Option<usize>,
+    /// KL weight to the reference model (0 = no reference).
+    #[arg(long)]
+    beta: Option<f64>,
+}
+
+pub fn run(what: TrainCommand, globals: &Globals) -> Result<()> {
+    let ws = globals.open()?;
+    match what {
+        TrainCommand::Sft(args) => sft(&ws, args, globals.threads),
+        TrainCommand::Grpo(args) => grpo(&ws, args, globals.threads),
+        TrainCommand::Worker { id } => worker(&ws, &id, globals.threads),
+    }
+}
+
+/// A flag given on the command line overrides the config's value.
+fn set<T>(slot: &mut T, flag: Option<T>) {
+    if let Some(value) = flag {
+        *slot = value;
+    }
+}
+
+fn sft(ws: &Workspace, args: SftArgs, threads: Option<usize>) -> Result<()> {
+    let common = args.run;
+    let mut config = match &common.config {
+        Some(path) => runs::read_config(path)?,
+        None => SftRunConfig::default(),
+    };
+    set(&mut config.model, common.model);
+    set(&mut config.dataset, common.dataset);
+    set(&mut config.lora.rank, common.lora);
+    set(&mut config.sft.max_steps, common.max_steps);
+    set(&mut config.sft.epochs, args.epochs);
+    set(&mut config.sft.lr, common.lr);
+    set(&mut config.sft.batch_size, args.batch);
+    set(&mut config.threads, threads);
+    set(&mut config.precision, common.precision);
+    create_and_start(ws, RunConfig::Sft(config), common.foreground, threads)
+}
+
+fn grpo(ws: &Workspace, args: GrpoArgs, threads: Option<usize>) -> Result<()> {
+    let common = args.run;
+    let mut config: GrpoRunConfig = match &common.config {
+        Some(path) => runs::read_toml(path)?,
         None => GrpoRunConfig::default(),
     };
+    set(&mut config.model, common.model);
+    set(&mut config.dataset, common.dataset);
+    set(&mut config.lora.rank, common.lora);
     let g = &mut config.grpo;
-    if let Some(model) = args.model {
-        config.model = model;
-    }
-    if let Some(dataset) = args.dataset {
-        config.dataset = dataset;
-    }
-    if let Some(rank) = args.lora {
-        config.lora.rank = rank;
-    }
-    if let Some(steps) = args.max_steps {
-        g.max_steps = steps;
-    }
-    if let Some(lr) = args.lr {
-        g.lr = lr;
-    }
-    if let Some(group) = args.group {
-        g.group_size = group;
-    }
-    if let Some(prompts) = args.prompts {
-        g.prompts_per_step = prompts;
-    }
-    if let Some(tokens) = args.max_new_tokens {
-        g.max_new_tokens = tokens;
-    }
-    if let Some(beta) = args.beta {
-        g.objective.beta = beta;
-    }
-    if let Some(threads) = threads {
-        config.threads = threads;
-    }
-    if let Some(precision) = args.precision {
-        config.precision = precision;
-    }
-    config.device = crate::device::selected().or(config.device);
-    let id = run::create_grpo(ws, &config)?;
-    println!("run {id} created in {}", ws.runs_dir().join(&id).display());
-    start(ws, &id, args.foreground, threads)
+    set(&mut g.max_steps, common.max_steps);
+    set(&mut g.lr, common.lr);
+    set(&mut g.group_size, args.group);
+    set(&mut g.prompts_per_step, args.prompts);
+    set(&mut g.max_new_tokens, args.max_new_tokens);
+    set(&mut g.objective.beta, args.beta);
+    set(&mut config.threads, threads);
+    set(&mut config.precision, common.precision);
+    create_and_start(ws, RunConfig::Grpo(config), common.foreground, threads)
+}
+
+fn create_and_start(
+    ws: &Workspace,
+    mut config: RunConfig,
+    foreground: bool,
+    threads: Option<usize>,
+) -> Result<()> {
+    config.prefer_selected_device();
+    let id = runs::create(ws, &config)?;
+    println!(
+        "run {id} created in {}",
+        RunDir::new(ws, id.as_str()).root().display()
+    );
+    start(ws, id.as_str(), foreground, threads)
 }
 
 /// Starts (or resumes: the worker picks up the newest checkpoint) a created run.
 pub fn start(ws: &Workspace, id: &str, foreground: bool, threads: Option<usize>) -> Result<()> {
     if foreground {
-        let progress = ProgressFromEvents::start(ws.runs_dir().join(id).join("events.jsonl"));
+        let progress = ProgressFromEvents::start(RunDir::new(ws, id).events());
         let result = worker(ws, id, threads);
         progress.finish();
         return result;
     }
-    let pid = run::launch_detached(ws, id)?;
+    let pid = runs::launch(ws, id, &Launcher::default())?;
     println!(
         "run {id} started in the background (pid {pid}); follow it with \
          `plantune-tui runs tail {id} --follow`, stop it with `plantune-tui runs stop {id}`"
@@ -115,23 +174,23 @@ pub fn start(ws: &Workspace, id: &str, foreground: bool, threads: Option<usize>)
     Ok(())
 }
 
-pub fn worker(ws: &Workspace, id: &str, threads: Option<usize>) -> Result<()> {
-    let run_toml = ws.runs_dir().join(id).join("run.toml");
+fn worker(ws: &Workspace, id: &str, threads: Option<usize>) -> Result<()> {
+    let run_toml = RunDir::new(ws, id).config();
     // `--device` (or the environment) wins; otherwise the device the run was created
     // on. Before the thread pool starts: selecting sets the environment.
     if crate::device::selected().is_none()
-        && let Some(spec) = run::configured_device(&run_toml)?
+        && let Some(spec) = runs::configured_device(&run_toml)?
     {
         crate::device::select(spec)?;
     }
-    let configured = run::configured_threads(&run_toml)?;
+    let configured = runs::configured_threads(&run_toml)?;
     configure_threads(threads.unwrap_or(configured))?;
     // A file-size limit must fail the checkpoint write with a clear error (and keep the
     // previous checkpoint) rather than kill the worker mid-run with SIGXFSZ.
     // SAFETY: setting a disposition to SIG_IGN installs no handler code.
     unsafe { libc::signal(libc::SIGXFSZ, libc::SIG_IGN) };
     let stop = install_stop_handler().context("installing the SIGTERM handler")?;
-    let ending = run::worker(ws, id, stop)?;
+    let ending = runs::work(ws, id, stop)?;
     println!("run {id}: {ending:?}");
     Ok(())
 }

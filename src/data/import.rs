@@ -5,9 +5,9 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-use super::store::StoreError;
-use super::{Workspace, WorkspaceError};
-use crate::data::{DatasetFormat, ImportError, read_problems};
+use super::{DatasetFormat, ImportError, read_problems};
+use crate::workspace::store::StoreError;
+use crate::workspace::{Workspace, WorkspaceError};
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ImportReport {

@@ -1,9 +1,10 @@
-//! Dataset readers (GSM8K, MATH, OlympiadBench, AIME, generic JSONL/JSON/Parquet)
-//! and the synthetic task domain.
+//! Dataset readers (GSM8K, MATH, OlympiadBench, AIME, generic JSONL/JSON/Parquet),
+//! the synthetic task domain, and importing a file into a workspace's store.
 
 mod boxed;
 mod error;
 mod formats;
+pub mod import;
 mod source;
 pub mod synth;
 

@@ -3,4 +3,3 @@
 pub mod build;
 pub mod parallel;
 pub mod pipeline;
-pub mod tiny_student;

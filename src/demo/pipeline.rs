@@ -19,15 +19,15 @@ use crate::eval::report::{
     AccuracyRow, Format, PairedTable, accuracy_row, paired, render_accuracy, render_paired,
 };
 use crate::eval::runner::{EvalOptions, Mode, run_eval};
-use crate::jobs::StopFlag;
+use crate::jobs::{RunLock, StopFlag};
+use crate::runs::{self, Ending, GrpoRunConfig, RunConfig, RunDir, RunError, SftRunConfig};
 use crate::train::grpo::GrpoConfig;
 use crate::train::grpo::objective::ObjectiveConfig;
-use crate::train::grpo::run::GrpoRunConfig;
-use crate::train::run::{self, SftRunConfig};
 use crate::train::schedule::Decay;
 use crate::train::sft::SftConfig;
 use crate::workspace::Workspace;
 use crate::workspace::fsutil::atomic_write;
+use crate::workspace::layout::run_files;
 use crate::workspace::store::PredictionKey;
 
 /// How much work the demo does; sized for a 2-core CPU.
@@ -161,14 +161,14 @@ impl PipelineState {
         &mut self,
         ws: &Workspace,
         stage: &str,
-        create: impl FnOnce() -> Result<String, run::RunError>,
+        create: impl FnOnce() -> Result<runs::RunId, RunError>,
     ) -> Result<String, anyhow::Error> {
         if let Some(id) = self.runs.get(stage)
-            && ws.runs_dir().join(id).join("run.toml").exists()
+            && RunDir::new(ws, id).config().exists()
         {
             return Ok(id.clone());
         }
-        let id = create()?;
+        let id = String::from(create()?);
         self.runs.insert(stage.to_owned(), id.clone());
         self.save(ws)?;
         Ok(id)
@@ -178,12 +178,12 @@ impl PipelineState {
 /// Runs (or resumes) one created run in this process and returns the path of what it
 /// learned; a run that already finished is reused as it is.
 fn train(ws: &Workspace, id: &str) -> Result<PathBuf, anyhow::Error> {
-    let final_dir = ws.runs_dir().join(id).join("final");
+    let final_dir = RunDir::new(ws, id).final_model();
     if ws.store()?.run(id)?.status == "completed" {
         return Ok(final_dir);
     }
-    let ending = run::worker(ws, id, StopFlag::manual())?;
-    if ending != crate::train::sft::Ending::Completed {
+    let ending = runs::work(ws, id, StopFlag::manual())?;
+    if ending != Ending::Completed {
         anyhow::bail!("run {id} ended {ending:?} before finishing");
     }
     Ok(final_dir)
@@ -248,17 +248,18 @@ pub fn train_evaluate_compare(
     workers: usize,
     mut say: impl FnMut(&str),
 ) -> Result<DemoResults, anyhow::Error> {
-    let _lock = crate::jobs::RunLock::acquire(&pipeline_dir(ws))?;
+    let _lock = RunLock::acquire(&pipeline_dir(ws))?;
     let mut state = PipelineState::load(ws)?;
 
     let baseline_id = state.run_for(ws, "baseline", || {
-        run::create(ws, &sft_config("baseline", budget))
+        runs::create(ws, &RunConfig::Sft(sft_config("baseline", budget)))
     })?;
     let plan_id = state.run_for(ws, "plan-tuned", || {
-        run::create(ws, &sft_config("plan1", budget))
+        runs::create(ws, &RunConfig::Sft(sft_config("plan1", budget)))
     })?;
     let grpo_id = state.run_for(ws, "plan-tuned+grpo", || {
-        run::create_grpo(ws, &grpo_config(format!("runs/{plan_id}/final"), budget))
+        let start = format!("{}/{}", RunDir::registry_dir(&plan_id), run_files::FINAL);
+        runs::create(ws, &RunConfig::Grpo(grpo_config(start, budget)))
     })?;
     // Both trainings would otherwise create the shared tiny model at the same moment.
     crate::train::student::ensure_model(ws, "tiny")?;
@@ -269,7 +270,7 @@ pub fn train_evaluate_compare(
         budget.sft_steps, budget.grpo_steps, budget.grpo_prompts, budget.grpo_group
     ));
 
-    let final_dir = |id: &str| ws.runs_dir().join(id).join("final");
+    let final_dir = |id: &str| RunDir::new(ws, id).final_model();
     let trainings = [
         train_job(ws, "SFT baseline", baseline_id.clone(), vec![]),
         train_job(ws, "SFT plan-tuned", plan_id.clone(), vec![]),

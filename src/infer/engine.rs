@@ -1,4 +1,4 @@
-//! The model behind the server: where MODEL points (a model directory, a run, a LoRA
+//! The model engine that `serve` and the local teacher share: where MODEL points (a model directory, a run, a LoRA
 //! adapter over its base), loading it, and one chat job through the model's own chat
 //! template and the batched generator. Jobs reach the model one at a time through a
 //! bounded queue drained by a dedicated thread, so generation never runs on the async
@@ -9,13 +9,14 @@ use std::path::{Path, PathBuf};
 use candle_core::{DType, Device};
 use tokio::sync::{mpsc, oneshot};
 
-use super::api::{ApiError, ChatJob};
+use super::job::{ApiError, ChatJob};
 use super::stream_text::StreamedText;
-use crate::infer::{FinishReason, SamplingParams, generate_streaming, reply_end_ids};
+use super::{FinishReason, SamplingParams, generate_streaming, reply_end_ids};
 use crate::model::chat::{ChatError, ChatTemplate};
 use crate::model::checkpoint::{CONFIG_FILE, load_model};
 use crate::model::decoder::Model;
 use crate::model::tokenizer::ModelTokenizer;
+use crate::workspace::layout::{MODELS_DIR, RUNS_DIR, run_files};
 
 const ADAPTER_CONFIG: &str = "adapter_config.json";
 
@@ -67,8 +68,8 @@ pub fn resolve_model(arg: &Path, workspace: Option<&Path>) -> Result<ModelSource
     } else {
         if let Some(ws) = workspace {
             candidates.push(ws.join(arg));
-            candidates.push(ws.join("models").join(arg));
-            candidates.push(ws.join("runs").join(arg));
+            candidates.push(ws.join(MODELS_DIR).join(arg));
+            candidates.push(ws.join(RUNS_DIR).join(arg));
         }
         candidates.push(arg.to_path_buf());
     }
@@ -86,8 +87,8 @@ pub fn resolve_model(arg: &Path, workspace: Option<&Path>) -> Result<ModelSource
         if dir.join(ADAPTER_CONFIG).is_file() {
             return adapter_source(dir, workspace, folder_name(dir));
         }
-        if dir.join("run.toml").is_file() || dir.join("events.jsonl").is_file() {
-            let final_dir = dir.join("final");
+        if dir.join(run_files::CONFIG).is_file() || dir.join(run_files::EVENTS).is_file() {
+            let final_dir = dir.join(run_files::FINAL);
             let name = folder_name(dir);
             if final_dir.join(CONFIG_FILE).is_file() {
                 return Ok(ModelSource {

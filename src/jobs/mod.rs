@@ -1,10 +1,12 @@
-//! Detached run processes: spawning them in their own session, the lock that says a run
-//! is alive, heartbeats, and stopping them with SIGTERM.
+//! Detached run processes: spawning them in their own session (and starting copies of
+//! this program), the lock that says a run is alive, heartbeats, and stopping them
+//! with SIGTERM.
 //!
 //! Liveness comes from an `flock` held by the run for its whole life, not from the pid
 //! alone: a pid can be reused by an unrelated process after a crash, a lock cannot
 //! outlive its holder.
 
+mod launch;
 mod signals;
 
 use std::fs::{File, OpenOptions};
@@ -17,11 +19,16 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+pub use launch::{Launcher, reap_when_done, wait_for_start};
 pub use signals::{StopFlag, install_stop_handler};
 
-const LOCK_FILE: &str = "run.lock";
-const PID_FILE: &str = "run.pid";
-const HEARTBEAT_FILE: &str = "heartbeat";
+/// The files a job keeps in its folder.
+pub const LOCK_FILE: &str = "run.lock";
+pub const PID_FILE: &str = "run.pid";
+pub const HEARTBEAT_FILE: &str = "heartbeat";
+pub const STDOUT_LOG: &str = "stdout.log";
+pub const STDERR_LOG: &str = "stderr.log";
+pub const NOTES_LOG: &str = "notes.log";
 
 #[derive(Debug, thiserror::Error)]
 pub enum JobError {
@@ -48,8 +55,8 @@ fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> JobError + '_ {
 /// run directory. Returns the child's pid.
 pub fn spawn_detached(command: &mut Command, run_dir: &Path) -> Result<u32, JobError> {
     std::fs::create_dir_all(run_dir).map_err(io_err(run_dir))?;
-    let stdout_path = run_dir.join("stdout.log");
-    let stderr_path = run_dir.join("stderr.log");
+    let stdout_path = run_dir.join(STDOUT_LOG);
+    let stderr_path = run_dir.join(STDERR_LOG);
     let open_log = |path: &Path| {
         OpenOptions::new()
             .create(true)
@@ -231,7 +238,7 @@ pub fn heartbeat_age_ms(dir: &Path) -> Option<i64> {
 /// Appends one line to a plain log in the run directory (used before the events file
 /// exists, e.g. when a spawn fails).
 pub fn append_note(dir: &Path, line: &str) -> Result<(), JobError> {
-    let path = dir.join("notes.log");
+    let path = dir.join(NOTES_LOG);
     let mut file = OpenOptions::new()
         .create(true)
         .append(true)

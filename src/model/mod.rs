@@ -1,5 +1,6 @@
 //! The trainable decoder, differentiable fused ops, LoRA, loading and saving,
-//! tokenizer and chat templates, GGUF import and the Hugging Face Hub download.
+//! tokenizer and chat templates, GGUF import, the tiny from-scratch student and the
+//! Hugging Face Hub download.
 
 pub mod bench;
 pub mod chat;
@@ -9,10 +10,9 @@ pub mod decoder;
 pub mod decoder_error;
 pub mod fused_softmax;
 pub mod gguf;
-pub mod gguf_arch;
 pub mod hub;
 pub mod linear;
 pub mod lora;
 pub mod ops;
-pub mod spm_vocab;
+pub mod tiny;
 pub mod tokenizer;

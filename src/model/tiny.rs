@@ -1,7 +1,8 @@
 //! The demo's default student: a small Llama-architecture model initialised from
-//! scratch, with a byte-level BPE tokenizer trained on the workspace's own corpus. It is
-//! written as an ordinary Hugging Face model directory, so every other part of the tool
-//! (training, generation, evaluation, export) treats it like any downloaded model.
+//! scratch, with a byte-level BPE tokenizer trained on a given corpus (the workspace's
+//! own text: `train::tiny`). It is written as an ordinary Hugging Face model directory,
+//! so every other part of the tool (training, generation, evaluation, export) treats it
+//! like any downloaded model.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -251,50 +252,6 @@ where
         std::fs::rename(&tmp, out_dir).map_err(io(out_dir))?;
     }
     Ok(())
-}
-
-/// The tiny student of a workspace: its tokenizer learns the workspace's own text
-/// (questions, gold solutions, teacher trajectories and the prompt templates), so every
-/// word the student will read or write is in its vocabulary.
-pub fn create_for_workspace(
-    ws: &crate::workspace::Workspace,
-    out_dir: &Path,
-) -> Result<(), TinyError> {
-    let store_err = |e: crate::workspace::store::StoreError| TinyError::Tokenizer(e.to_string());
-    let store = ws
-        .store()
-        .map_err(|e| TinyError::Tokenizer(e.to_string()))?;
-    let mut corpus: Vec<String> = Vec::new();
-    for problem in store.problems(None, None).map_err(store_err)? {
-        corpus.push(problem.fields.question);
-        corpus.extend(problem.fields.gold_solution);
-    }
-    for status in [
-        crate::workspace::records::CandidateStatus::Accepted,
-        crate::workspace::records::CandidateStatus::Pending,
-    ] {
-        for c in store.candidates_with_status(status).map_err(store_err)? {
-            corpus.push(c.fields.plan);
-            corpus.push(c.fields.execution);
-        }
-    }
-    // Every training example repeats a prompt and the section headings; at their real
-    // frequency BPE merges them into a few tokens instead of spelling them out letter
-    // by letter, which once made the instructions most of every sequence.
-    let repeats = store
-        .problems(Some("synth"), Some("train"))
-        .map_err(store_err)?
-        .len()
-        .max(1);
-    let mut boilerplate: Vec<String> = crate::workspace::layout::PROMPTS
-        .iter()
-        .filter_map(|(name, _)| ws.prompt(name).ok())
-        .collect();
-    boilerplate.push("Plan:\nExecution:\nThe final answer is \\boxed{}.".into());
-    for text in &boilerplate {
-        corpus.extend(std::iter::repeat_n(text.clone(), repeats));
-    }
-    create(out_dir, corpus.into_iter(), &TinyConfig::default())
 }
 
 #[cfg(test)]

@@ -2,7 +2,7 @@
 //! (samples, log messages) is sanitised: a tail is often read in a terminal.
 
 use super::event::{RunEvent, RunStatus, TimedEvent};
-use crate::tui::sanitize;
+use crate::text::sanitize;
 
 fn clip(text: &str, max: usize) -> String {
     let clean = sanitize(text).replace('\n', " ⏎ ");

@@ -1,33 +1,19 @@
-//! Run presets for the "new run" picker: `<workspace>/presets/*.toml`, each exactly the
-//! file `plantune-tui train sft|grpo --config FILE` reads.
+//! Run presets: `<workspace>/presets/*.toml`, each exactly the file `plantune-tui train
+//! sft|grpo --config FILE` reads.
 //!
-//! The TUI reads a preset as a plain TOML table: which of `[sft]`/`[grpo]` it has
-//! decides the subcommand, and a few raw values make the picker's line. Validating the
-//! file is the CLI's job when it creates the run, so the TUI never depends on `train/`
-//! and a preset can never mean one thing to the picker and another to the run.
+//! A preset is first read as a plain TOML table: which of `[sft]`/`[grpo]` it has
+//! decides the kind of run, and a few raw values make the TUI picker's line. The whole
+//! file is validated only when a run is created from it ([`super::create_from_preset`]),
+//! by the same reader `train --config` uses, so a preset can never mean one thing to
+//! the picker and another to the run.
 
 use std::path::{Path, PathBuf};
 
+use super::RunKind;
 use crate::config::toml_error::TomlError;
 use crate::workspace::Workspace;
 
 pub const PRESETS_DIR: &str = "presets";
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RunKind {
-    Sft,
-    Grpo,
-}
-
-impl RunKind {
-    /// The `train` subcommand, and the table that selects it.
-    pub fn name(self) -> &'static str {
-        match self {
-            Self::Sft => "sft",
-            Self::Grpo => "grpo",
-        }
-    }
-}
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Preset {
@@ -81,7 +67,7 @@ pub fn read(path: &Path) -> Result<Preset, String> {
             ));
         }
     };
-    // Defaults live in the run config the CLI reads; the picker only says one applies.
+    // Defaults live in the run config types; the picker only says one applies.
     let raw = |value: Option<&toml::Value>, missing: &str| match value {
         Some(toml::Value::String(s)) => s.clone(),
         Some(other) => other.to_string(),

@@ -3,99 +3,13 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::infer::FinishReason;
+pub use crate::infer::job::{ApiError, ChatJob, finish_reason};
 use crate::model::chat::ChatMessage;
 
 /// Choices one request may ask for; each is a row of one generation batch.
 pub const MAX_CHOICES: u32 = 16;
 /// OpenAI's own limit on stop sequences.
 pub const MAX_STOP: usize = 4;
-
-/// An error answer: `{"error": {"message", "type", "param", "code"}}` with its status.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{status} {kind}: {message}")]
-pub struct ApiError {
-    pub status: u16,
-    pub kind: &'static str,
-    pub message: String,
-    pub param: Option<&'static str>,
-    pub code: Option<&'static str>,
-}
-
-impl ApiError {
-    pub fn invalid(message: impl Into<String>, param: Option<&'static str>) -> Self {
-        Self {
-            status: 400,
-            kind: "invalid_request_error",
-            message: message.into(),
-            param,
-            code: None,
-        }
-    }
-
-    pub fn not_found(message: impl Into<String>) -> Self {
-        Self {
-            status: 404,
-            kind: "invalid_request_error",
-            message: message.into(),
-            param: None,
-            code: Some("not_found"),
-        }
-    }
-
-    pub fn method_not_allowed(message: impl Into<String>) -> Self {
-        Self {
-            status: 405,
-            kind: "invalid_request_error",
-            message: message.into(),
-            param: None,
-            code: Some("method_not_allowed"),
-        }
-    }
-
-    pub fn too_large(limit: usize) -> Self {
-        Self {
-            status: 413,
-            kind: "invalid_request_error",
-            message: format!("the request body is larger than {limit} bytes"),
-            param: None,
-            code: Some("request_too_large"),
-        }
-    }
-
-    /// The queue in front of the model is full: clients should retry later (the
-    /// project's own client retries 503s with backoff).
-    pub fn overloaded(queued: usize) -> Self {
-        Self {
-            status: 503,
-            kind: "server_overloaded",
-            message: format!("{queued} requests are already waiting for the model; retry later"),
-            param: None,
-            code: Some("overloaded"),
-        }
-    }
-
-    pub fn internal(message: impl Into<String>) -> Self {
-        Self {
-            status: 500,
-            kind: "server_error",
-            message: message.into(),
-            param: None,
-            code: None,
-        }
-    }
-
-    pub fn body(&self) -> serde_json::Value {
-        serde_json::json!({
-            "error": {
-                "message": self.message,
-                "type": self.kind,
-                "param": self.param,
-                "code": self.code,
-            }
-        })
-    }
-}
 
 /// `stop` is a string or a list of strings.
 #[derive(Debug, Deserialize)]
@@ -162,26 +76,6 @@ struct RawRequest {
 struct StreamOptions {
     #[serde(default)]
     include_usage: Option<bool>,
-}
-
-/// A checked request, ready for the model.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ChatJob {
-    /// The model name the client asked for (echoed in the answer).
-    pub model: Option<String>,
-    pub messages: Vec<ChatMessage>,
-    /// 0 = greedy.
-    pub temperature: f32,
-    pub top_p: f32,
-    /// `max_completion_tokens`, else `max_tokens`; `None` = the server's default.
-    pub max_tokens: Option<u32>,
-    pub stop: Vec<String>,
-    pub seed: Option<u64>,
-    pub n: u32,
-    /// Answer as server-sent events, one chunk per piece of text.
-    pub stream: bool,
-    /// With `stream`: a last chunk carrying the token usage.
-    pub include_usage: bool,
 }
 
 /// Parses and checks a request body. Every refusal is a 400 naming the field.
@@ -381,14 +275,6 @@ pub struct Delta {
     pub content: Option<String>,
 }
 
-/// OpenAI's two reasons: EOS and a stop string are both a natural `stop`.
-pub fn finish_reason(reason: FinishReason) -> &'static str {
-    match reason {
-        FinishReason::Eos | FinishReason::Stop => "stop",
-        FinishReason::Length => "length",
-    }
-}
-
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ModelList {
     pub object: &'static str,
@@ -406,6 +292,7 @@ pub struct ModelCard {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::infer::FinishReason;
 
     fn parse(body: &str) -> Result<ChatJob, ApiError> {
         parse_request(body.as_bytes())

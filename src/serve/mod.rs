@@ -4,12 +4,10 @@
 //! `GET /v1/models/{id}` and `GET /health`; HTTP/1.1 with keep-alive, on hyper.
 //!
 //! Connections are tasks on the tokio runtime; the model sits on its own thread behind
-//! a bounded queue ([`engine::spawn_worker`]), so a long generation never stalls the
+//! a bounded queue ([`crate::infer::engine::spawn_worker`]), so a long generation never stalls the
 //! accept loop or other connections, and a full queue is answered at once with 503.
 
 pub mod api;
-pub mod engine;
-pub mod stream_text;
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -28,10 +26,10 @@ use hyper_util::rt::TokioIo;
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 
-pub use api::{ApiError, ChatJob};
-pub use engine::{
+pub use crate::infer::engine::{
     Backend, Engine, Generated, ModelSource, Queue, ServeError, Streaming, resolve_model,
 };
+pub use api::{ApiError, ChatJob};
 
 /// Response bodies: a whole JSON document, or server-sent events as they happen.
 type Body = UnsyncBoxBody<Bytes, Infallible>;
@@ -493,7 +491,8 @@ mod tests {
     async fn start(delay: Duration, capacity: usize) -> Running {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}/v1", listener.local_addr().unwrap());
-        let (queue, _worker) = engine::spawn_worker(Echo { delay }, capacity).unwrap();
+        let (queue, _worker) =
+            crate::infer::engine::spawn_worker(Echo { delay }, capacity).unwrap();
         let logs = Arc::new(Mutex::new(Vec::new()));
         let sink = logs.clone();
         let log: LogSink = Arc::new(move |l: &RequestLog| sink.lock().unwrap().push(l.clone()));

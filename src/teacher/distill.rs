@@ -64,7 +64,7 @@ pub enum DistillError {
     )]
     NotOpenAi { kind: TeacherKind },
     #[error(transparent)]
-    Local(#[from] crate::serve::engine::ServeError),
+    Local(#[from] crate::infer::engine::ServeError),
     #[error("no problems match the selection (dataset {dataset:?}, split {split:?})")]
     NoProblems {
         dataset: Option<String>,

@@ -7,9 +7,9 @@ use std::path::Path;
 use std::time::Instant;
 
 use super::chat::{Completion, Message, Role, Teacher, TeacherError, Usage};
+use crate::infer::engine::{Engine, Queue, ServeError, resolve_model, spawn_worker};
+use crate::infer::job::{ChatJob, finish_reason};
 use crate::model::chat::ChatMessage;
-use crate::serve::api::{ChatJob, finish_reason};
-use crate::serve::engine::{Engine, Queue, ServeError, resolve_model, spawn_worker};
 use crate::workspace::records::Sampling;
 
 /// Calls waiting beyond this are refused; the pipeline's concurrency stays far below.

@@ -5,12 +5,12 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use candle_core::{DType, Device, Tensor};
+use serde::{Deserialize, Serialize};
 
 use super::batch::TokenizedExample;
 use super::dataset::Message;
 use super::optim::NamedVar;
 use super::precision::Precision;
-use super::run::{LoraSection, SftRunConfig};
 use super::trainable::Trainable;
 use crate::model::chat::{ChatError, ChatMessage, ChatTemplate};
 use crate::model::checkpoint::{load_model, save_model};
@@ -18,6 +18,28 @@ use crate::model::decoder::Model;
 use crate::model::lora::{LoraConfig, parameter_count};
 use crate::model::tokenizer::{ModelTokenizer, TokenizerError};
 use crate::workspace::Workspace;
+
+/// A run's `[lora]` table: adapters on the named projections, or full fine-tuning.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LoraSection {
+    /// 0 = full fine-tuning.
+    pub rank: usize,
+    pub alpha: f64,
+    pub targets: Vec<String>,
+}
+
+impl Default for LoraSection {
+    fn default() -> Self {
+        Self {
+            rank: 0,
+            alpha: 16.0,
+            targets: ["q_proj", "k_proj", "v_proj", "o_proj"]
+                .map(String::from)
+                .to_vec(),
+        }
+    }
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum StudentError {
@@ -216,25 +238,12 @@ impl Trainable for Student {
 pub fn ensure_model(ws: &Workspace, model: &str) -> Result<PathBuf, StudentError> {
     let dir = model_dir(ws, model);
     if model == "tiny" && !dir.join("config.json").is_file() {
-        crate::demo::tiny_student::create_for_workspace(ws, &dir).map_err(|e| {
-            StudentError::Model {
-                dir: dir.clone(),
-                message: e.to_string(),
-            }
+        super::tiny::create_for_workspace(ws, &dir).map_err(|e| StudentError::Model {
+            dir: dir.clone(),
+            message: e.to_string(),
         })?;
     }
     Ok(dir)
-}
-
-/// The student an SFT run trains, creating the workspace's tiny model on first use.
-pub fn load_student(ws: &Workspace, config: &SftRunConfig) -> Result<Student, StudentError> {
-    load_student_from(
-        ws,
-        &config.model,
-        &config.lora,
-        config.sft.seed,
-        config.precision,
-    )
 }
 
 /// The student named `model` (see [`model_dir`]), with LoRA adapters when `lora.rank`

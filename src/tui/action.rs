@@ -94,8 +94,8 @@ pub enum Action {
     /// Create and launch a run from this preset file.
     #[serde(skip)]
     StartPreset(PathBuf),
-    /// `train --config PRESET` ended: the run it created (`None`: none), its worker's pid
-    /// (`None`: not started), and the CLI's error, if it failed.
+    /// Creating a run from a preset ended: the run created (`None`: none), its worker's
+    /// pid (`None`: not started), and the error, if it failed.
     #[serde(skip)]
     RunCreated {
         preset: String,

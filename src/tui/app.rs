@@ -14,8 +14,7 @@ use ratatui::widgets::{Block, Borders, Clear, Paragraph, Widget};
 
 use super::action::{Action, BINDABLE};
 use super::keymap::{KeyContext, Keymap, Pane, Scope};
-use super::launch::{EvalRequest, Launcher, model_dirs};
-use super::presets;
+use super::launch::{self, EvalRequest, model_dirs};
 use super::reexecute;
 use super::screens::Ctx;
 use super::screens::compare::CompareScreen;
@@ -24,7 +23,8 @@ use super::screens::eval::EvalScreen;
 use super::screens::runs::RunsScreen;
 use super::widgets::input::{InputOutcome, LineInput};
 use crate::config::theme::Theme;
-use crate::jobs::{self, JobError};
+use crate::jobs::{JobError, Launcher};
+use crate::runs::{self, RunError, preset as presets};
 use crate::workspace::Workspace;
 use crate::workspace::config::TeacherKind;
 use crate::workspace::store::Store;
@@ -596,45 +596,33 @@ impl App {
     }
 
     /// The selected run's id and folder.
-    fn selected_run(&mut self) -> anyhow::Result<(String, std::path::PathBuf)> {
+    fn selected_run(&mut self) -> anyhow::Result<(String, runs::RunDir)> {
         self.show(ScreenId::Runs)?;
         let run = self.runs.selected_run().context("no run selected")?;
         Ok((run.id.clone(), run.dir.clone()))
     }
 
     fn stop_run(&mut self) -> anyhow::Result<()> {
-        let (id, dir) = self.selected_run()?;
-        match jobs::request_stop(&dir) {
+        let (id, _) = self.selected_run()?;
+        match runs::stop(&self.workspace, &id) {
             Ok(pid) => {
                 self.set_info(format!(
                     "asked run {id} (pid {pid}) to stop: it checkpoints, then ends stopped"
                 ));
                 Ok(())
             }
-            Err(JobError::NotRunning { .. }) => anyhow::bail!("run {id} is not running"),
+            Err(RunError::Job(JobError::NotRunning { .. })) => {
+                anyhow::bail!("run {id} is not running")
+            }
             Err(e) => Err(e.into()),
         }
     }
 
-    /// Starts the selected run's worker again; it continues from its newest checkpoint
-    /// (or from the start when it has none).
+    /// Starts the selected run's worker again, by the rules of `runs::resume`; it
+    /// continues from its newest checkpoint (or from the start when it has none).
     fn resume_run(&mut self) -> anyhow::Result<()> {
-        let (id, dir) = self.selected_run()?;
-        if let jobs::Liveness::Alive { pid } = jobs::liveness(&dir)? {
-            let pid = pid.map_or(String::new(), |p| format!(" (pid {p})"));
-            anyhow::bail!("run {id} is still running{pid}");
-        }
-        let record = self
-            .store
-            .run(&id)
-            .with_context(|| format!("run {id} is not in the workspace's registry"))?;
-        if record.status == "completed" {
-            anyhow::bail!("run {id} already completed");
-        }
-        if !dir.join("run.toml").is_file() {
-            anyhow::bail!("run {id} has no run.toml, so there is nothing to resume");
-        }
-        let pid = self.launcher.start_run(&self.workspace, &id)?;
+        let (id, _) = self.selected_run()?;
+        let pid = runs::resume(&self.workspace, &id, &self.launcher)?;
         self.runs.mark_started(&id, pid);
         self.set_info(format!(
             "run {id} resumed (pid {pid}) from its newest checkpoint"
@@ -644,7 +632,7 @@ impl App {
 
     fn open_run_config(&mut self) -> anyhow::Result<()> {
         let (id, dir) = self.selected_run()?;
-        let path = dir.join("run.toml");
+        let path = dir.config();
         let text = match std::fs::read_to_string(&path) {
             Ok(text) => text,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
@@ -695,18 +683,23 @@ impl App {
         });
     }
 
-    /// Hands the preset to `plantune-tui train`, which validates it, creates the run
-    /// and starts it; `run_created` shows the outcome when the CLI has answered.
+    /// Creates a run from the preset (validating it) and starts it, in the background;
+    /// `run_created` shows the outcome when it arrives.
     fn start_preset(&mut self, path: &Path) -> anyhow::Result<()> {
         self.screen = ScreenId::Runs;
         let preset = presets::read(path).map_err(anyhow::Error::msg)?;
-        self.launcher
-            .create_run(&self.workspace, &preset, self.done_tx.clone())?;
-        self.set_info(format!(
+        let about = format!(
             "creating a {} run from preset {}...",
             preset.kind.name(),
             file_stem(path)
-        ));
+        );
+        launch::create_run(
+            &self.workspace,
+            &self.launcher,
+            preset,
+            self.done_tx.clone(),
+        );
+        self.set_info(about);
         Ok(())
     }
 
@@ -718,10 +711,7 @@ impl App {
         error: Option<&str>,
     ) -> anyhow::Result<()> {
         let Some(id) = id else {
-            anyhow::bail!(
-                "preset {preset}: {}",
-                error.unwrap_or("plantune-tui train created no run")
-            );
+            anyhow::bail!("preset {preset}: {}", error.unwrap_or("no run was created"));
         };
         let mut ctx = Ctx::new(&mut self.store, &self.workspace);
         self.runs.select_id(&mut ctx, id)?;
@@ -733,7 +723,7 @@ impl App {
             }
             (_, error) => anyhow::bail!(
                 "run {id} was created from preset {preset} but did not start (R retries): {}",
-                error.unwrap_or("plantune-tui train did not say why")
+                error.unwrap_or("no reason given")
             ),
         }
     }
@@ -839,7 +829,7 @@ impl App {
 
     fn start_eval(&mut self, request: EvalRequest) -> anyhow::Result<()> {
         self.screen = ScreenId::Eval;
-        let (pid, dir) = self.launcher.start_eval(&self.workspace, &request)?;
+        let (pid, dir) = launch::start_eval(&self.workspace, &self.launcher, &request)?;
         let shown = dir.strip_prefix(&self.workspace.root).unwrap_or(&dir);
         self.set_info(format!(
             "evaluating {} on {} ({}) in the background (pid {pid}); results appear here \

@@ -2,18 +2,15 @@
 //!
 //! One loop: read every pending terminal event, turn each into an `Action`, apply it,
 //! then draw at most once per frame interval; a tick polls the run tailers, and what
-//! background threads (CLI calls, teacher calls) report arrives as actions too.
+//! background threads (run creation, teacher calls) report arrives as actions too.
 //! Rendering is a pure function of `App`; all IO happens in `update`.
 
 pub mod action;
 pub mod app;
-pub mod bench;
 pub mod keymap;
 pub mod launch;
-pub mod presets;
 pub mod reexecute;
 pub mod regrade;
-pub mod sanitize;
 pub mod screens;
 pub mod widgets;
 
@@ -32,9 +29,9 @@ use crossterm::terminal::{
 use ratatui::Terminal;
 use ratatui::backend::CrosstermBackend;
 
+pub use crate::text::sanitize;
 pub use action::Action;
 pub use app::App;
-pub use sanitize::sanitize;
 
 use crate::config::paths::Paths;
 use crate::config::theme::Theme;
@@ -65,7 +62,7 @@ pub fn build_app(workspace: Workspace, paths: &Paths) -> anyhow::Result<App> {
         }
     };
     let mut app = App::new(workspace, keymap, theme)?;
-    app.launcher = launch::Launcher::default().with_paths(paths);
+    app.launcher = crate::jobs::Launcher::default().with_paths(paths);
     if !problems.is_empty() {
         app.set_error(problems.join(" · "));
     }

@@ -9,6 +9,21 @@ use crate::config::Paths;
 
 pub const CONFIG_FILE: &str = "plantune.toml";
 pub const DB_FILE: &str = "plantune.db";
+pub const MODELS_DIR: &str = "models";
+pub const RUNS_DIR: &str = "runs";
+
+/// The entries of a run's folder (`runs/<id>/`). `runs::RunDir` is how callers reach
+/// them; the names live here, with the rest of the workspace's layout, because code
+/// below `runs/` reads run folders too (the model engine serves a run's final model).
+pub mod run_files {
+    /// The run's frozen config.
+    pub const CONFIG: &str = "run.toml";
+    /// The append-only event stream every viewer reads.
+    pub const EVENTS: &str = "events.jsonl";
+    pub const CHECKPOINTS: &str = "checkpoints";
+    /// The loadable model a completed run leaves.
+    pub const FINAL: &str = "final";
+}
 
 /// Prompt templates shipped with the binary; `init` copies them into `prompts/` where
 /// users edit them. The wording follows the paper's pipeline.
@@ -122,11 +137,11 @@ impl Workspace {
     }
 
     pub fn models_dir(&self) -> PathBuf {
-        self.root.join("models")
+        self.root.join(MODELS_DIR)
     }
 
     pub fn runs_dir(&self) -> PathBuf {
-        self.root.join("runs")
+        self.root.join(RUNS_DIR)
     }
 
     pub fn exports_dir(&self) -> PathBuf {

@@ -1,9 +1,8 @@
-//! Workspace layout, configuration, the SQLite store, import and export.
+//! Workspace layout, configuration, the SQLite store and export.
 
 pub mod config;
 pub mod curate;
 pub mod fsutil;
-pub mod import;
 pub mod layout;
 pub mod prompt;
 pub mod records;

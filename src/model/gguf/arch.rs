@@ -4,8 +4,8 @@
 use candle_core::{DType, Tensor};
 use serde_json::{Value as Json, json};
 
-use super::gguf::{ImportError, Metadata, unpermute_rope_rows};
-use super::tokenizer::GgufTokenizer;
+use super::{ImportError, Metadata, unpermute_rope_rows};
+use crate::model::tokenizer::GgufTokenizer;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Arch {

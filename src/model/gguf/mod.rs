@@ -1,6 +1,8 @@
 //! Importing a GGUF checkpoint as a Hugging Face model directory: dequantized
 //! weights under Hugging Face names, `config.json`, tokenizer and chat template.
 
+mod arch;
+
 use std::collections::HashMap;
 use std::fs::File;
 use std::io::{BufReader, Write};
@@ -10,11 +12,11 @@ use candle_core::quantized::gguf_file::{Content, Value};
 use candle_core::{DType, Device, Tensor};
 use serde_json::{Value as Json, json};
 
-use super::gguf_arch::{
+use self::arch::{
     Arch, end_of_turn_ids, fallback_chat_template, hf_tensor_name_for, hyper_params, model_config,
     to_hf_layout, tokenizer_class,
 };
-use super::tokenizer::{GgufTokenizer, TokenizerError, tokenizer_from_gguf, value_as_i64};
+use crate::model::tokenizer::{GgufTokenizer, TokenizerError, tokenizer_from_gguf, value_as_i64};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ImportError {

@@ -1,6 +1,8 @@
 //! Tokenizers: building a Hugging Face `tokenizers::Tokenizer` from GGUF metadata,
 //! loading a model directory's tokenizer, and streaming decoding.
 
+mod spm_vocab;
+
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
@@ -13,7 +15,7 @@ use tokenizers::pre_tokenizers::digits::Digits;
 use tokenizers::pre_tokenizers::sequence::Sequence;
 use tokenizers::{AddedToken, PreTokenizerWrapper, Tokenizer};
 
-use super::spm_vocab::spm_tokenizer;
+use self::spm_vocab::spm_tokenizer;
 
 /// GGUF token type of control tokens (`<|im_start|>` and friends).
 const TOKEN_TYPE_CONTROL: i64 = 3;

@@ -17,7 +17,7 @@ use tokenizers::normalizers::prepend::Prepend;
 use tokenizers::normalizers::replace::Replace;
 use tokenizers::{DecoderWrapper, NormalizerWrapper, Tokenizer};
 
-use super::tokenizer::{TokenizerError, vocab_by_id};
+use super::{TokenizerError, vocab_by_id};
 
 /// GGUF token type of ordinary pieces; only these take part in merges.
 const TOKEN_TYPE_NORMAL: i64 = 1;

@@ -17,7 +17,7 @@ use sha2::{Digest, Sha256};
 
 use crate::workspace::prompt::{PromptError, render};
 use crate::workspace::records::{CandidateStatus, Problem};
-use crate::workspace::store::StoreError;
+use crate::workspace::store::{DatasetRecord, StoreError};
 use crate::workspace::{Workspace, WorkspaceError, fsutil::atomic_write};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
@@ -340,6 +340,30 @@ pub fn load(ws: &Workspace, rel_path: &str) -> Result<Vec<Example>, DatasetError
             })
         })
         .collect()
+}
+
+/// The dataset a run's `dataset` setting names: `baseline`, `plan1` or `plan2` is the
+/// newest built dataset of that kind (built now from the default source when there is
+/// none); anything else is a content hash (or its prefix).
+pub fn resolve(ws: &Workspace, name: &str) -> Result<DatasetRecord, DatasetError> {
+    let store = ws.store()?;
+    let kind = match name {
+        "baseline" => Some(DatasetKind::Baseline),
+        "plan1" => Some(DatasetKind::Plan1),
+        "plan2" => Some(DatasetKind::Plan2),
+        _ => None,
+    };
+    match kind {
+        Some(kind) => match store.latest_dataset(kind.as_str())? {
+            Some(found) => Ok(found),
+            None => {
+                drop(store);
+                let built = build(ws, kind, &DatasetSource::default())?;
+                Ok(ws.store()?.dataset_by_hash(&built.content_hash)?)
+            }
+        },
+        None => Ok(store.dataset_by_hash(name)?),
+    }
 }
 
 #[cfg(test)]

@@ -3,6 +3,7 @@
 //! steps with an optional KL penalty to a frozen reference — with the same events,
 //! checkpoints, stop flag and exact resume as SFT.
 
+mod config;
 pub mod objective;
 pub mod rewards;
 pub mod rollout;
@@ -25,15 +26,17 @@ use self::rewards::{RewardError, RewardSet, RewardWeights, RolloutView};
 use self::rollout::{Completion, sample_groups, token_logprobs};
 use super::batch::DataCursor;
 use super::checkpoint::{self, CheckpointError, CheckpointState};
+use super::job::{Ending, PrepareError};
 use super::optim::{AdamW, AdamWConfig, Gradients};
 use super::schedule::{Decay, Schedule};
-use super::sft::Ending;
 use super::student::Student;
 use super::trainable::Trainable;
 use crate::infer::sampling::SamplingParams;
 use crate::jobs::StopFlag;
 use crate::model::decoder::Model;
 use crate::runlog::{EventWriter, RunEvent};
+
+pub use self::config::GrpoRunConfig;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -112,6 +115,8 @@ pub enum GrpoError {
     Reward(#[from] RewardError),
     #[error("writing events: {0}")]
     Events(#[from] std::io::Error),
+    #[error(transparent)]
+    Prepare(#[from] PrepareError),
     #[error("no prompts to train on")]
     Empty,
     #[error("invalid GRPO setting {field}: {message}")]

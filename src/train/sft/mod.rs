@@ -1,6 +1,9 @@
 //! The supervised fine-tuning loop: completion-only loss, gradient accumulation,
 //! clipping, AdamW on a warmup + cosine schedule, periodic eval and checkpoints, a stop
-//! flag honoured between steps, and exact resume.
+//! flag honoured between steps, and exact resume; and an SFT run's config and body.
+
+mod config;
+pub mod run;
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -9,12 +12,16 @@ use serde::{Deserialize, Serialize};
 
 use super::batch::{DataCursor, TokenizedExample, collate, epoch_batches};
 use super::checkpoint::{self, CheckpointError, CheckpointState};
+pub use super::job::Ending;
+use super::job::PrepareError;
 use super::loss::shifted_cross_entropy;
 use super::optim::{AdamW, AdamWConfig, Gradients};
 use super::schedule::{Decay, Schedule};
 use super::trainable::Trainable;
 use crate::jobs::StopFlag;
 use crate::runlog::{EventWriter, RunEvent};
+
+pub use self::config::SftRunConfig;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -66,18 +73,14 @@ pub enum SftError {
     Checkpoint(#[from] CheckpointError),
     #[error("writing events: {0}")]
     Events(#[from] std::io::Error),
+    #[error(transparent)]
+    Prepare(#[from] PrepareError),
     #[error("no training examples")]
     Empty,
     #[error(
         "non-finite {what} at step {step}; the last good checkpoint is kept and training stopped"
     )]
     NonFinite { what: &'static str, step: u64 },
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-pub enum Ending {
-    Completed,
-    Stopped,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]

@@ -10,8 +10,8 @@ use ratatui::widgets::{Block, Borders, Paragraph, Widget, Wrap};
 
 use super::{Ctx, border_style, clamp, step, text_lines};
 use crate::config::theme::Theme;
+use crate::text::sanitize;
 use crate::tui::action::Action;
-use crate::tui::sanitize;
 use crate::workspace::store::{Prediction, PredictionKey};
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

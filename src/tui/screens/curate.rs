@@ -11,9 +11,9 @@ use ratatui::widgets::{Block, Borders, Clear, Paragraph, Widget, Wrap};
 
 use super::{Ctx, border_style, clamp, step, text_lines};
 use crate::config::theme::Theme;
+use crate::text::sanitize;
 use crate::tui::action::Action;
 use crate::tui::regrade::regrade_execution;
-use crate::tui::sanitize;
 use crate::tui::widgets::diff::{DiffLine, line_diff};
 use crate::tui::widgets::editor::{Editor, EditorOutcome};
 use crate::workspace::curate::{accept_best_correct, reject_incorrect};

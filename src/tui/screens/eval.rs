@@ -8,8 +8,8 @@ use ratatui::widgets::{Bar, BarChart, BarGroup, Block, Borders, Paragraph, Widge
 
 use super::{Ctx, border_style, clamp, step};
 use crate::config::theme::Theme;
+use crate::text::sanitize;
 use crate::tui::action::Action;
-use crate::tui::sanitize;
 use crate::workspace::store::PredictionKey;
 
 #[derive(Debug, Clone, PartialEq)]

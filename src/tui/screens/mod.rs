@@ -33,7 +33,7 @@ impl<'a> Ctx<'a> {
 
 /// Untrusted text as lines: sanitised, split on newlines, one style.
 pub fn text_lines(text: &str, style: Style) -> Vec<Line<'static>> {
-    let clean = crate::tui::sanitize(text);
+    let clean = crate::text::sanitize(text);
     clean
         .split('\n')
         .map(|l| Line::styled(l.to_owned(), style))

@@ -1,9 +1,9 @@
 //! Runs: every run of the workspace, live from its `events.jsonl`. Runs are separate
-//! processes: closing the TUI never touches one; stopping and resuming go through the
-//! run's lock and its worker, exactly as `plantune-tui runs stop/resume` do.
+//! processes: closing the TUI never touches one; stopping and resuming go through
+//! `runs/`, exactly as `plantune-tui runs stop/resume` do, and whether a run is alive
+//! is what its lock says.
 
 use std::collections::{BTreeSet, VecDeque};
-use std::path::{Path, PathBuf};
 
 use ratatui::buffer::Buffer;
 use ratatui::layout::{Constraint, Layout, Position, Rect};
@@ -13,28 +13,16 @@ use ratatui::widgets::{Axis, Block, Borders, Chart, Dataset, GraphType, Paragrap
 
 use super::{Ctx, border_style, clamp, step, text_lines};
 use crate::config::theme::Theme;
-use crate::runlog::{DeviceStats, RunEvent, RunStatus, Tailer, TimedEvent};
+use crate::runlog::{RunEvent, RunStatus, Tailer, TimedEvent};
+use crate::runs::{Liveness, RunDir, RunState, RunSummary};
+use crate::text::sanitize;
 use crate::tui::action::Action;
-use crate::tui::sanitize;
 use crate::tui::widgets::series::Series;
 
 const LOG_LINES: usize = 200;
 const SAMPLES: usize = 5;
 /// Ticks between re-listing the runs directory (new runs appear without a restart).
 const RESCAN_TICKS: u32 = 8;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Liveness {
-    Running,
-    Finished(RunStatus),
-    /// No `run_finished` and the recorded process is gone: it died.
-    Died,
-    /// No `run_finished` and no pid to check (a run from another tool, or one whose
-    /// registry row was never written): it may be running or may have died.
-    Unknown,
-    /// No events yet.
-    Waiting,
-}
 
 #[derive(Debug, Clone, Default)]
 pub struct Metrics {
@@ -47,70 +35,45 @@ pub struct Metrics {
     pub accuracy: Series,
 }
 
-#[derive(Debug, Clone, PartialEq)]
-pub struct LastStep {
-    pub step: u64,
-    pub total: Option<u64>,
-    pub elapsed_s: f64,
-    pub loss: f64,
-    pub lr: f64,
-    pub grad_norm: f64,
-    pub tokens_per_s: f64,
-}
-
 pub struct RunView {
     pub id: String,
     pub kind: String,
     pub registry_status: String,
     pub pid: Option<i64>,
-    pub pid_alive: Option<bool>,
-    pub dir: PathBuf,
-    pub events_path: PathBuf,
+    /// What the run's lock said at the last poll (`None`: not asked yet).
+    pub lock: Option<Liveness>,
+    pub dir: RunDir,
     tailer: Tailer,
-    pub first_t: Option<i64>,
-    pub finished: Option<(RunStatus, Option<String>)>,
-    pub last_step: Option<LastStep>,
+    pub summary: RunSummary,
     pub metrics: Metrics,
-    pub device: Option<DeviceStats>,
-    pub device_label: String,
     pub logs: VecDeque<String>,
     pub samples: VecDeque<(u64, String, String, Option<f64>)>,
-    pub checkpoints: u64,
-    pub events: u64,
     pub torn_tail: bool,
     pub malformed: u64,
     pub read_error: Option<String>,
 }
 
 impl RunView {
-    fn new(id: String, kind: String, status: String, pid: Option<i64>, dir: &Path) -> Self {
-        let events_path = dir.join("events.jsonl");
+    fn new(id: String, kind: String, status: String, pid: Option<i64>, dir: RunDir) -> Self {
         Self {
             id,
             kind,
             registry_status: status,
             pid,
-            pid_alive: None,
-            tailer: Tailer::new(&events_path),
-            dir: dir.to_path_buf(),
-            events_path,
-            first_t: None,
-            finished: None,
-            last_step: None,
+            lock: None,
+            tailer: Tailer::new(&dir.events()),
+            dir,
+            summary: RunSummary::default(),
             metrics: Metrics::default(),
-            device: None,
-            device_label: String::new(),
             logs: VecDeque::new(),
             samples: VecDeque::new(),
-            checkpoints: 0,
-            events: 0,
             torn_tail: false,
             malformed: 0,
             read_error: None,
         }
     }
 
-    /// Reads what the run appended since the last poll.
+    /// Reads what the run appended since the last poll, and asks its lock.
     pub fn poll(&mut self) {
         match self.tailer.poll() {
             Ok(events) => {
@@ -123,11 +86,11 @@ impl RunView {
         }
         self.torn_tail = self.tailer.has_torn_tail();
         self.malformed = self.tailer.malformed();
-        self.pid_alive = self.pid.map(pid_alive);
+        self.lock = self.dir.liveness().ok();
     }
 
     fn log(&mut self, t: i64, text: String) {
-        let rel = (t - self.first_t.unwrap_or(t)) as f64 / 1000.0;
+        let rel = (t - self.summary.first_t.unwrap_or(t)) as f64 / 1000.0;
         self.logs.push_back(format!("+{rel:>7.1}s {text}"));
         while self.logs.len() > LOG_LINES {
             self.logs.pop_front();
@@ -135,15 +98,11 @@ impl RunView {
     }
 
     pub fn apply(&mut self, timed: TimedEvent) {
-        self.events += 1;
-        self.first_t.get_or_insert(timed.t);
+        self.summary.apply(&timed);
         match timed.event {
             RunEvent::RunStarted {
                 device, parameters, ..
             } => {
-                // A resumed run starts again in the same file: the earlier ending is over.
-                self.finished = None;
-                self.device_label = device.clone();
                 self.log(
                     timed.t,
                     format!("started on {device}, {parameters} parameters"),
@@ -155,8 +114,6 @@ impl RunView {
                 lr,
                 grad_norm,
                 tokens_per_s,
-                elapsed_s,
-                total_steps,
                 reward_mean,
                 kl,
                 accuracy,
@@ -177,15 +134,6 @@ impl RunView {
                 if let Some(a) = accuracy {
                     m.accuracy.push(x, a);
                 }
-                self.last_step = Some(LastStep {
-                    step,
-                    total: total_steps,
-                    elapsed_s,
-                    loss,
-                    lr,
-                    grad_norm,
-                    tokens_per_s,
-                });
             }
             RunEvent::Eval { step, metrics } => {
                 let text: Vec<String> =
@@ -205,61 +153,27 @@ impl RunView {
                 }
             }
             RunEvent::Checkpoint { step, path } => {
-                self.checkpoints += 1;
                 self.log(timed.t, format!("checkpoint @{step}: {path}"));
             }
-            RunEvent::Device(stats) => self.device = Some(stats),
             RunEvent::Log { level, message } => self.log(timed.t, format!("{level}: {message}")),
             RunEvent::RunFinished { status, error } => {
                 let text = match &error {
                     Some(e) => format!("finished: {status:?} ({e})"),
                     None => format!("finished: {status:?}"),
                 };
-                self.finished = Some((status, error));
                 self.log(timed.t, text);
             }
-            RunEvent::Unknown => {}
+            RunEvent::Device(_) | RunEvent::Unknown => {}
         }
     }
 
-    pub fn liveness(&self) -> Liveness {
-        if let Some((status, _)) = self.finished {
-            return Liveness::Finished(status);
-        }
-        match (self.pid_alive, self.events) {
-            (Some(true), _) => Liveness::Running,
-            (_, 0) => Liveness::Waiting,
-            (Some(false), _) => Liveness::Died,
-            (None, _) => Liveness::Unknown,
-        }
-    }
-
-    /// Seconds left at the current pace, when the run says how many steps it plans.
-    pub fn eta_s(&self) -> Option<f64> {
-        let last = self.last_step.as_ref()?;
-        let total = last.total?;
-        if last.step == 0 || last.elapsed_s <= 0.0 || total <= last.step {
-            return None;
-        }
-        Some((total - last.step) as f64 * last.elapsed_s / last.step as f64)
+    pub fn state(&self) -> RunState {
+        RunState::of(&self.summary, self.lock)
     }
 
     pub fn is_grpo(&self) -> bool {
         !self.metrics.reward.is_empty() || !self.metrics.kl.is_empty()
     }
-}
-
-fn pid_alive(pid: i64) -> bool {
-    let Ok(pid) = libc::pid_t::try_from(pid) else {
-        return false;
-    };
-    if pid <= 0 {
-        return false;
-    }
-    // Signal 0 checks existence without delivering anything.
-    // SAFETY: kill with signal 0 has no effect on the target process.
-    let rc = unsafe { libc::kill(pid, 0) };
-    rc == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
 }
 
 /// Where the Runs screen draws each part; render and mouse hit-testing share it.
@@ -299,28 +213,25 @@ impl RunsScreen {
                 view.pid = record.pid;
                 continue;
             }
-            let dir = if Path::new(&record.dir).is_absolute() {
-                PathBuf::from(&record.dir)
-            } else {
-                ctx.workspace.root.join(&record.dir)
-            };
+            let dir = RunDir::of_record(ctx.workspace, &record);
             self.runs.push(RunView::new(
                 record.id,
                 record.kind,
                 record.status,
                 record.pid,
-                &dir,
+                dir,
             ));
         }
         if let Ok(entries) = std::fs::read_dir(&runs_dir) {
-            let mut extra: Vec<PathBuf> = entries
+            let mut extra: Vec<RunDir> = entries
                 .filter_map(Result::ok)
-                .map(|e| e.path())
-                .filter(|p| p.join("events.jsonl").is_file())
+                .map(|e| RunDir::at(e.path()))
+                .filter(|dir| dir.events().is_file())
                 .collect();
-            extra.sort();
+            extra.sort_by(|a, b| a.root().cmp(b.root()));
             for dir in extra {
                 let id = dir
+                    .root()
                     .file_name()
                     .map(|n| n.to_string_lossy().into_owned())
                     .unwrap_or_default();
@@ -332,7 +243,7 @@ impl RunsScreen {
                     "?".into(),
                     "unregistered".into(),
                     None,
-                    &dir,
+                    dir,
                 ));
             }
         }
@@ -359,20 +270,24 @@ impl RunsScreen {
     pub fn mark_started(&mut self, id: &str, pid: u32) {
         if let Some(run) = self.runs.iter_mut().find(|r| r.id == id) {
             run.pid = Some(i64::from(pid));
-            run.pid_alive = Some(true);
-            run.finished = None;
+            run.lock = Some(Liveness::Alive {
+                pid: Some(i64::from(pid)),
+            });
+            run.summary.finished = None;
             run.registry_status = "running".into();
         }
     }
 
     /// A new run's worker is known to have been launched for `id`. Unlike a resume, an
-    /// ending already read is this worker's own (it can end before the CLI that
-    /// started it has answered), so it is kept.
+    /// ending already read is this worker's own (it can end before its launch has been
+    /// reported), so it is kept.
     pub fn mark_launched(&mut self, id: &str, pid: u32) {
         if let Some(run) = self.runs.iter_mut().find(|r| r.id == id) {
             run.pid = Some(i64::from(pid));
-            if run.finished.is_none() {
-                run.pid_alive = Some(true);
+            if run.summary.finished.is_none() {
+                run.lock = Some(Liveness::Alive {
+                    pid: Some(i64::from(pid)),
+                });
                 run.registry_status = "running".into();
             }
         }
@@ -538,14 +453,15 @@ impl RunsScreen {
             .skip(top)
             .take(height)
             .map(|(i, run)| {
-                let (label, slot) = liveness_label(run.liveness());
-                let progress = run
-                    .last_step
-                    .as_ref()
-                    .map_or(String::new(), |s| match s.total {
-                        Some(total) => format!("step {}/{total}", s.step),
-                        None => format!("step {}", s.step),
-                    });
+                let (label, slot) = state_label(run.state());
+                let progress =
+                    run.summary
+                        .last_step
+                        .as_ref()
+                        .map_or(String::new(), |s| match s.total {
+                            Some(total) => format!("step {}/{total}", s.step),
+                            None => format!("step {}", s.step),
+                        });
                 let line = Line::from(vec![
                     Span::styled(format!("{label:<9}"), theme.style(slot)),
                     Span::raw(format!(
@@ -596,15 +512,15 @@ fn list_block(runs: usize) -> Block<'static> {
         .title(format!(" Runs ({runs}) "))
 }
 
-fn liveness_label(l: Liveness) -> (&'static str, &'static str) {
-    match l {
-        Liveness::Running => ("running", "run.running"),
-        Liveness::Finished(RunStatus::Completed) => ("finished", "run.completed"),
-        Liveness::Finished(RunStatus::Failed) => ("failed", "run.failed"),
-        Liveness::Finished(RunStatus::Stopped) => ("stopped", "run.stopped"),
-        Liveness::Died => ("died", "run.failed"),
-        Liveness::Unknown => ("unknown", "run.stopped"),
-        Liveness::Waiting => ("waiting", "ui.dim"),
+fn state_label(state: RunState) -> (&'static str, &'static str) {
+    match state {
+        RunState::Running => ("running", "run.running"),
+        RunState::Finished(RunStatus::Completed) => ("finished", "run.completed"),
+        RunState::Finished(RunStatus::Failed) => ("failed", "run.failed"),
+        RunState::Finished(RunStatus::Stopped) => ("stopped", "run.stopped"),
+        RunState::Died => ("died", "run.failed"),
+        RunState::Unknown => ("unknown", "run.stopped"),
+        RunState::Waiting => ("waiting", "ui.dim"),
     }
 }
 
@@ -620,7 +536,8 @@ fn duration(seconds: f64) -> String {
 fn render_stats(run: &RunView, area: Rect, buf: &mut Buffer, theme: &Theme) {
     let dim = theme.style("ui.dim");
     let mut first = vec![];
-    if let Some(s) = &run.last_step {
+    let summary = &run.summary;
+    if let Some(s) = &summary.last_step {
         first.push(Span::raw(format!(
             "loss {:.4}  lr {:.2e}  grad {:.3}  {:.0} tok/s  elapsed {}",
             s.loss,
@@ -629,7 +546,7 @@ fn render_stats(run: &RunView, area: Rect, buf: &mut Buffer, theme: &Theme) {
             s.tokens_per_s,
             duration(s.elapsed_s)
         )));
-        if let Some(eta) = run.eta_s() {
+        if let Some(eta) = summary.eta_s() {
             first.push(Span::raw(format!("  ETA {}", duration(eta))));
         }
     } else {
@@ -645,12 +562,12 @@ fn render_stats(run: &RunView, area: Rect, buf: &mut Buffer, theme: &Theme) {
             last(&run.metrics.accuracy)
         )));
     }
-    let status = match (run.liveness(), &run.finished) {
-        (Liveness::Died, _) => Span::styled(
+    let status = match (run.state(), &summary.finished) {
+        (RunState::Died, _) => Span::styled(
             "process gone without run_finished: treat as crashed",
             theme.style("run.failed"),
         ),
-        (Liveness::Unknown, _) => Span::styled(
+        (RunState::Unknown, _) => Span::styled(
             "no run_finished and no pid to check: running elsewhere, or died",
             theme.style("run.stopped"),
         ),
@@ -661,8 +578,8 @@ fn render_stats(run: &RunView, area: Rect, buf: &mut Buffer, theme: &Theme) {
         _ => Span::styled(
             format!(
                 "{} events, {} checkpoints{}",
-                run.events,
-                run.checkpoints,
+                summary.events,
+                summary.checkpoints,
                 if run.malformed > 0 {
                     format!(", {} malformed lines", run.malformed)
                 } else {
@@ -749,10 +666,13 @@ fn render_side(run: &RunView, area: Rect, buf: &mut Buffer, theme: &Theme) {
     block.render(area, buf);
     let dim = theme.style("ui.dim");
     let mut lines = Vec::new();
-    if !run.device_label.is_empty() {
-        lines.push(Line::styled(sanitize(&run.device_label).into_owned(), dim));
+    if !run.summary.device_label.is_empty() {
+        lines.push(Line::styled(
+            sanitize(&run.summary.device_label).into_owned(),
+            dim,
+        ));
     }
-    match &run.device {
+    match &run.summary.device {
         Some(d) => {
             let opt =
                 |v: Option<f64>, unit: &str| v.map_or("-".into(), |v| format!("{v:.0}{unit}"));
@@ -798,18 +718,15 @@ mod tests {
         TimedEvent { t, event }
     }
 
+    fn view(dir: RunDir) -> RunView {
+        RunView::new("r".into(), "sft".into(), "running".into(), None, dir)
+    }
+
     #[test]
-    fn a_run_without_run_finished_and_no_process_is_shown_as_died() {
-        // Far above any kernel's pid_max, so certainly not a live process.
-        let dead_pid = Some(999_999_999);
-        let mut run = RunView::new(
-            "r".into(),
-            "sft".into(),
-            "running".into(),
-            dead_pid,
-            Path::new("/nowhere"),
-        );
-        assert_eq!(run.liveness(), Liveness::Waiting);
+    fn a_run_without_run_finished_whose_lock_is_free_is_shown_as_died() {
+        let tmp = tempfile::tempdir().unwrap();
+        let mut run = view(RunDir::at(tmp.path()));
+        assert_eq!(run.state(), RunState::Waiting);
         run.apply(at(
             1000,
             RunEvent::Log {
@@ -818,18 +735,22 @@ mod tests {
             },
         ));
         assert_eq!(
-            run.liveness(),
-            Liveness::Unknown,
-            "pid not checked before a poll"
+            run.state(),
+            RunState::Unknown,
+            "lock not asked before a poll"
         );
-        run.pid_alive = run.pid.map(pid_alive);
-        assert_eq!(run.liveness(), Liveness::Died);
-        run.pid_alive = Some(pid_alive(i64::from(std::process::id())));
+        run.poll();
         assert_eq!(
-            run.liveness(),
-            Liveness::Running,
-            "this test's own pid is alive"
+            run.state(),
+            RunState::Unknown,
+            "no worker ever took the lock"
         );
+        let lock = crate::jobs::RunLock::acquire(tmp.path()).unwrap();
+        run.poll();
+        assert_eq!(run.state(), RunState::Running, "this test holds the lock");
+        drop(lock);
+        run.poll();
+        assert_eq!(run.state(), RunState::Died);
         run.apply(at(
             3500,
             RunEvent::RunFinished {
@@ -837,7 +758,7 @@ mod tests {
                 error: None,
             },
         ));
-        assert_eq!(run.liveness(), Liveness::Finished(RunStatus::Stopped));
+        assert_eq!(run.state(), RunState::Finished(RunStatus::Stopped));
         assert_eq!(
             run.logs.back().map(String::as_str),
             Some("+    2.5s finished: Stopped")
@@ -846,14 +767,8 @@ mod tests {
 
     #[test]
     fn eta_follows_the_pace_so_far() {
-        let mut run = RunView::new(
-            "r".into(),
-            "sft".into(),
-            "running".into(),
-            None,
-            Path::new("/nowhere"),
-        );
-        run.last_step = Some(LastStep {
+        let mut run = view(RunDir::at("/nowhere"));
+        run.summary.last_step = Some(crate::runs::LastStep {
             step: 25,
             total: Some(100),
             elapsed_s: 50.0,
@@ -862,7 +777,7 @@ mod tests {
             grad_norm: 1.0,
             tokens_per_s: 10.0,
         });
-        assert_eq!(run.eta_s(), Some(150.0));
+        assert_eq!(run.summary.eta_s(), Some(150.0));
         assert_eq!(duration(150.0), "2m30s");
         assert_eq!(duration(3725.0), "1h02m");
     }
@@ -883,17 +798,11 @@ mod tests {
 
     #[test]
     fn side_pane_shows_gpu_power_and_falls_back_to_the_cpu_line() {
-        let mut run = RunView::new(
-            "r".into(),
-            "sft".into(),
-            "running".into(),
-            None,
-            Path::new("/nowhere"),
-        );
+        let mut run = view(RunDir::at("/nowhere"));
         assert!(side_text(&run).contains("no device stats yet"));
         run.apply(at(
             1000,
-            RunEvent::Device(DeviceStats {
+            RunEvent::Device(crate::runlog::DeviceStats {
                 cpu_pct: Some(187.4),
                 rss_mib: Some(912.0),
                 gpus: Vec::new(),
@@ -904,7 +813,7 @@ mod tests {
         assert!(!cpu_only.contains("GPU"), "{cpu_only}");
         run.apply(at(
             2000,
-            RunEvent::Device(DeviceStats {
+            RunEvent::Device(crate::runlog::DeviceStats {
                 cpu_pct: Some(99.0),
                 rss_mib: Some(1024.0),
                 gpus: vec![crate::runlog::GpuStats {

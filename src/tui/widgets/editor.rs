@@ -30,7 +30,7 @@ impl Editor {
     /// front: the editor shows every character it holds, so it may hold no escapes,
     /// and saving writes what the user saw.
     pub fn new(text: &str) -> Self {
-        let clean = crate::tui::sanitize(text);
+        let clean = crate::text::sanitize(text);
         let mut lines: Vec<String> = clean.split('\n').map(str::to_owned).collect();
         if lines.is_empty() {
             lines.push(String::new());
@@ -143,7 +143,7 @@ impl Editor {
 
     /// Pastes text (bracketed paste), newlines included.
     pub fn paste(&mut self, text: &str) {
-        self.insert_str(&super::super::sanitize(text));
+        self.insert_str(&crate::text::sanitize(text));
     }
 
     /// Draws the text with the cursor as a reversed cell, scrolled to keep it visible.

@@ -1,0 +1,34 @@
+//! `plantune-tui grade`: re-grade predictions made elsewhere.
+
+use std::path::PathBuf;
+
+use anyhow::Result;
+
+use crate::grade::file::{OutputMode, grade_file};
+
+#[derive(Debug, clap::Args)]
+pub struct GradeArgs {
+    file: PathBuf,
+    /// One line per item with the verdict and the grader's reason.
+    #[arg(long, conflicts_with = "json")]
+    verbose: bool,
+    /// One JSON object per item (id, correct, extracted, rule, reason).
+    #[arg(long)]
+    json: bool,
+}
+
+pub fn run(args: GradeArgs) -> Result<()> {
+    let mode = if args.json {
+        OutputMode::Json
+    } else if args.verbose {
+        OutputMode::Verbose
+    } else {
+        OutputMode::Summary
+    };
+    let mut stdout = std::io::stdout().lock();
+    let summary = grade_file(&args.file, mode, &mut stdout)?;
+    if args.json {
+        eprintln!("{summary}");
+    }
+    Ok(())
+}

@@ -1,0 +1,76 @@
+//! `plantune-tui init`, `import` and `status`: creating, filling and summarising a
+//! workspace.
+
+use std::path::PathBuf;
+
+use anyhow::Result;
+
+use super::Globals;
+use super::demo::print_build;
+use crate::config::Paths;
+use crate::workspace::{Workspace, status as ws_status};
+
+#[derive(Debug, clap::Args)]
+pub struct InitArgs {
+    /// Folder to create (existing files in it are kept).
+    dir: PathBuf,
+    /// Also fill it with the demo's synthetic problems and the oracle teacher's
+    /// graded, auto-curated trajectories.
+    #[arg(long)]
+    demo: bool,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ImportArgs {
+    file: PathBuf,
+    #[arg(long, value_enum)]
+    format: crate::data::DatasetFormat,
+    #[arg(long)]
+    split: String,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct StatusArgs {
+    /// One JSON object, for scripts.
+    #[arg(long)]
+    json: bool,
+}
+
+pub fn init(args: InitArgs, paths: &Paths) -> Result<()> {
+    let ws = Workspace::init(&args.dir, paths)?;
+    println!(
+        "initialised workspace {} at {}",
+        ws.name(),
+        args.dir.display()
+    );
+    if args.demo {
+        print_build(&crate::demo::build::build_workspace(&ws)?);
+    }
+    Ok(())
+}
+
+pub fn import(args: ImportArgs, globals: &Globals) -> Result<()> {
+    let ws = globals.open()?;
+    let report = crate::data::import::import_file(&ws, &args.file, args.format, &args.split)?;
+    println!(
+        "{}: read {} problems ({} {}), {} new, {} already present",
+        report.file.display(),
+        report.read,
+        report.format,
+        report.split,
+        report.inserted,
+        report.unchanged
+    );
+    Ok(())
+}
+
+pub fn status(args: StatusArgs, globals: &Globals) -> Result<()> {
+    let ws = globals.open()?;
+    let report = ws_status::collect(ws.name(), &ws.store()?)?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print!("{}", report.to_text());
+    }
+    Ok(())
+}

@@ -1,0 +1,100 @@
+//! Creating a run, launching its worker, stopping it, and the rules for resuming it:
+//! the same calls for the CLI, the TUI and the demo.
+
+use std::time::Duration;
+
+use super::preset::Preset;
+use super::{Launcher, Liveness, RunConfig, RunDir, RunError, RunId, io};
+use crate::jobs;
+use crate::workspace::Workspace;
+use crate::workspace::fsutil::atomic_write;
+use crate::workspace::store::{RunRecord, StoreError, now_ms};
+
+/// How long [`launch`] waits for the worker to take the run's lock.
+const START_WAIT: Duration = Duration::from_secs(10);
+
+/// Creates a run: its folder with the frozen `run.toml`, and its registry row
+/// (`created`). Nothing starts until [`launch`] or [`super::work`].
+pub fn create(ws: &Workspace, config: &RunConfig) -> Result<RunId, RunError> {
+    let kind = config.kind();
+    let id = RunId::new(kind);
+    let dir = RunDir::new(ws, id.as_str());
+    std::fs::create_dir_all(dir.root()).map_err(io(dir.root()))?;
+    let path = dir.config();
+    let frozen = toml::to_string_pretty(config).map_err(|e| RunError::Config {
+        path: path.clone(),
+        message: e.to_string(),
+    })?;
+    atomic_write(&path, frozen.as_bytes()).map_err(io(&path))?;
+    ws.store()?.upsert_run(&RunRecord {
+        id: id.to_string(),
+        kind: kind.name().into(),
+        status: "created".into(),
+        pid: None,
+        dir: RunDir::registry_dir(id.as_str()),
+        dataset_hash: None,
+        config: serde_json::to_value(config).unwrap_or_default(),
+        created_ms: now_ms(),
+        updated_ms: now_ms(),
+    })?;
+    Ok(id)
+}
+
+/// Creates a run from a preset file, validated exactly as `train --config` reads it;
+/// the selected device (`--device`) wins over the file's.
+pub fn create_from_preset(ws: &Workspace, preset: &Preset) -> Result<RunId, RunError> {
+    let mut config = RunConfig::read(&preset.path, preset.kind)?;
+    config.prefer_selected_device();
+    create(ws, &config)
+}
+
+/// Starts (or restarts: the worker continues from the newest checkpoint) a created
+/// run's worker detached, `plantune-tui --workspace WS train worker ID` in its own
+/// session, so closing the terminal, the TUI or the SSH connection does not stop it.
+/// Returns the worker's pid once it holds the run's lock (or has already ended).
+pub fn launch(ws: &Workspace, id: &str, launcher: &Launcher) -> Result<u32, RunError> {
+    let dir = RunDir::new(ws, id);
+    let mut command = launcher.command(&ws.root, &["train", "worker", id])?;
+    let pid = jobs::spawn_detached(&mut command, dir.root())?;
+    jobs::wait_for_start(dir.root(), pid, START_WAIT)?;
+    Ok(pid)
+}
+
+/// Asks a running run to stop: SIGTERM to the process holding its lock, which then
+/// finishes its step, checkpoints and ends `stopped`. Returns that process's pid.
+pub fn stop(ws: &Workspace, id: &str) -> Result<i64, RunError> {
+    Ok(jobs::request_stop(RunDir::new(ws, id).root())?)
+}
+
+/// Whether run `id` may be resumed: not running, registered, not completed, and with
+/// the frozen config a worker needs.
+pub fn check_resumable(ws: &Workspace, id: &str) -> Result<(), RunError> {
+    let dir = RunDir::new(ws, id);
+    if let Liveness::Alive { pid } = dir.liveness()? {
+        return Err(RunError::StillRunning {
+            id: id.to_owned(),
+            pid,
+        });
+    }
+    let record = ws
+        .store()?
+        .run(id)
+        .map_err(|source: StoreError| RunError::NotRegistered {
+            id: id.to_owned(),
+            source,
+        })?;
+    if record.status == "completed" {
+        return Err(RunError::AlreadyCompleted { id: id.to_owned() });
+    }
+    if !dir.config().is_file() {
+        return Err(RunError::NoConfig { id: id.to_owned() });
+    }
+    Ok(())
+}
+
+/// Launches the worker of a run that [`check_resumable`] allows; it continues from
+/// the run's newest checkpoint, or from the start when it has none.
+pub fn resume(ws: &Workspace, id: &str, launcher: &Launcher) -> Result<u32, RunError> {
+    check_resumable(ws, id)?;
+    launch(ws, id, launcher)
+}

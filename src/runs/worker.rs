@@ -1,0 +1,98 @@
+//! The worker: everything a run does, in the process that owns it. It holds the run's
+//! lock for its whole life, beats a heartbeat, records itself as running, reads the
+//! frozen config, resolves the dataset (recording its hash), hands over to SFT or GRPO
+//! by the run's kind (they continue from the newest checkpoint), and writes how the run
+//! ended: first to `events.jsonl`, then to the registry.
+
+use std::time::Duration;
+
+use super::{Ending, GrpoRunConfig, RunDir, RunError, RunKind, SftRunConfig, io, read_toml};
+use crate::jobs::{Heartbeat, RunLock, StopFlag};
+use crate::runlog::{EventWriter, RunEvent, RunStatus};
+use crate::train::{dataset, grpo, sft};
+use crate::workspace::Workspace;
+use crate::workspace::store::DatasetRecord;
+
+const HEARTBEAT_EVERY: Duration = Duration::from_secs(2);
+
+pub fn work(ws: &Workspace, id: &str, stop: StopFlag) -> Result<Ending, RunError> {
+    let dir = RunDir::new(ws, id);
+    let _lock = RunLock::acquire(dir.root())?;
+    let _beat = Heartbeat::start(dir.root(), HEARTBEAT_EVERY);
+    let mut events = EventWriter::open(&dir.events()).map_err(io(dir.root()))?;
+    let mut store = ws.store()?;
+    let mut record = store.run(id)?;
+    record.status = "running".into();
+    record.pid = Some(i64::from(std::process::id()));
+    store.upsert_run(&record)?;
+    drop(store);
+
+    let result = match RunKind::of_record(&record.kind) {
+        RunKind::Sft => train_sft(ws, id, &dir, &mut events, stop),
+        RunKind::Grpo => train_grpo(ws, id, &dir, &mut events, stop),
+    };
+    let (status, error) = match &result {
+        Ok(Ending::Completed) => (RunStatus::Completed, None),
+        Ok(Ending::Stopped) => (RunStatus::Stopped, None),
+        Err(e) => (RunStatus::Failed, Some(e.to_string())),
+    };
+    // The run's own record of how it ended comes first; the registry follows.
+    let _ = events.write(RunEvent::RunFinished { status, error });
+    let _ = events.sync();
+    let label = match status {
+        RunStatus::Completed => "completed",
+        RunStatus::Stopped => "stopped",
+        RunStatus::Failed => "failed",
+    };
+    ws.store()?.set_run_status(id, label)?;
+    result
+}
+
+fn train_sft(
+    ws: &Workspace,
+    id: &str,
+    dir: &RunDir,
+    events: &mut EventWriter,
+    stop: StopFlag,
+) -> Result<Ending, RunError> {
+    let config: SftRunConfig = read_toml(&dir.config())?;
+    let dataset = resolve_dataset(ws, id, &config.dataset)?;
+    Ok(sft::run::train(
+        ws,
+        &config,
+        &dataset,
+        &dir.job_paths(),
+        events,
+        stop,
+    )?)
+}
+
+fn train_grpo(
+    ws: &Workspace,
+    id: &str,
+    dir: &RunDir,
+    events: &mut EventWriter,
+    stop: StopFlag,
+) -> Result<Ending, RunError> {
+    let config: GrpoRunConfig = read_toml(&dir.config())?;
+    let dataset = resolve_dataset(ws, id, &config.dataset)?;
+    Ok(grpo::run::train(
+        ws,
+        &config,
+        &dataset,
+        &dir.job_paths(),
+        events,
+        stop,
+    )?)
+}
+
+/// The dataset the run trains on, whose content hash goes into the registry before
+/// training starts.
+fn resolve_dataset(ws: &Workspace, id: &str, name: &str) -> Result<DatasetRecord, RunError> {
+    let dataset = dataset::resolve(ws, name)?;
+    let mut store = ws.store()?;
+    let mut record = store.run(id)?;
+    record.dataset_hash = Some(dataset.content_hash.clone());
+    store.upsert_run(&record)?;
+    Ok(dataset)
+}
