@@ -1,7 +1,8 @@
 //! plantune-tui: a terminal workbench for PLAN-TUNING small language models.
 //!
-//! The domain modules never import `tui`: the TUI and the headless subcommands are
-//! both clients of the same plain functions.
+//! The modules form layers (see the README's "Modules and layers", enforced by the
+//! `layers` test): each imports only modules below it, so the domain never imports
+//! `tui`, and the TUI and the headless subcommands are clients of the same functions.
 
 pub mod bench;
 pub mod cli;
@@ -13,6 +14,8 @@ pub mod eval;
 pub mod grade;
 pub mod infer;
 pub mod jobs;
+#[cfg(test)]
+mod layers;
 pub mod model;
 pub mod runlog;
 pub mod runs;
