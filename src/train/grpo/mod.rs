@@ -8,26 +8,24 @@ pub mod objective;
 pub mod rewards;
 pub mod rollout;
 pub mod run;
+mod step;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Instant;
 
-use candle_core::Tensor;
 use rand::SeedableRng;
 use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
-use self::objective::{
-    LossAggregation, ObjectiveConfig, ObjectiveInputs, group_advantages, group_ties, grpo_loss,
-};
+use self::objective::ObjectiveConfig;
 use self::rewards::{RewardError, RewardSet, RewardWeights, RolloutView};
-use self::rollout::{Completion, sample_groups, token_logprobs};
+use self::rollout::{Completion, sample_groups};
 use super::batch::DataCursor;
 use super::checkpoint::{self, CheckpointError, CheckpointState};
 use super::job::{Ending, PrepareError};
-use super::optim::{AdamW, AdamWConfig, Gradients};
+use super::optim::{AdamW, AdamWConfig};
 use super::schedule::{Decay, Schedule};
 use super::student::Student;
 use super::trainable::Trainable;
@@ -323,247 +321,6 @@ impl GrpoJob<'_> {
             })
             .collect();
         Ok(self.rewards.score(&views)?)
-    }
-
-    /// Rollouts, rewards and `iterations` optimiser steps for one batch of prompts.
-    pub fn step(
-        &self,
-        step: u64,
-        prompt_indices: &[usize],
-        optimizer: &mut AdamW,
-        schedule: &Schedule,
-    ) -> Result<StepReport, GrpoError> {
-        let g = self.config.group_size;
-        let prompts: Vec<&GrpoPrompt> = prompt_indices.iter().map(|&i| &self.prompts[i]).collect();
-        let started = Instant::now();
-        let mut completions = self.sample(&prompts, &self.sampling(step, 0))?;
-        let mut scored = self.score(&prompts, &completions)?;
-        let tied = |totals: &[f64]| -> Vec<bool> { totals.chunks(g).map(group_ties).collect() };
-        let first_ties = tied(&scored.totals);
-        let tied_fraction = first_ties.iter().filter(|&&t| t).count() as f64 / prompts.len() as f64;
-        for attempt in 1..=self.config.resample_tied as u64 {
-            let still: Vec<usize> = tied(&scored.totals)
-                .iter()
-                .enumerate()
-                .filter(|(_, t)| **t)
-                .map(|(i, _)| i)
-                .collect();
-            if still.is_empty() {
-                break;
-            }
-            let again: Vec<&GrpoPrompt> = still.iter().map(|&i| prompts[i]).collect();
-            let fresh = self.sample(&again, &self.sampling(step, attempt))?;
-            let fresh_scored = self.score(&again, &fresh)?;
-            for (k, &group) in still.iter().enumerate() {
-                let rows = k * g..(k + 1) * g;
-                if group_ties(&fresh_scored.totals[rows.clone()]) {
-                    continue;
-                }
-                for (offset, row) in rows.enumerate() {
-                    let at = group * g + offset;
-                    completions[at] = fresh[row].clone();
-                    scored.totals[at] = fresh_scored.totals[row];
-                    scored.parts[at] = fresh_scored.parts[row].clone();
-                    scored.correct[at] = fresh_scored.correct[row];
-                }
-            }
-        }
-        let tied_after_resample =
-            tied(&scored.totals).iter().filter(|&&t| t).count() as f64 / prompts.len() as f64;
-        let advantages: Vec<f64> = scored
-            .totals
-            .chunks(g)
-            .flat_map(|group| group_advantages(group, self.config.scale_rewards))
-            .collect();
-        let generation_s = started.elapsed().as_secs_f64();
-
-        // Which completions the loss sees, and the global denominators that make
-        // micro-batching give exactly the full-batch loss.
-        let keep: Vec<bool> = completions
-            .iter()
-            .map(|c| !(c.tokens.is_empty() || self.config.mask_truncated && c.truncated))
-            .collect();
-        let live_tokens: usize = completions
-            .iter()
-            .zip(&keep)
-            .filter(|(_, k)| **k)
-            .map(|(c, _)| c.tokens.len())
-            .sum();
-        let live_sequences = keep.iter().filter(|&&k| k).count();
-        let device = self.policy.device();
-        let micro = self.config.micro_batch;
-        let batches: Vec<std::ops::Range<usize>> = (0..completions.len())
-            .step_by(micro)
-            .map(|s| s..(s + micro).min(completions.len()))
-            .collect();
-        let sequences = |range: &std::ops::Range<usize>| -> Vec<(&[u32], &[u32])> {
-            range
-                .clone()
-                .map(|i| {
-                    (
-                        prompts[i / g].prompt_ids.as_slice(),
-                        completions[i].tokens.as_slice(),
-                    )
-                })
-                .collect()
-        };
-        let temperature = f64::from(self.config.temperature);
-        let pad = self.policy.pad_id();
-
-        let reference_started = Instant::now();
-        let mut reference_logp = Vec::new();
-        if let (Some(reference), true) = (self.reference, self.config.objective.beta > 0.0) {
-            let forward = |ids: &Tensor, mask: &Tensor| reference.forward(ids, Some(mask), None);
-            for range in &batches {
-                let out = token_logprobs(
-                    &forward,
-                    &sequences(range),
-                    pad,
-                    temperature,
-                    false,
-                    &device,
-                )?;
-                reference_logp.push(out.logp.detach());
-            }
-        }
-        let reference_s = reference_started.elapsed().as_secs_f64();
-
-        let update_started = Instant::now();
-        let params = self.policy.trainable_params();
-        let forward = |ids: &Tensor, mask: &Tensor| self.policy.logits(ids, mask);
-        let mut old_logp: Vec<Tensor> = Vec::with_capacity(batches.len());
-        let (mut loss_total, mut grad_norm, mut lr) = (0.0, 0.0, 0.0);
-        let (mut kl_sum, mut low_sum, mut high_sum, mut entropy_sum) = (0.0, 0.0, 0.0, 0.0);
-        for iteration in 0..self.config.iterations {
-            let mut accumulated: Option<Gradients> = None;
-            let mut iteration_loss = 0.0;
-            for (bi, range) in batches.iter().enumerate() {
-                let first = iteration == 0;
-                let out = token_logprobs(
-                    &forward,
-                    &sequences(range),
-                    pad,
-                    temperature,
-                    first,
-                    &device,
-                )?;
-                if first {
-                    // The policy has not moved yet: its own values are the old ones.
-                    old_logp.push(out.logp.detach());
-                }
-                let keep_rows: Vec<f32> = range.clone().map(|i| f32::from(keep[i])).collect();
-                let keep_rows = Tensor::from_vec(keep_rows, range.len(), &device)?;
-                let mask = out.mask.broadcast_mul(&keep_rows.unsqueeze(1)?)?;
-                let micro_tokens = mask.sum_all()?.to_scalar::<f32>()? as f64;
-                if micro_tokens == 0.0 {
-                    continue;
-                }
-                let adv: Vec<f32> = range.clone().map(|i| advantages[i] as f32).collect();
-                let adv = Tensor::from_vec(adv, range.len(), &device)?;
-                let result = grpo_loss(
-                    &ObjectiveInputs {
-                        logp: &out.logp,
-                        old_logp: &old_logp[bi],
-                        ref_logp: reference_logp.get(bi),
-                        mask: &mask,
-                        advantages: &adv,
-                        max_new_tokens: self.config.max_new_tokens,
-                    },
-                    &self.config.objective,
-                )?;
-                let share = match self.config.objective.aggregation {
-                    LossAggregation::Sequence => {
-                        range.clone().filter(|&i| keep[i]).count() as f64
-                            / live_sequences.max(1) as f64
-                    }
-                    LossAggregation::Token => micro_tokens / live_tokens.max(1) as f64,
-                    LossAggregation::Constant => range.len() as f64 / completions.len() as f64,
-                };
-                let loss = (result.loss * share)?;
-                let value = loss.to_scalar::<f32>()? as f64;
-                if !value.is_finite() {
-                    return Err(GrpoError::NonFinite { what: "loss", step });
-                }
-                iteration_loss += value;
-                if first {
-                    let weight = micro_tokens / live_tokens.max(1) as f64;
-                    kl_sum += result.kl * weight;
-                    low_sum += result.clip_low * weight;
-                    high_sum += result.clip_high * weight;
-                    if let Some(entropy) = &out.entropy {
-                        entropy_sum += (entropy * &mask)?.sum_all()?.to_scalar::<f32>()? as f64
-                            / live_tokens.max(1) as f64;
-                    }
-                }
-                let grads = Gradients::from_store(&params, &loss.backward()?);
-                match accumulated.as_mut() {
-                    Some(acc) => acc.accumulate(grads)?,
-                    None => accumulated = Some(grads),
-                }
-            }
-            let optimizer_step = step * self.config.iterations as u64 + iteration as u64;
-            lr = schedule.lr_at(optimizer_step);
-            if let Some(mut grads) = accumulated {
-                grad_norm = grads.clip_global_norm(self.config.max_grad_norm)?;
-                if !grad_norm.is_finite() {
-                    return Err(GrpoError::NonFinite {
-                        what: "gradient",
-                        step,
-                    });
-                }
-                optimizer.step(&grads, lr)?;
-            }
-            if iteration == 0 {
-                loss_total = iteration_loss;
-            }
-        }
-        let update_s = update_started.elapsed().as_secs_f64();
-
-        let n = completions.len() as f64;
-        let mut component_means = BTreeMap::new();
-        for parts in &scored.parts {
-            for (name, value) in parts {
-                *component_means.entry(name.clone()).or_insert(0.0) += value / n;
-            }
-        }
-        let lengths: Vec<usize> = completions.iter().map(|c| c.tokens.len()).collect();
-        let samples =
-            if self.config.sample_every > 0 && step.is_multiple_of(self.config.sample_every) {
-                (0..g)
-                    .map(|i| SampleOut {
-                        prompt: prompts[0].prompt_text.clone(),
-                        completion: completions[i].text.clone(),
-                        reward: scored.totals[i],
-                        rewards: scored.parts[i].clone(),
-                        gold: prompts[0].gold.clone(),
-                    })
-                    .collect()
-            } else {
-                Vec::new()
-            };
-        Ok(StepReport {
-            loss: loss_total,
-            lr,
-            grad_norm,
-            reward_mean: scored.totals.iter().sum::<f64>() / n,
-            reward_std: std_dev(&scored.totals),
-            rewards: component_means,
-            accuracy: scored.correct.iter().filter(|&&c| c).count() as f64 / n,
-            kl: kl_sum,
-            clip_low: low_sum,
-            clip_high: high_sum,
-            entropy: entropy_sum,
-            completion_len_mean: lengths.iter().sum::<usize>() as f64 / n,
-            completion_len_max: lengths.iter().copied().max().unwrap_or(0),
-            truncated_ratio: completions.iter().filter(|c| c.truncated).count() as f64 / n,
-            tied_fraction,
-            tied_after_resample,
-            generation_s,
-            reference_s,
-            update_s,
-            generated_tokens: lengths.iter().sum(),
-            samples,
-        })
     }
 
     fn save(

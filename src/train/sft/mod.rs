@@ -8,6 +8,7 @@ pub mod run;
 use std::path::PathBuf;
 use std::time::Instant;
 
+use candle_core::Device;
 use serde::{Deserialize, Serialize};
 
 use super::batch::{DataCursor, TokenizedExample, collate, epoch_batches};
@@ -15,7 +16,7 @@ use super::checkpoint::{self, CheckpointError, CheckpointState};
 pub use super::job::Ending;
 use super::job::PrepareError;
 use super::loss::shifted_cross_entropy;
-use super::optim::{AdamW, AdamWConfig, Gradients};
+use super::optim::{AdamW, AdamWConfig, Gradients, NamedVar};
 use super::schedule::{Decay, Schedule};
 use super::trainable::Trainable;
 use crate::jobs::StopFlag;
@@ -159,7 +160,6 @@ impl<M: Trainable> SftJob<'_, M> {
             self.config.warmup_ratio,
             self.config.decay,
         );
-        let lengths: Vec<usize> = self.train.iter().map(TokenizedExample::len).collect();
         let (mut step, mut cursor) = (0u64, DataCursor::default());
         if let Some(dir) = resume {
             let state = checkpoint::load(dir, &mut optimizer, &device)?;
@@ -170,43 +170,12 @@ impl<M: Trainable> SftJob<'_, M> {
                 message: format!("resumed from {} at step {step}", dir.display()),
             })?;
         }
-        let mut order = epoch_batches(
-            &lengths,
-            self.config.batch_size,
-            self.config.seed,
-            cursor.epoch,
-        );
+        let mut data = DataOrder::new(self, cursor);
         let started = Instant::now();
         let (mut last_loss, mut last_eval) = (f64::NAN, None);
-        let save = |step: u64,
-                    cursor: DataCursor,
-                    optimizer: &AdamW,
-                    events: &mut EventWriter|
-         -> Result<(), SftError> {
-            let state = CheckpointState {
-                step,
-                cursor,
-                dataset_hash: self.dataset_hash.clone(),
-                created_ms: crate::workspace::store::now_ms(),
-                optimizer_steps: None,
-            };
-            let path = checkpoint::save(
-                &self.checkpoints,
-                optimizer,
-                &state,
-                self.config.keep_checkpoints,
-            )?;
-            events.write(RunEvent::Checkpoint {
-                step,
-                path: path.display().to_string(),
-            })?;
-            events.sync()?;
-            Ok(())
-        };
-
         while step < total {
             if self.stop.requested() || self.pause_at.is_some_and(|p| step >= p) {
-                save(step, cursor, &optimizer, events)?;
+                self.save(step, data.cursor, &optimizer, events)?;
                 return Ok(SftOutcome {
                     ending: Ending::Stopped,
                     steps: step,
@@ -215,45 +184,12 @@ impl<M: Trainable> SftJob<'_, M> {
                 });
             }
             let step_started = Instant::now();
-            let mut accumulated: Option<Gradients> = None;
-            let (mut loss_sum, mut tokens) = (0.0, 0usize);
-            let micro_batches = self.config.grad_accum.max(1);
-            for _ in 0..micro_batches {
-                if cursor.batch >= order.len() {
-                    cursor = DataCursor {
-                        epoch: cursor.epoch + 1,
-                        batch: 0,
-                    };
-                    order = epoch_batches(
-                        &lengths,
-                        self.config.batch_size,
-                        self.config.seed,
-                        cursor.epoch,
-                    );
-                }
-                let refs: Vec<&TokenizedExample> = order[cursor.batch]
-                    .iter()
-                    .map(|&i| &self.train[i])
-                    .collect();
-                cursor.batch += 1;
-                let batch = collate(&refs, self.pad_id, &device)?;
-                let logits = self.model.logits(&batch.input_ids, &batch.attention_mask)?;
-                let (loss, _) = shifted_cross_entropy(&logits, &batch.labels)?;
-                let value = loss.to_scalar::<f32>()? as f64;
-                if !value.is_finite() {
-                    return Err(SftError::NonFinite { what: "loss", step });
-                }
-                loss_sum += value;
-                tokens += batch.tokens;
-                let grads = Gradients::from_store(&params, &loss.backward()?);
-                match accumulated.as_mut() {
-                    Some(acc) => acc.accumulate(grads)?,
-                    None => accumulated = Some(grads),
-                }
-            }
-            let Some(mut grads) = accumulated else {
+            let Some((mut grads, loss_sum, tokens)) =
+                self.accumulate(step, &mut data, &params, &device)?
+            else {
                 break;
             };
+            let micro_batches = self.config.grad_accum.max(1);
             grads.scale(1.0 / micro_batches as f64)?;
             let grad_norm = grads.clip_global_norm(self.config.max_grad_norm)?;
             if !grad_norm.is_finite() {
@@ -267,48 +203,30 @@ impl<M: Trainable> SftJob<'_, M> {
             step += 1;
             last_loss = loss_sum / micro_batches as f64;
             let elapsed = step_started.elapsed().as_secs_f64();
-            events.write(RunEvent::Step {
+            events.write(step_event(StepFigures {
                 step,
-                epoch: cursor.epoch as f64 + cursor.batch as f64 / order.len().max(1) as f64,
+                epoch: data.epoch_progress(),
                 loss: last_loss,
                 lr,
                 grad_norm,
                 tokens_per_s: tokens as f64 / elapsed.max(1e-9),
                 elapsed_s: started.elapsed().as_secs_f64(),
-                total_steps: Some(total),
-                reward_mean: None,
-                reward_std: None,
-                rewards: Default::default(),
-                kl: None,
-                clip_frac: None,
-                completion_len: None,
-                accuracy: None,
-                metrics: Default::default(),
-            })?;
+                total,
+            }))?;
             if self.config.eval_every > 0 && step % self.config.eval_every == 0 {
                 last_eval = self.mean_eval_loss()?;
-                if let Some(loss) = last_eval {
-                    events.write(RunEvent::Eval {
-                        step,
-                        metrics: [("loss".to_owned(), loss)].into(),
-                    })?;
-                }
+                write_eval(events, step, last_eval)?;
             }
             if self.config.checkpoint_every > 0
                 && step % self.config.checkpoint_every == 0
                 && step < total
             {
-                save(step, cursor, &optimizer, events)?;
+                self.save(step, data.cursor, &optimizer, events)?;
             }
         }
         last_eval = self.mean_eval_loss()?.or(last_eval);
-        if let Some(loss) = last_eval {
-            events.write(RunEvent::Eval {
-                step,
-                metrics: [("loss".to_owned(), loss)].into(),
-            })?;
-        }
-        save(step, cursor, &optimizer, events)?;
+        write_eval(events, step, last_eval)?;
+        self.save(step, data.cursor, &optimizer, events)?;
         Ok(SftOutcome {
             ending: Ending::Completed,
             steps: step,
@@ -316,6 +234,162 @@ impl<M: Trainable> SftJob<'_, M> {
             last_eval_loss: last_eval,
         })
     }
+
+    /// One optimiser step's gradients, accumulated over `grad_accum` micro-batches,
+    /// with the summed loss and the tokens seen; `None` when there was nothing to learn.
+    fn accumulate(
+        &self,
+        step: u64,
+        data: &mut DataOrder,
+        params: &[NamedVar],
+        device: &Device,
+    ) -> Result<Option<(Gradients, f64, usize)>, SftError> {
+        let mut accumulated: Option<Gradients> = None;
+        let (mut loss_sum, mut tokens) = (0.0, 0usize);
+        for _ in 0..self.config.grad_accum.max(1) {
+            let refs: Vec<&TokenizedExample> = data
+                .next_batch(self)
+                .iter()
+                .map(|&i| &self.train[i])
+                .collect();
+            let batch = collate(&refs, self.pad_id, device)?;
+            let logits = self.model.logits(&batch.input_ids, &batch.attention_mask)?;
+            let (loss, _) = shifted_cross_entropy(&logits, &batch.labels)?;
+            let value = loss.to_scalar::<f32>()? as f64;
+            if !value.is_finite() {
+                return Err(SftError::NonFinite { what: "loss", step });
+            }
+            loss_sum += value;
+            tokens += batch.tokens;
+            let grads = Gradients::from_store(params, &loss.backward()?);
+            match accumulated.as_mut() {
+                Some(acc) => acc.accumulate(grads)?,
+                None => accumulated = Some(grads),
+            }
+        }
+        Ok(accumulated.map(|grads| (grads, loss_sum, tokens)))
+    }
+
+    /// A checkpoint of the optimiser and the data position, then its event.
+    fn save(
+        &self,
+        step: u64,
+        cursor: DataCursor,
+        optimizer: &AdamW,
+        events: &mut EventWriter,
+    ) -> Result<(), SftError> {
+        let state = CheckpointState {
+            step,
+            cursor,
+            dataset_hash: self.dataset_hash.clone(),
+            created_ms: crate::workspace::store::now_ms(),
+            optimizer_steps: None,
+        };
+        let path = checkpoint::save(
+            &self.checkpoints,
+            optimizer,
+            &state,
+            self.config.keep_checkpoints,
+        )?;
+        events.write(RunEvent::Checkpoint {
+            step,
+            path: path.display().to_string(),
+        })?;
+        events.sync()?;
+        Ok(())
+    }
+}
+
+/// The batch order of the current epoch and the position in it; a new epoch draws a
+/// new order.
+struct DataOrder {
+    cursor: DataCursor,
+    lengths: Vec<usize>,
+    order: Vec<Vec<usize>>,
+}
+
+impl DataOrder {
+    fn new<M: Trainable>(job: &SftJob<'_, M>, cursor: DataCursor) -> Self {
+        let lengths: Vec<usize> = job.train.iter().map(TokenizedExample::len).collect();
+        let order = epoch_batches(
+            &lengths,
+            job.config.batch_size,
+            job.config.seed,
+            cursor.epoch,
+        );
+        Self {
+            cursor,
+            lengths,
+            order,
+        }
+    }
+
+    /// The example indices of the next batch.
+    fn next_batch<M: Trainable>(&mut self, job: &SftJob<'_, M>) -> &[usize] {
+        if self.cursor.batch >= self.order.len() {
+            self.cursor = DataCursor {
+                epoch: self.cursor.epoch + 1,
+                batch: 0,
+            };
+            self.order = epoch_batches(
+                &self.lengths,
+                job.config.batch_size,
+                job.config.seed,
+                self.cursor.epoch,
+            );
+        }
+        self.cursor.batch += 1;
+        &self.order[self.cursor.batch - 1]
+    }
+
+    /// Epochs done, with the fraction of the current one.
+    fn epoch_progress(&self) -> f64 {
+        self.cursor.epoch as f64 + self.cursor.batch as f64 / self.order.len().max(1) as f64
+    }
+}
+
+/// What a `step` event reports about an SFT step.
+struct StepFigures {
+    step: u64,
+    epoch: f64,
+    loss: f64,
+    lr: f64,
+    grad_norm: f64,
+    tokens_per_s: f64,
+    elapsed_s: f64,
+    total: u64,
+}
+
+fn step_event(f: StepFigures) -> RunEvent {
+    RunEvent::Step {
+        step: f.step,
+        epoch: f.epoch,
+        loss: f.loss,
+        lr: f.lr,
+        grad_norm: f.grad_norm,
+        tokens_per_s: f.tokens_per_s,
+        elapsed_s: f.elapsed_s,
+        total_steps: Some(f.total),
+        reward_mean: None,
+        reward_std: None,
+        rewards: Default::default(),
+        kl: None,
+        clip_frac: None,
+        completion_len: None,
+        accuracy: None,
+        metrics: Default::default(),
+    }
+}
+
+/// An `eval` event with the held-out loss, when there is one.
+fn write_eval(events: &mut EventWriter, step: u64, loss: Option<f64>) -> Result<(), SftError> {
+    if let Some(loss) = loss {
+        events.write(RunEvent::Eval {
+            step,
+            metrics: [("loss".to_owned(), loss)].into(),
+        })?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]
