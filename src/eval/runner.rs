@@ -144,16 +144,65 @@ impl Loaded {
     }
 }
 
-pub fn run_eval(
+/// The student prompt templates of the workspace, one per way of asking.
+struct Templates {
+    direct: String,
+    plan: String,
+    plan_only: String,
+    execute: String,
+}
+
+impl Templates {
+    fn of(ws: &Workspace) -> Result<Self, EvalError> {
+        Ok(Self {
+            direct: ws.prompt("student_direct")?,
+            plan: ws.prompt("student")?,
+            plan_only: ws.prompt("student_plan")?,
+            execute: ws.prompt("student_execute")?,
+        })
+    }
+
+    /// The first (or only) prompt of `mode` for `question`.
+    fn first(&self, mode: Mode, question: &str) -> Result<String, EvalError> {
+        Ok(match mode {
+            Mode::ZeroShotCot => render(
+                "zero_shot_cot",
+                ZERO_SHOT_COT,
+                minijinja::context! { question },
+            )?,
+            Mode::Direct => render(
+                "student_direct",
+                &self.direct,
+                minijinja::context! { question },
+            )?,
+            Mode::Plan1pass => render("student", &self.plan, minijinja::context! { question })?,
+            Mode::Plan2pass => render(
+                "student_plan",
+                &self.plan_only,
+                minijinja::context! { question },
+            )?,
+        })
+    }
+}
+
+fn model_err(opts: &EvalOptions) -> impl Fn(String) -> EvalError + '_ {
+    move |message| EvalError::Model {
+        dir: opts.model_dir.clone(),
+        message,
+    }
+}
+
+/// The benchmark's problems (at most `limit`), with warnings: a file whose size is not
+/// the named benchmark's, problems that also appear in a training split.
+fn benchmark_problems(
     ws: &Workspace,
     opts: &EvalOptions,
-    mut progress: impl FnMut(usize, usize),
-) -> Result<EvalSummary, EvalError> {
+) -> Result<(Vec<Problem>, Vec<String>), EvalError> {
     let (dataset, split) = opts
         .benchmark
         .split_once('/')
         .ok_or_else(|| EvalError::BadBenchmark(opts.benchmark.clone()))?;
-    let mut store = ws.store()?;
+    let store = ws.store()?;
     let mut problems = store.problems(Some(dataset), Some(split))?;
     if problems.is_empty() {
         return Err(EvalError::Empty(opts.benchmark.clone()));
@@ -191,6 +240,166 @@ pub fn run_eval(
     if let Some(limit) = opts.limit {
         problems.truncate(limit);
     }
+    Ok((problems, warnings))
+}
+
+fn load(opts: &EvalOptions) -> Result<Loaded, EvalError> {
+    let model_err = model_err(opts);
+    let (model, _) = crate::device::load_model(&opts.model_dir, DType::F32)
+        .map_err(|e| model_err(e.to_string()))?;
+    Ok(Loaded {
+        model,
+        tokenizer: ModelTokenizer::from_dir(&opts.model_dir)
+            .map_err(|e| model_err(e.to_string()))?,
+        template: ChatTemplate::from_model_dir(&opts.model_dir)
+            .map_err(|e| model_err(e.to_string()))?,
+    })
+}
+
+/// The first (or only) prompt of each (problem, sample) row, as token ids.
+fn first_prompts(
+    opts: &EvalOptions,
+    loaded: &Loaded,
+    templates: &Templates,
+    rows: &[(&Problem, u32)],
+) -> Result<Vec<Vec<u32>>, EvalError> {
+    let model_err = model_err(opts);
+    rows.iter()
+        .map(|(p, _)| {
+            let text = templates.first(opts.mode, &p.fields.question)?;
+            loaded.prompt_ids(&text).map_err(&model_err)
+        })
+        .collect()
+}
+
+/// The answers (text, generated tokens) of one batch of rows: one generation, or for
+/// the two-pass mode the plan and then its execution.
+fn answer_rows(
+    opts: &EvalOptions,
+    loaded: &Loaded,
+    templates: &Templates,
+    rows: &[(&Problem, u32)],
+    first_prompts: &[Vec<u32>],
+    params: &SamplingParams,
+) -> Result<Vec<(String, usize)>, EvalError> {
+    let model_err = model_err(opts);
+    let first = loaded.generate(first_prompts, params).map_err(&model_err)?;
+    if opts.mode != Mode::Plan2pass {
+        return Ok(first);
+    }
+    let second_prompts = rows
+        .iter()
+        .zip(&first)
+        .map(|((p, _), (plan, _))| {
+            let question = &p.fields.question;
+            let plan = plan.trim();
+            let text = render(
+                "student_execute",
+                &templates.execute,
+                minijinja::context! { question, plan },
+            )?;
+            loaded.prompt_ids(&text).map_err(&model_err)
+        })
+        .collect::<Result<Vec<_>, EvalError>>()?;
+    let second = loaded
+        .generate(&second_prompts, params)
+        .map_err(&model_err)?;
+    Ok(first
+        .iter()
+        .zip(second)
+        .map(|((plan, n1), (execution, n2))| {
+            (
+                format!("Plan:\n{}\n\nExecution:\n{}", plan.trim(), execution.trim()),
+                n1 + n2,
+            )
+        })
+        .collect())
+}
+
+/// One graded prediction per row.
+fn graded(
+    key: &PredictionKey,
+    rows: &[(&Problem, u32)],
+    outputs: &[(String, usize)],
+    latency_ms: u64,
+) -> Vec<NewPrediction> {
+    rows.iter()
+        .zip(outputs)
+        .map(|((problem, sample), (text, tokens))| {
+            let verdict = grade_with(
+                text,
+                &problem.fields.gold_answer,
+                &GradeOptions {
+                    question: Some(&problem.fields.question),
+                },
+            );
+            NewPrediction {
+                key: key.clone(),
+                problem_id: problem.id,
+                sample_index: *sample,
+                output: text.clone(),
+                extracted: verdict.extracted,
+                correct: verdict.correct,
+                reason: verdict.reason,
+                tokens: *tokens as u32,
+                latency_ms,
+            }
+        })
+        .collect()
+}
+
+/// With k samples per problem, one more prediction per problem under `MODE@majK`:
+/// the majority answer of its samples, graded.
+fn majority_votes(
+    key: &PredictionKey,
+    k: usize,
+    problems: &[&Problem],
+    samples: &[NewPrediction],
+) -> Vec<NewPrediction> {
+    let vote_key = PredictionKey {
+        mode: format!("{}@maj{k}", key.mode),
+        ..key.clone()
+    };
+    problems
+        .iter()
+        .map(|problem| {
+            let answers: Vec<Option<String>> = samples
+                .iter()
+                .filter(|p| p.problem_id == problem.id)
+                .map(|p| p.extracted.clone())
+                .collect();
+            let opts_q = GradeOptions {
+                question: Some(&problem.fields.question),
+            };
+            let winner = majority(&answers, &opts_q).map(str::to_owned);
+            let (correct, reason) = match &winner {
+                Some(answer) => {
+                    crate::grade::answers_equivalent(answer, &problem.fields.gold_answer, &opts_q)
+                }
+                None => (false, "no sample produced an answer".to_owned()),
+            };
+            NewPrediction {
+                key: vote_key.clone(),
+                problem_id: problem.id,
+                sample_index: 0,
+                output: format!("majority of {k}: {}", winner.as_deref().unwrap_or("(none)")),
+                extracted: winner,
+                correct,
+                reason,
+                tokens: 0,
+                latency_ms: 0,
+            }
+        })
+        .collect()
+}
+
+pub fn run_eval(
+    ws: &Workspace,
+    opts: &EvalOptions,
+    mut progress: impl FnMut(usize, usize),
+) -> Result<EvalSummary, EvalError> {
+    let (problems, warnings) = benchmark_problems(ws, opts)?;
+    let mut store = ws.store()?;
     let key = PredictionKey {
         model: opts.model_name.clone(),
         benchmark: opts.benchmark.clone(),
@@ -207,25 +416,8 @@ pub fn run_eval(
         .filter(|p| (0..k as u32).any(|i| !done.contains(&(p.id, i))))
         .collect();
     let resumed = problems.len() - todo.len();
-    let model_err = |message: String| EvalError::Model {
-        dir: opts.model_dir.clone(),
-        message,
-    };
-    let (model, _) = crate::device::load_model(&opts.model_dir, DType::F32)
-        .map_err(|e| model_err(e.to_string()))?;
-    let loaded = Loaded {
-        model,
-        tokenizer: ModelTokenizer::from_dir(&opts.model_dir)
-            .map_err(|e| model_err(e.to_string()))?,
-        template: ChatTemplate::from_model_dir(&opts.model_dir)
-            .map_err(|e| model_err(e.to_string()))?,
-    };
-    let templates = (
-        ws.prompt("student_direct")?,
-        ws.prompt("student")?,
-        ws.prompt("student_plan")?,
-        ws.prompt("student_execute")?,
-    );
+    let loaded = load(opts)?;
+    let templates = Templates::of(ws)?;
     let params = SamplingParams {
         temperature: if k > 1 { opts.temperature } else { 0.0 },
         max_new_tokens: opts.max_new_tokens,
@@ -243,128 +435,17 @@ pub fn run_eval(
             .iter()
             .flat_map(|p| (0..k as u32).map(move |i| (*p, i)))
             .collect();
-        let first_prompts = rows
-            .iter()
-            .map(|(p, _)| {
-                let question = &p.fields.question;
-                let text = match opts.mode {
-                    Mode::ZeroShotCot => render(
-                        "zero_shot_cot",
-                        ZERO_SHOT_COT,
-                        minijinja::context! { question },
-                    )?,
-                    Mode::Direct => render(
-                        "student_direct",
-                        &templates.0,
-                        minijinja::context! { question },
-                    )?,
-                    Mode::Plan1pass => {
-                        render("student", &templates.1, minijinja::context! { question })?
-                    }
-                    Mode::Plan2pass => render(
-                        "student_plan",
-                        &templates.2,
-                        minijinja::context! { question },
-                    )?,
-                };
-                loaded.prompt_ids(&text).map_err(model_err)
-            })
-            .collect::<Result<Vec<_>, EvalError>>()?;
+        let prompts = first_prompts(opts, &loaded, &templates, &rows)?;
         let batch_started = Instant::now();
         let mut row_params = params.clone();
         row_params.seed = params.seed.wrapping_add(chunk[0].id as u64 * 1000);
-        let first = loaded
-            .generate(&first_prompts, &row_params)
-            .map_err(model_err)?;
-        let outputs: Vec<(String, usize)> = if opts.mode == Mode::Plan2pass {
-            let second_prompts = rows
-                .iter()
-                .zip(&first)
-                .map(|((p, _), (plan, _))| {
-                    let question = &p.fields.question;
-                    let plan = plan.trim();
-                    let text = render(
-                        "student_execute",
-                        &templates.3,
-                        minijinja::context! { question, plan },
-                    )?;
-                    loaded.prompt_ids(&text).map_err(model_err)
-                })
-                .collect::<Result<Vec<_>, EvalError>>()?;
-            let second = loaded
-                .generate(&second_prompts, &row_params)
-                .map_err(model_err)?;
-            first
-                .iter()
-                .zip(second)
-                .map(|((plan, n1), (execution, n2))| {
-                    (
-                        format!("Plan:\n{}\n\nExecution:\n{}", plan.trim(), execution.trim()),
-                        n1 + n2,
-                    )
-                })
-                .collect()
-        } else {
-            first
-        };
+        let outputs = answer_rows(opts, &loaded, &templates, &rows, &prompts, &row_params)?;
         let latency_ms = batch_started.elapsed().as_millis() as u64 / rows.len().max(1) as u64;
-        let mut predictions = Vec::with_capacity(rows.len());
-        for ((problem, sample), (text, tokens)) in rows.iter().zip(&outputs) {
-            tokens_total += tokens;
-            let verdict = grade_with(
-                text,
-                &problem.fields.gold_answer,
-                &GradeOptions {
-                    question: Some(&problem.fields.question),
-                },
-            );
-            predictions.push(NewPrediction {
-                key: key.clone(),
-                problem_id: problem.id,
-                sample_index: *sample,
-                output: text.clone(),
-                extracted: verdict.extracted,
-                correct: verdict.correct,
-                reason: verdict.reason,
-                tokens: *tokens as u32,
-                latency_ms,
-            });
-        }
+        tokens_total += outputs.iter().map(|(_, tokens)| tokens).sum::<usize>();
+        let mut predictions = graded(&key, &rows, &outputs, latency_ms);
         if k > 1 {
-            let vote_key = PredictionKey {
-                mode: format!("{}@maj{k}", key.mode),
-                ..key.clone()
-            };
-            for problem in chunk {
-                let answers: Vec<Option<String>> = predictions
-                    .iter()
-                    .filter(|p| p.problem_id == problem.id)
-                    .map(|p| p.extracted.clone())
-                    .collect();
-                let opts_q = GradeOptions {
-                    question: Some(&problem.fields.question),
-                };
-                let winner = majority(&answers, &opts_q).map(str::to_owned);
-                let (correct, reason) = match &winner {
-                    Some(answer) => crate::grade::answers_equivalent(
-                        answer,
-                        &problem.fields.gold_answer,
-                        &opts_q,
-                    ),
-                    None => (false, "no sample produced an answer".to_owned()),
-                };
-                predictions.push(NewPrediction {
-                    key: vote_key.clone(),
-                    problem_id: problem.id,
-                    sample_index: 0,
-                    output: format!("majority of {k}: {}", winner.as_deref().unwrap_or("(none)")),
-                    extracted: winner,
-                    correct,
-                    reason,
-                    tokens: 0,
-                    latency_ms: 0,
-                });
-            }
+            let votes = majority_votes(&key, k, chunk, &predictions);
+            predictions.extend(votes);
         }
         // One transaction per batch: a kill loses at most the batch in flight.
         store.insert_predictions(&predictions)?;

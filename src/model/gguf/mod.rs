@@ -13,8 +13,8 @@ use candle_core::{DType, Device, Tensor};
 use serde_json::{Value as Json, json};
 
 use self::arch::{
-    Arch, end_of_turn_ids, fallback_chat_template, hf_tensor_name_for, hyper_params, model_config,
-    to_hf_layout, tokenizer_class,
+    Arch, HyperParams, end_of_turn_ids, fallback_chat_template, hf_tensor_name_for, hyper_params,
+    model_config, to_hf_layout, tokenizer_class,
 };
 use crate::model::tokenizer::{GgufTokenizer, TokenizerError, tokenizer_from_gguf, value_as_i64};
 
@@ -183,6 +183,31 @@ struct Staging {
     keep: bool,
 }
 
+impl Staging {
+    /// A fresh staging folder next to `out_dir` (in its parent, which is created), and
+    /// that parent.
+    fn beside(out_dir: &Path) -> Result<(PathBuf, Self), ImportError> {
+        let parent = match out_dir.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        std::fs::create_dir_all(&parent).map_err(io_err(&parent))?;
+        let leaf = out_dir
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "model".into());
+        let staging = Self {
+            dir: parent.join(format!(".{leaf}.import-{}", std::process::id())),
+            keep: false,
+        };
+        if staging.dir.exists() {
+            std::fs::remove_dir_all(&staging.dir).map_err(io_err(&staging.dir))?;
+        }
+        std::fs::create_dir_all(&staging.dir).map_err(io_err(&staging.dir))?;
+        Ok((parent, staging))
+    }
+}
+
 impl Drop for Staging {
     fn drop(&mut self) {
         if !self.keep {
@@ -274,55 +299,13 @@ pub fn import_gguf(
     }
     let tied = !content.tensor_infos.contains_key("output.weight");
 
-    let mut names: Vec<&String> = content.tensor_infos.keys().collect();
-    names.sort();
-    let mut tensors: HashMap<String, Tensor> = HashMap::with_capacity(names.len());
-    let mut parameters = 0usize;
-    let device = Device::Cpu;
-    for name in names {
-        let hf_name =
-            hf_tensor_name_for(family, name).ok_or_else(|| ImportError::UnknownTensor {
-                path: gguf.to_path_buf(),
-                name: name.clone(),
-            })?;
-        let tensor_err = |source| ImportError::Tensor {
-            path: gguf.to_path_buf(),
-            name: name.clone(),
-            source: Box::new(source),
-        };
-        let q = content
-            .tensor(&mut reader, name, &device)
-            .map_err(tensor_err)?;
-        let dequantized = q.dequantize(&device).map_err(tensor_err)?;
-        let mut t = to_hf_layout(&hp, name, dequantized).map_err(tensor_err)?;
-        if dtype != DType::F32 {
-            t = t.to_dtype(dtype).map_err(tensor_err)?;
-        }
-        parameters += t.elem_count();
-        tensors.insert(hf_name, t);
-    }
+    let (tensors, parameters) = dequantize_all(gguf, &content, &mut reader, family, &hp, dtype)?;
     let vocab_size = tensors
         .get("model.embed_tokens.weight")
         .map(|t| t.dims()[0])
         .unwrap_or(tok.tokens.len());
 
-    let parent = match out_dir.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    std::fs::create_dir_all(&parent).map_err(io_err(&parent))?;
-    let leaf = out_dir
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "model".into());
-    let mut staging = Staging {
-        dir: parent.join(format!(".{leaf}.import-{}", std::process::id())),
-        keep: false,
-    };
-    if staging.dir.exists() {
-        std::fs::remove_dir_all(&staging.dir).map_err(io_err(&staging.dir))?;
-    }
-    std::fs::create_dir_all(&staging.dir).map_err(io_err(&staging.dir))?;
+    let (parent, mut staging) = Staging::beside(out_dir)?;
 
     let weights_path = staging.dir.join("model.safetensors");
     candle_core::safetensors::save(&tensors, &weights_path).map_err(|source| {
@@ -351,18 +334,7 @@ pub fn import_gguf(
             hp.max_position_embeddings,
         ),
     )?;
-    let tok_path = staging.dir.join("tokenizer.json");
-    let tok_json = tok
-        .tokenizer
-        .to_string(false)
-        .map_err(|e| ImportError::Tokenizer {
-            path: gguf.to_path_buf(),
-            source: Box::new(TokenizerError::Build(e.to_string())),
-        })?;
-    let mut f = File::create(&tok_path).map_err(io_err(&tok_path))?;
-    f.write_all(tok_json.as_bytes())
-        .map_err(io_err(&tok_path))?;
-    f.sync_all().map_err(io_err(&tok_path))?;
+    write_tokenizer(gguf, &tok, &staging.dir.join("tokenizer.json"))?;
 
     if out_dir.exists() {
         // Checked empty above; rename cannot replace a directory on every platform.
@@ -384,6 +356,57 @@ pub fn import_gguf(
         tied_embeddings: tied,
         dtype,
     })
+}
+
+/// Every tensor of the file, dequantized to `dtype` under its Hugging Face name and
+/// layout, with the number of parameters.
+fn dequantize_all<R: std::io::Read + std::io::Seek>(
+    gguf: &Path,
+    content: &Content,
+    reader: &mut R,
+    family: Arch,
+    hp: &HyperParams,
+    dtype: DType,
+) -> Result<(HashMap<String, Tensor>, usize), ImportError> {
+    let mut names: Vec<&String> = content.tensor_infos.keys().collect();
+    names.sort();
+    let mut tensors: HashMap<String, Tensor> = HashMap::with_capacity(names.len());
+    let mut parameters = 0usize;
+    let device = Device::Cpu;
+    for name in names {
+        let hf_name =
+            hf_tensor_name_for(family, name).ok_or_else(|| ImportError::UnknownTensor {
+                path: gguf.to_path_buf(),
+                name: name.clone(),
+            })?;
+        let tensor_err = |source| ImportError::Tensor {
+            path: gguf.to_path_buf(),
+            name: name.clone(),
+            source: Box::new(source),
+        };
+        let q = content.tensor(reader, name, &device).map_err(tensor_err)?;
+        let dequantized = q.dequantize(&device).map_err(tensor_err)?;
+        let mut t = to_hf_layout(hp, name, dequantized).map_err(tensor_err)?;
+        if dtype != DType::F32 {
+            t = t.to_dtype(dtype).map_err(tensor_err)?;
+        }
+        parameters += t.elem_count();
+        tensors.insert(hf_name, t);
+    }
+    Ok((tensors, parameters))
+}
+
+fn write_tokenizer(gguf: &Path, tok: &GgufTokenizer, path: &Path) -> Result<(), ImportError> {
+    let text = tok
+        .tokenizer
+        .to_string(false)
+        .map_err(|e| ImportError::Tokenizer {
+            path: gguf.to_path_buf(),
+            source: Box::new(TokenizerError::Build(e.to_string())),
+        })?;
+    let mut f = File::create(path).map_err(io_err(path))?;
+    f.write_all(text.as_bytes()).map_err(io_err(path))?;
+    f.sync_all().map_err(io_err(path))
 }
 
 fn generation_config(tok: &GgufTokenizer, end_of_turn: &[u32]) -> Json {
