@@ -123,7 +123,7 @@ fn interactive_demo(ws: Workspace, paths: &Paths, args: &Demo) -> Result<()> {
             Some(spawn_detached(&mut command, &dir)?)
         }
     };
-    let log = dir.join("stdout.log");
+    let log = dir.join(crate::jobs::STDOUT_LOG);
     crate::tui::run_opening(ws, paths, Some(crate::tui::Action::ShowRuns))?;
     match pid {
         Some(pid) => println!(

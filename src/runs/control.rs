@@ -98,3 +98,70 @@ pub fn resume(ws: &Workspace, id: &str, launcher: &Launcher) -> Result<u32, RunE
     check_resumable(ws, id)?;
     launch(ws, id, launcher)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Paths;
+    use crate::jobs::RunLock;
+    use crate::runs::SftRunConfig;
+
+    fn workspace() -> (tempfile::TempDir, Workspace) {
+        let tmp = tempfile::tempdir().unwrap();
+        let paths = Paths {
+            config_dir: tmp.path().join("config"),
+            data_dir: tmp.path().join("data"),
+            cache_dir: tmp.path().join("cache"),
+        };
+        let ws = Workspace::init(&tmp.path().join("ws"), &paths).unwrap();
+        (tmp, ws)
+    }
+
+    #[test]
+    fn a_created_run_has_its_frozen_config_and_registry_row() {
+        let (_tmp, ws) = workspace();
+        let config = SftRunConfig {
+            dataset: "baseline".into(),
+            ..SftRunConfig::default()
+        };
+        let id = create(&ws, &RunConfig::Sft(config.clone())).unwrap();
+        let dir = RunDir::new(&ws, id.as_str());
+        let frozen: SftRunConfig = crate::runs::read_toml(&dir.config()).unwrap();
+        assert_eq!(frozen, config);
+        let record = ws.store().unwrap().run(id.as_str()).unwrap();
+        assert_eq!(
+            (record.kind.as_str(), record.status.as_str()),
+            ("sft", "created")
+        );
+        assert_eq!(record.dir, format!("runs/{id}"));
+    }
+
+    #[test]
+    fn resume_refuses_running_unregistered_completed_and_configless_runs() {
+        let (_tmp, ws) = workspace();
+        let id = create(&ws, &RunConfig::Sft(SftRunConfig::default())).unwrap();
+        let id = id.as_str();
+        let dir = RunDir::new(&ws, id);
+        check_resumable(&ws, id).unwrap();
+
+        let lock = RunLock::acquire(dir.root()).unwrap();
+        let err = check_resumable(&ws, id).unwrap_err().to_string();
+        let me = std::process::id();
+        assert_eq!(err, format!("run {id} is still running (pid {me})"));
+        drop(lock);
+
+        std::fs::remove_file(dir.config()).unwrap();
+        let err = check_resumable(&ws, id).unwrap_err().to_string();
+        assert!(err.contains("has no run.toml"), "{err}");
+
+        ws.store().unwrap().set_run_status(id, "completed").unwrap();
+        let err = check_resumable(&ws, id).unwrap_err().to_string();
+        assert_eq!(err, format!("run {id} already completed"));
+
+        let err = check_resumable(&ws, "sft-0-dead").unwrap_err();
+        assert_eq!(
+            format!("{:#}", anyhow::Error::from(err)),
+            "run sft-0-dead is not in the workspace's registry: no run with id sft-0-dead"
+        );
+    }
+}

@@ -62,8 +62,6 @@ pub enum RunError {
     },
     #[error("{}: {message}", path.display())]
     Config { path: PathBuf, message: String },
-    #[error("{0}")]
-    Preset(String),
     #[error("run {id} is still running{}", pid.map_or(String::new(), |p| format!(" (pid {p})")))]
     StillRunning { id: String, pid: Option<i64> },
     #[error("run {id} is not in the workspace's registry")]

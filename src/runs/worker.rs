@@ -36,15 +36,18 @@ pub fn work(ws: &Workspace, id: &str, stop: StopFlag) -> Result<Ending, RunError
         Ok(Ending::Stopped) => (RunStatus::Stopped, None),
         Err(e) => (RunStatus::Failed, Some(e.to_string())),
     };
-    // The run's own record of how it ended comes first; the registry follows.
-    let _ = events.write(RunEvent::RunFinished { status, error });
-    let _ = events.sync();
     let label = match status {
         RunStatus::Completed => "completed",
         RunStatus::Stopped => "stopped",
         RunStatus::Failed => "failed",
     };
-    ws.store()?.set_run_status(id, label)?;
+    // The run's own record of how it ended comes first; the registry follows at once,
+    // on a connection opened beforehand, so the two disagree for as short a time as
+    // possible.
+    let store = ws.store();
+    let _ = events.write(RunEvent::RunFinished { status, error });
+    let _ = events.sync();
+    store?.set_run_status(id, label)?;
     result
 }
 
