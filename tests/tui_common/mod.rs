@@ -221,6 +221,11 @@ pub fn add_eval_and_runs(fixture: &Fixture) {
             text.push_str(r#"{"t":22500,"kind":"step","ste"#);
         }
         std::fs::write(dir.join("events.jsonl"), text).unwrap();
+        if !finished {
+            // What a worker that died leaves: its lock file, held by no one.
+            std::fs::write(dir.join("run.lock"), "").unwrap();
+            std::fs::write(dir.join("run.pid"), "999999999").unwrap();
+        }
         store
             .upsert_run(&RunRecord {
                 id: id.into(),
