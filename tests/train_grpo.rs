@@ -304,7 +304,9 @@ fn grpo_raises_training_accuracy_after_sft() {
     // of the whole training set's expected reward rather than a noisy minibatch's.
     let prompts = grpo_prompts(&student, &problems[..GRPO_PROMPTS]);
     // GRPO maximises the expected reward of sampled answers, so that is what the test
-    // measures (fixed seed, 16 samples per training problem); greedy is printed too.
+    // measures: 64 samples per training problem (512 in all) before and after, enough
+    // for a one-sided test to tell a real gain from a CPU's float reordering; greedy is
+    // printed too.
     let probe = SamplingParams {
         temperature: 1.0,
         max_new_tokens: 48,
@@ -312,7 +314,7 @@ fn grpo_raises_training_accuracy_after_sft() {
         ..SamplingParams::default()
     };
     let greedy_before = greedy_accuracy(&student, &prompts, 48).unwrap();
-    let before = sampled_accuracy(&student, &prompts, &probe, 16).unwrap();
+    let before = sampled_accuracy(&student, &prompts, &probe, PROBE_SAMPLES).unwrap();
     let config = GrpoConfig {
         lr: GRPO_LR,
         max_steps: GRPO_STEPS,
@@ -355,7 +357,7 @@ fn grpo_raises_training_accuracy_after_sft() {
         })
         .collect();
     let greedy_after = greedy_accuracy(&student, &prompts, 48).unwrap();
-    let after = sampled_accuracy(&student, &prompts, &probe, 16).unwrap();
+    let after = sampled_accuracy(&student, &prompts, &probe, PROBE_SAMPLES).unwrap();
     eprintln!(
         "training accuracy sampled at T=1: {before:.3} before GRPO, {after:.3} after \
          (greedy {greedy_before:.3} -> {greedy_after:.3}); mean reward by step {rewards_by_step:.2?}"
@@ -364,10 +366,51 @@ fn grpo_raises_training_accuracy_after_sft() {
         before > 0.0 && before < 1.0,
         "SFT must leave room to improve and something to reinforce: {before}"
     );
-    assert!(after > before, "GRPO did not improve: {before} -> {after}");
+    let n = (GRPO_PROMPTS * PROBE_SAMPLES) as f64;
+    let p = one_sided_gain_p(before, after, n);
+    eprintln!("one-sided p of the gain over {n} samples each: {p:.2e}");
+    assert!(
+        p < 0.01,
+        "GRPO did not significantly improve: {before} -> {after} (p = {p:.3})"
+    );
+}
+
+/// P(gain this large | no real gain): two-proportion z-test on `n` samples per side.
+fn one_sided_gain_p(before: f64, after: f64, n: f64) -> f64 {
+    let pooled = (before + after) / 2.0;
+    let se = (2.0 * pooled * (1.0 - pooled) / n).sqrt();
+    if se == 0.0 {
+        return if after > before { 0.0 } else { 1.0 };
+    }
+    0.5 * erfc((after - before) / se / std::f64::consts::SQRT_2)
+}
+
+/// Complementary error function (Abramowitz & Stegun 7.1.26, error < 1.5e-7).
+fn erfc(x: f64) -> f64 {
+    if x < 0.0 {
+        return 2.0 - erfc(-x);
+    }
+    let t = 1.0 / (1.0 + 0.327_591_1 * x);
+    let poly = t
+        * (0.254_829_592
+            + t * (-0.284_496_736
+                + t * (1.421_413_741 + t * (-1.453_152_027 + t * 1.061_405_429))));
+    poly * (-x * x).exp()
+}
+
+#[test]
+fn the_gain_test_reads_the_normal_tail() {
+    assert!((erfc(0.0) - 1.0).abs() < 1e-6);
+    assert!((erfc(1.0) - 0.157_299_2).abs() < 1e-6);
+    // A gain of two standard errors: one-sided p = 0.02275.
+    let n: f64 = 512.0;
+    let se = (2.0 * 0.25 / n).sqrt();
+    assert!((one_sided_gain_p(0.5 - se, 0.5 + se, n) - 0.022_75).abs() < 1e-4);
+    assert!((one_sided_gain_p(0.4, 0.4, n) - 0.5).abs() < 1e-6);
 }
 
 const SFT_STEPS: u64 = 150;
 const GRPO_PROMPTS: usize = 8;
 const GRPO_STEPS: u64 = 24;
 const GRPO_LR: f64 = 2e-4;
+const PROBE_SAMPLES: usize = 64;

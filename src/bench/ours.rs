@@ -1,5 +1,5 @@
 //! Our side of the model benchmarks: the project's own training and generation code
-//! (the `Student`, `shifted_cross_entropy`, `AdamW`, `infer::generate`) on the cases
+//! (the `Student`, `Trainable::next_token_loss`, `AdamW`, `infer::generate`) on the cases
 //! of [`super::cases`], timed after warm-up repetitions.
 
 use std::path::Path;
@@ -17,7 +17,6 @@ use crate::model::lora::LoraConfig;
 use crate::train::batch::{TokenizedExample, collate};
 use crate::train::grpo::objective::{ObjectiveConfig, ObjectiveInputs, grpo_loss};
 use crate::train::grpo::rollout::token_logprobs;
-use crate::train::loss::shifted_cross_entropy;
 use crate::train::optim::{AdamW, AdamWConfig, Gradients};
 use crate::train::precision::Precision;
 use crate::train::student::Student;
@@ -177,10 +176,9 @@ fn train_case(
     for rep in 0..reps.warmup + reps.timed {
         let cpu0 = cpu_seconds();
         let t0 = sync(&device, case)?;
-        let logits = student
-            .logits(&batch.input_ids, &batch.attention_mask)
+        let (loss, _) = student
+            .next_token_loss(&batch.input_ids, &batch.attention_mask, &batch.labels)
             .in_case(case)?;
-        let (loss, _) = shifted_cross_entropy(&logits, &batch.labels).in_case(case)?;
         let value = loss.to_scalar::<f32>().in_case(case)?;
         first_loss.get_or_insert(f64::from(value));
         let t1 = sync(&device, case)?;

@@ -1,4 +1,4 @@
-//! The decoding loop over [`Model::forward`] with a KV cache.
+//! The decoding loop over [`Model::forward_last`] with a preallocated KV cache.
 
 use candle_core::{DType, Device, Result, Tensor};
 use rand::SeedableRng;
@@ -79,8 +79,9 @@ pub fn generate_streaming(
         mask.extend(std::iter::repeat_n(0u8, pad));
         mask.extend(std::iter::repeat_n(1u8, p.len()));
     }
-    let mut cache = model.new_cache();
-    let mut logits = model.forward(
+    // Room for every position at once: decoding writes keys and values in place.
+    let mut cache = model.new_cache_with_capacity(width + params.max_new_tokens);
+    let mut logits = model.forward_last(
         &Tensor::from_vec(ids, (b, width), &device)?,
         Some(&Tensor::from_vec(mask, (b, width), &device)?),
         Some(&mut cache),
@@ -98,8 +99,7 @@ pub fn generate_streaming(
         .collect();
     let mut done = vec![false; b];
     for _ in 0..params.max_new_tokens {
-        let last = logits.narrow(1, logits.dim(1)? - 1, 1)?.squeeze(1)?;
-        let rows = last.to_dtype(DType::F32)?.to_vec2::<f32>()?;
+        let rows = logits.to_dtype(DType::F32)?.to_vec2::<f32>()?;
         let mut next = Vec::with_capacity(b);
         let mut next_mask = Vec::with_capacity(b);
         for (row, scores) in rows.iter().enumerate() {
@@ -132,7 +132,7 @@ pub fn generate_streaming(
         if done.iter().all(|d| *d) {
             break;
         }
-        logits = model.forward(
+        logits = model.forward_last(
             &Tensor::from_vec(next, (b, 1), &device)?,
             Some(&Tensor::from_vec(next_mask, (b, 1), &device)?),
             Some(&mut cache),

@@ -1,231 +1,32 @@
 //! The trainable decoder shared by Llama/SmolLM, Qwen2/2.5, Qwen3 and Gemma 3.
 //!
 //! Weight names are the checkpoint's keys (built with `VarBuilder::pp`), so a Hugging
-//! Face directory loads unchanged. Every op on the forward path has a backward in
-//! candle (see [`super::ops`]), so the same forward serves training and inference.
+//! Face directory loads unchanged. Every op on the forward path has a backward (the
+//! fused ops of [`super::fused`] on the CPU, the composed ones of [`super::ops`]
+//! elsewhere), so the same forward serves training and inference; the forward
+//! passes themselves live in [`super::forward`].
 
 use std::collections::HashMap;
 
 use candle_core::{DType, Device, Result, Tensor, Var};
 use candle_nn::VarBuilder;
 
-use super::config::{Activation, Config, Family, RopeScaling};
-use super::linear::{Linear, project};
+use super::attention::{Attention, LayerMask, Pass};
+use super::config::{Activation, Config, Family};
+use super::fused::{self, Kernels};
+pub use super::kv_cache::KvCache;
+use super::kv_cache::LayerCache;
+use super::linear::Linear;
+pub use super::memory::Memory;
+use super::norm::RmsNorm;
 use super::ops;
-
-/// Bias added to attention scores of hidden keys. Finite, so a query that sees no key
-/// at all (a left-padding position) gets a uniform row instead of NaN.
-const MASKED: f32 = -1e9;
+use super::rope::RopeFreqs;
 
 #[derive(Debug, Clone)]
-struct RmsNorm {
-    path: String,
-    weight: Tensor,
-    eps: f64,
-    one_plus: bool,
-}
-
-impl RmsNorm {
-    fn load(vb: VarBuilder, dim: usize, cfg: &Config, family: Family) -> Result<Self> {
-        Ok(Self {
-            path: vb.prefix(),
-            weight: vb.get(dim, "weight")?,
-            eps: cfg.rms_norm_eps,
-            one_plus: family == Family::Gemma3,
-        })
-    }
-
-    fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        if self.one_plus {
-            ops::rms_norm_one_plus(x, &self.weight, self.eps)
-        } else {
-            ops::rms_norm(x, &self.weight, self.eps)
-        }
-    }
-}
-
-/// Inverse rotary frequencies of one (theta, scaling) pair.
-#[derive(Debug, Clone, PartialEq)]
-struct RopeFreqs {
-    inv_freq: Vec<f32>,
-    position_divisor: f64,
-}
-
-impl RopeFreqs {
-    fn new(head_dim: usize, theta: f64, scaling: RopeScaling) -> Self {
-        let base: Vec<f64> = (0..head_dim)
-            .step_by(2)
-            .map(|i| 1.0 / theta.powf(i as f64 / head_dim as f64))
-            .collect();
-        let (inv, divisor) = match scaling {
-            RopeScaling::None => (base, 1.0),
-            RopeScaling::Linear { factor } => (base, factor),
-            RopeScaling::Llama3 {
-                factor,
-                low_freq_factor,
-                high_freq_factor,
-                original_max_position_embeddings: orig,
-            } => {
-                let low_wavelen = orig / low_freq_factor;
-                let high_wavelen = orig / high_freq_factor;
-                let inv = base
-                    .into_iter()
-                    .map(|f| {
-                        let wavelen = 2.0 * std::f64::consts::PI / f;
-                        if wavelen < high_wavelen {
-                            f
-                        } else if wavelen > low_wavelen {
-                            f / factor
-                        } else {
-                            let smooth = (orig / wavelen - low_freq_factor)
-                                / (high_freq_factor - low_freq_factor);
-                            (1.0 - smooth) * f / factor + smooth * f
-                        }
-                    })
-                    .collect();
-                (inv, 1.0)
-            }
-        };
-        Self {
-            inv_freq: inv.into_iter().map(|f| f as f32).collect(),
-            position_divisor: divisor,
-        }
-    }
-
-    /// `cos`, `sin` of shape `[b, 1, t, d/2]` for per-row positions `[b*t]`.
-    fn cos_sin(
-        &self,
-        positions: &[f32],
-        b: usize,
-        t: usize,
-        dtype: DType,
-        dev: &Device,
-    ) -> Result<(Tensor, Tensor)> {
-        let half = self.inv_freq.len();
-        let pos: Vec<f32> = positions
-            .iter()
-            .map(|p| (*p as f64 / self.position_divisor) as f32)
-            .collect();
-        let pos = Tensor::from_vec(pos, (b * t, 1), dev)?;
-        let inv = Tensor::from_slice(&self.inv_freq, (1, half), dev)?;
-        let freqs = pos.broadcast_mul(&inv)?;
-        let cos = freqs.cos()?.to_dtype(dtype)?.reshape((b, 1, t, half))?;
-        let sin = freqs.sin()?.to_dtype(dtype)?.reshape((b, 1, t, half))?;
-        Ok((cos, sin))
-    }
-}
-
-#[derive(Debug, Clone)]
-struct Attention {
-    q_proj: Linear,
-    k_proj: Linear,
-    v_proj: Linear,
-    o_proj: Linear,
-    q_norm: Option<RmsNorm>,
-    k_norm: Option<RmsNorm>,
-    num_heads: usize,
-    num_kv_heads: usize,
-    head_dim: usize,
-    scale: f64,
-    softcap: Option<f64>,
-}
-
-impl Attention {
-    fn load(vb: VarBuilder, cfg: &Config, family: Family) -> Result<Self> {
-        let h = cfg.hidden_size;
-        let d = cfg.head_dim();
-        let nh = cfg.num_attention_heads;
-        let nkv = cfg.num_kv_heads();
-        let qkv_bias = cfg.qkv_bias();
-        let (q_norm, k_norm) = match family {
-            Family::Qwen3 | Family::Gemma3 => (
-                Some(RmsNorm::load(vb.pp("q_norm"), d, cfg, family)?),
-                Some(RmsNorm::load(vb.pp("k_norm"), d, cfg, family)?),
-            ),
-            Family::Llama | Family::Qwen2 => (None, None),
-        };
-        Ok(Self {
-            q_proj: Linear::load(&vb.pp("q_proj"), h, nh * d, qkv_bias)?,
-            k_proj: Linear::load(&vb.pp("k_proj"), h, nkv * d, qkv_bias)?,
-            v_proj: Linear::load(&vb.pp("v_proj"), h, nkv * d, qkv_bias)?,
-            o_proj: Linear::load(&vb.pp("o_proj"), nh * d, h, cfg.o_bias())?,
-            q_norm,
-            k_norm,
-            num_heads: nh,
-            num_kv_heads: nkv,
-            head_dim: d,
-            scale: cfg.attention_scale(),
-            softcap: cfg.attn_logit_softcapping,
-        })
-    }
-
-    fn forward(
-        &self,
-        x: &Tensor,
-        rope: &(Tensor, Tensor),
-        bias: &Tensor,
-        cache: Option<&mut Option<(Tensor, Tensor)>>,
-        training: bool,
-    ) -> Result<Tensor> {
-        let (b, t, _) = x.dims3()?;
-        let split = |y: Tensor, heads: usize| -> Result<Tensor> {
-            y.reshape((b, t, heads, self.head_dim))?
-                .transpose(1, 2)?
-                .contiguous()
-        };
-        let mut q = split(self.q_proj.forward(x, training)?, self.num_heads)?;
-        let mut k = split(self.k_proj.forward(x, training)?, self.num_kv_heads)?;
-        let mut v = split(self.v_proj.forward(x, training)?, self.num_kv_heads)?;
-        if let Some(n) = &self.q_norm {
-            q = n.forward(&q)?;
-        }
-        if let Some(n) = &self.k_norm {
-            k = n.forward(&k)?;
-        }
-        let q = ops::rope_half_split(&q, &rope.0, &rope.1)?;
-        k = ops::rope_half_split(&k, &rope.0, &rope.1)?;
-        if let Some(slot) = cache {
-            // Cached decoding never backpropagates; without detaching, every cached
-            // tensor would keep the autograd graph of all earlier decode steps alive
-            // (with trainable weights that grew GRPO rollouts on SmolLM2 past 20 GB).
-            k = k.detach();
-            v = v.detach();
-            if let Some((pk, pv)) = slot.as_ref() {
-                k = Tensor::cat(&[pk, &k], 2)?;
-                v = Tensor::cat(&[pv, &v], 2)?;
-            }
-            *slot = Some((k.clone(), v.clone()));
-        }
-        let groups = self.num_heads / self.num_kv_heads;
-        let k = repeat_kv(&k, groups)?;
-        let v = repeat_kv(&v, groups)?;
-        let mut scores = (q.matmul(&k.t()?.contiguous()?)? * self.scale)?;
-        if let Some(cap) = self.softcap {
-            scores = ((scores / cap)?.tanh()? * cap)?;
-        }
-        let probs = ops::masked_softmax(&scores, Some(bias))?;
-        let out = probs.matmul(&v)?;
-        let out = out
-            .transpose(1, 2)?
-            .reshape((b, t, self.num_heads * self.head_dim))?;
-        self.o_proj.forward(&out, training)
-    }
-}
-
-fn repeat_kv(x: &Tensor, groups: usize) -> Result<Tensor> {
-    if groups == 1 {
-        return Ok(x.clone());
-    }
-    let (b, nkv, t, d) = x.dims4()?;
-    let copies = vec![x; groups];
-    Tensor::cat(&copies, 2)?.reshape((b, nkv * groups, t, d))
-}
-
-#[derive(Debug, Clone)]
-struct Mlp {
-    gate_proj: Linear,
-    up_proj: Linear,
-    down_proj: Linear,
+pub(crate) struct Mlp {
+    pub(crate) gate_proj: Linear,
+    pub(crate) up_proj: Linear,
+    pub(crate) down_proj: Linear,
     act: Activation,
 }
 
@@ -243,108 +44,80 @@ impl Mlp {
         })
     }
 
-    fn forward(&self, x: &Tensor, training: bool) -> Result<Tensor> {
-        let gate = self.gate_proj.forward(x, training)?;
-        let up = self.up_proj.forward(x, training)?;
-        let hidden = match self.act {
-            Activation::Silu => ops::silu_gated(&gate, &up)?,
-            Activation::GeluTanh => (gate.gelu()? * up)?,
-            Activation::GeluErf => (gate.gelu_erf()? * up)?,
+    fn forward(&self, x: &Tensor, pass: &Pass) -> Result<Tensor> {
+        let gate = self.gate_proj.forward_with(x, pass.training, pass.fused)?;
+        let up = self.up_proj.forward_with(x, pass.training, pass.fused)?;
+        let hidden = if pass.fused {
+            fused::glu::glu(&gate, &up, self.act)?
+        } else {
+            match self.act {
+                Activation::Silu => ops::silu_gated(&gate, &up)?,
+                Activation::GeluTanh => (gate.gelu()? * up)?,
+                Activation::GeluErf => (gate.gelu_erf()? * up)?,
+            }
         };
-        self.down_proj.forward(&hidden, training)
+        self.down_proj
+            .forward_with(&hidden, pass.training, pass.fused)
     }
 }
 
 #[derive(Debug, Clone)]
-struct Block {
-    attn: Attention,
-    mlp: Mlp,
-    input_layernorm: RmsNorm,
-    post_attention_layernorm: RmsNorm,
+pub(crate) struct Block {
+    pub(crate) attn: Attention,
+    pub(crate) mlp: Mlp,
+    pub(crate) input_layernorm: RmsNorm,
+    pub(crate) post_attention_layernorm: RmsNorm,
     /// Gemma only: norms around the feed-forward ("sandwich" norms).
-    pre_feedforward_layernorm: Option<RmsNorm>,
-    post_feedforward_layernorm: Option<RmsNorm>,
-    sliding_window: Option<usize>,
-    rope_index: usize,
+    pub(crate) pre_feedforward_layernorm: Option<RmsNorm>,
+    pub(crate) post_feedforward_layernorm: Option<RmsNorm>,
+    pub(crate) sliding_window: Option<usize>,
+    pub(crate) rope_index: usize,
 }
 
 impl Block {
-    fn forward(
+    pub(crate) fn forward(
         &self,
         x: &Tensor,
-        rope: &(Tensor, Tensor),
-        bias: &Tensor,
-        cache: Option<&mut Option<(Tensor, Tensor)>>,
-        training: bool,
+        mask: &LayerMask,
+        cache: Option<(&mut Option<LayerCache>, usize)>,
+        pass: &Pass,
     ) -> Result<Tensor> {
-        let h = self.input_layernorm.forward(x)?;
-        let h = self.attn.forward(&h, rope, bias, cache, training)?;
+        let fused = pass.fused;
+        let rope = &pass.ropes[self.rope_index];
+        let h = self.input_layernorm.forward(x, fused)?;
+        let h = self.attn.forward(&h, rope, mask, cache, pass)?;
         match (
             &self.pre_feedforward_layernorm,
             &self.post_feedforward_layernorm,
         ) {
             (Some(pre), Some(post)) => {
-                let x = (x + self.post_attention_layernorm.forward(&h)?)?;
-                let m = self.mlp.forward(&pre.forward(&x)?, training)?;
-                x + post.forward(&m)?
+                let x = (x + self.post_attention_layernorm.forward(&h, fused)?)?;
+                let m = self.mlp.forward(&pre.forward(&x, fused)?, pass)?;
+                x + post.forward(&m, fused)?
             }
             _ => {
                 let x = (x + h)?;
-                let m = self
-                    .mlp
-                    .forward(&self.post_attention_layernorm.forward(&x)?, training)?;
-                x + m
+                let normed = self.post_attention_layernorm.forward(&x, fused)?;
+                x + self.mlp.forward(&normed, pass)?
             }
         }
-    }
-}
-
-/// Keys and values of earlier steps, plus which of those positions are real tokens.
-///
-/// Create one per generation batch with [`KvCache::new`]; pass it to every
-/// [`Model::forward`] call of that batch (the prompt first, then one or more tokens per
-/// step). The batch size must stay the same for the cache's lifetime.
-#[derive(Debug, Clone)]
-pub struct KvCache {
-    layers: Vec<Option<(Tensor, Tensor)>>,
-    /// Per row, 1 for a real token and 0 for padding, over all cached positions.
-    key_valid: Vec<Vec<u8>>,
-    /// Per row, the number of real tokens seen so far (the next rotary position).
-    real_counts: Vec<u32>,
-}
-
-impl KvCache {
-    pub fn new(num_layers: usize) -> Self {
-        Self {
-            layers: vec![None; num_layers],
-            key_valid: Vec::new(),
-            real_counts: Vec::new(),
-        }
-    }
-
-    /// Number of cached positions (padding included).
-    pub fn seq_len(&self) -> usize {
-        self.key_valid.first().map_or(0, Vec::len)
-    }
-
-    pub fn reset(&mut self) {
-        let n = self.layers.len();
-        *self = Self::new(n);
     }
 }
 
 /// A decoder-only causal LM.
 #[derive(Debug, Clone)]
 pub struct Model {
-    cfg: Config,
-    family: Family,
-    embed_tokens: Tensor,
-    layers: Vec<Block>,
-    norm: RmsNorm,
+    pub(crate) cfg: Config,
+    pub(crate) family: Family,
+    pub(crate) embed_tokens: Tensor,
+    pub(crate) layers: Vec<Block>,
+    pub(crate) norm: RmsNorm,
     /// `None` when the head is tied to `embed_tokens`.
-    lm_head: Option<Linear>,
-    ropes: Vec<RopeFreqs>,
-    training: bool,
+    pub(crate) lm_head: Option<Linear>,
+    pub(crate) ropes: Vec<RopeFreqs>,
+    pub(crate) training: bool,
+    pub(crate) kernels: Kernels,
+    pub(crate) memory: Memory,
     dtype: DType,
     device: Device,
 }
@@ -439,6 +212,8 @@ impl Model {
             lm_head,
             ropes,
             training: false,
+            kernels: Kernels::default(),
+            memory: Memory::default(),
             dtype: vb.dtype(),
             device: vb.device().clone(),
         })
@@ -474,119 +249,29 @@ impl Model {
         KvCache::new(self.layers.len())
     }
 
-    /// Logits `[b, t, vocab]` (in the model dtype) for every input position.
-    ///
-    /// * `input_ids`: `[b, t]`, u32 token ids.
-    /// * `attention_mask`: `[b, t]` for the *new* tokens only, 1 = real token,
-    ///   0 = padding (any numeric dtype). Padding must be on the left of each row's
-    ///   real tokens (left padding of prompts). `None` means all real.
-    /// * `cache`: `None` for training / scoring a whole sequence. For generation pass the
-    ///   same [`KvCache`] to each call: first the (left-padded) prompt, then the new
-    ///   token(s) with their mask (usually all ones). The cache remembers padding, so
-    ///   padded keys stay hidden and rotary positions count real tokens only
-    ///   (position of a token = number of real tokens before it in its row), which
-    ///   matches transformers' `position_ids = cumsum(mask) - 1`.
-    ///
-    /// Logits at padding positions are meaningless; mask them out of losses.
-    pub fn forward(
-        &self,
-        input_ids: &Tensor,
-        attention_mask: Option<&Tensor>,
-        mut cache: Option<&mut KvCache>,
-    ) -> Result<Tensor> {
-        let (b, t) = input_ids.dims2()?;
-        let new_valid: Vec<Vec<u8>> = match attention_mask {
-            Some(m) => {
-                let dims = m.dims2()?;
-                if dims != (b, t) {
-                    candle_core::bail!(
-                        "attention_mask has shape {dims:?}, expected {:?} (the new tokens)",
-                        (b, t)
-                    );
-                }
-                m.to_dtype(DType::F32)?
-                    .to_vec2::<f32>()?
-                    .into_iter()
-                    .map(|row| row.into_iter().map(|v| u8::from(v != 0.0)).collect())
-                    .collect()
-            }
-            None => vec![vec![1u8; t]; b],
-        };
-        let (past_valid, past_counts) = match cache.as_deref() {
-            Some(c) if c.seq_len() > 0 => {
-                if c.key_valid.len() != b {
-                    candle_core::bail!(
-                        "cache holds batch size {}, input has {b}",
-                        c.key_valid.len()
-                    );
-                }
-                (c.key_valid.clone(), c.real_counts.clone())
-            }
-            _ => (vec![Vec::new(); b], vec![0u32; b]),
-        };
-        let past = past_valid.first().map_or(0, Vec::len);
+    /// A fresh cache with room for `positions` (prompt plus new tokens) allocated at
+    /// the first call, so decoding writes in place without regrowing.
+    pub fn new_cache_with_capacity(&self, positions: usize) -> KvCache {
+        KvCache::with_capacity(self.layers.len(), positions)
+    }
 
-        let mut positions = Vec::with_capacity(b * t);
-        let mut all_valid = past_valid;
-        let mut counts = past_counts;
-        for (row, valid) in new_valid.iter().enumerate() {
-            for &v in valid {
-                // Position = real tokens before this one; padding positions are unused.
-                positions.push(counts[row] as f32);
-                counts[row] += u32::from(v);
-            }
-            all_valid[row].extend_from_slice(valid);
-        }
+    /// Fused ops (the default, where they apply) or the composed reference.
+    pub fn set_kernels(&mut self, kernels: Kernels) {
+        self.kernels = kernels;
+    }
 
-        let mut biases: HashMap<Option<usize>, Tensor> = HashMap::new();
-        for layer in &self.layers {
-            if let std::collections::hash_map::Entry::Vacant(e) = biases.entry(layer.sliding_window)
-            {
-                e.insert(attention_bias(
-                    &all_valid,
-                    past,
-                    t,
-                    layer.sliding_window,
-                    &self.device,
-                )?);
-            }
-        }
-        let ropes = self
-            .ropes
-            .iter()
-            .map(|r| r.cos_sin(&positions, b, t, self.dtype, &self.device))
-            .collect::<Result<Vec<_>>>()?;
+    pub fn kernels(&self) -> Kernels {
+        self.kernels
+    }
 
-        let ids = input_ids.flatten_all()?;
-        let mut x =
-            self.embed_tokens
-                .index_select(&ids, 0)?
-                .reshape((b, t, self.cfg.hidden_size))?;
-        if self.family == Family::Gemma3 {
-            x = (x * embed_scale(self.cfg.hidden_size, self.dtype))?;
-        }
-        for (idx, layer) in self.layers.iter().enumerate() {
-            let bias = biases
-                .get(&layer.sliding_window)
-                .ok_or_else(|| candle_core::Error::Msg("attention bias missing".into()))?;
-            let slot = cache.as_deref_mut().map(|c| &mut c.layers[idx]);
-            x = layer.forward(&x, &ropes[layer.rope_index], bias, slot, self.training)?;
-        }
-        if let Some(c) = cache {
-            c.key_valid = all_valid;
-            c.real_counts = counts;
-        }
-        let x = self.norm.forward(&x)?;
-        let x2 = x.reshape((b * t, self.cfg.hidden_size))?;
-        let logits = match &self.lm_head {
-            Some(head) => head.forward(&x2, self.training)?,
-            None => project(&x2, &self.embed_tokens)?,
-        };
-        let logits = match self.cfg.final_logit_softcapping {
-            Some(cap) => ((logits / cap)?.tanh()? * cap)?,
-            None => logits,
-        };
-        logits.reshape((b, t, self.cfg.vocab_size))
+    /// Whether training keeps every block's activations or recomputes them in the
+    /// backward (see [`Memory`]).
+    pub fn set_memory(&mut self, memory: Memory) {
+        self.memory = memory;
+    }
+
+    pub fn memory(&self) -> Memory {
+        self.memory
     }
 
     /// Every base weight with its checkpoint key (a tied head is not listed twice).
@@ -743,43 +428,4 @@ fn visit_linear(
         f(&format!("{}.bias", lin.path), b)?;
     }
     Ok(())
-}
-
-/// transformers multiplies by `sqrt(hidden)` rounded to the activation dtype.
-fn embed_scale(hidden: usize, dtype: DType) -> f64 {
-    let s = (hidden as f64).sqrt();
-    match dtype {
-        DType::BF16 => half::bf16::from_f64(s).to_f64(),
-        DType::F16 => half::f16::from_f64(s).to_f64(),
-        _ => s,
-    }
-}
-
-/// Additive bias `[b, 1, t, past + t]`: 0 where query `i` may see key `j` (causal,
-/// key is a real token, inside the sliding window), `MASKED` elsewhere.
-fn attention_bias(
-    valid: &[Vec<u8>],
-    past: usize,
-    t: usize,
-    window: Option<usize>,
-    dev: &Device,
-) -> Result<Tensor> {
-    let b = valid.len();
-    let total = past + t;
-    let mut data = Vec::with_capacity(b * t * total);
-    for row in valid {
-        for i in 0..t {
-            let qi = past + i;
-            for (j, &v) in row.iter().enumerate().take(total) {
-                let causal = j <= qi;
-                let in_window = window.is_none_or(|w| qi - j.min(qi) < w);
-                data.push(if causal && in_window && v == 1 {
-                    0.0
-                } else {
-                    MASKED
-                });
-            }
-        }
-    }
-    Tensor::from_vec(data, (b, 1, t, total), dev)
 }

@@ -48,15 +48,37 @@ impl Linear {
     }
 
     pub fn forward(&self, x: &Tensor, training: bool) -> Result<Tensor> {
+        self.forward_with(x, training, false)
+    }
+
+    /// [`Linear::forward`]; with `fused`, an adapter on a frozen weight without active
+    /// dropout runs as one op ([`super::fused::lora_linear`]) where it applies.
+    pub fn forward_with(&self, x: &Tensor, training: bool, fused: bool) -> Result<Tensor> {
         let dims = x.dims().to_vec();
         let in_dim = *dims.last().unwrap_or(&0);
         let rows = x.elem_count() / in_dim.max(1);
         let x2 = x.reshape((rows, in_dim))?;
-        let mut y = project(&x2, &self.weight)?;
+        let one_op = self.lora.as_ref().filter(|l| {
+            fused
+                && !(training && l.dropout > 0.0)
+                && !self.weight.is_variable()
+                && super::fused::applies(&x2)
+                && x2.dtype() == self.weight.dtype()
+        });
+        let mut y = match one_op {
+            Some(l) => super::fused::lora_linear::lora_linear(
+                &x2,
+                &self.weight,
+                l.a.as_tensor(),
+                l.b.as_tensor(),
+                l.scale,
+            )?,
+            None => project(&x2, &self.weight, fused)?,
+        };
         if let Some(b) = &self.bias {
             y = y.broadcast_add(b)?;
         }
-        if let Some(lora) = &self.lora {
+        if let Some(lora) = self.lora.as_ref().filter(|_| one_op.is_none()) {
             let xin = if training && lora.dropout > 0.0 {
                 candle_nn::ops::dropout(&x2, lora.dropout)?
             } else {
@@ -94,11 +116,15 @@ impl Linear {
     }
 }
 
-/// `x @ w^T`; a frozen `w` (not a `Var`) gets no gradient computed for it.
-pub(crate) fn project(x: &Tensor, w: &Tensor) -> Result<Tensor> {
-    if w.is_variable() {
-        x.matmul(&w.t()?)
-    } else {
-        frozen_matmul_t(x, w)
+/// `x @ w^T`; a frozen `w` (not a `Var`) gets no gradient computed for it. With
+/// `fused`, a trained weight's product is one op ([`super::fused::linear`]) where it
+/// applies.
+pub(crate) fn project(x: &Tensor, w: &Tensor, fused: bool) -> Result<Tensor> {
+    if !w.is_variable() {
+        return frozen_matmul_t(x, w);
     }
+    if fused && super::fused::applies(x) && x.rank() == 2 && x.dtype() == w.dtype() {
+        return super::fused::linear::linear(x, w);
+    }
+    x.matmul(&w.t()?)
 }

@@ -12,8 +12,7 @@ use candle_core::{CpuStorage, CustomOp2, D, DType, Layout, Result, Shape, Tensor
 
 use super::fused_softmax::{Forward, Kind};
 
-/// Label value that `cross_entropy_ignore` skips (PyTorch's convention).
-pub const IGNORE_INDEX: i64 = -100;
+pub use super::fused::lm_head_loss::IGNORE_INDEX;
 
 fn compute_dtype(dtype: DType) -> DType {
     match dtype {
@@ -90,11 +89,10 @@ pub fn masked_softmax(scores: &Tensor, bias: Option<&Tensor>) -> Result<Tensor> 
         Some(b) => s.broadcast_add(&b.to_dtype(s.dtype())?)?,
         None => s,
     };
-    // The composed softmax on purpose: with the fused kernel here (equal values and
-    // gradients to 1e-5 in tests/model_grads.rs) the seeded GRPO test in
-    // tests/train_grpo.rs followed a different trajectory and no longer raised
-    // accuracy; until that is understood, attention keeps the op GRPO was validated on.
-    softmax_last_dim_composed(&s)?.to_dtype(dtype)
+    // The single-kernel softmax where it runs: its values and gradients equal the
+    // composed op's to float reordering (tests/model_fused.rs), so a seeded run that
+    // moves with it moved on rounding, not on a different computation.
+    softmax_last_dim(&s)?.to_dtype(dtype)
 }
 
 /// Rotary embedding in the half-split layout of Hugging Face checkpoints.
@@ -144,13 +142,18 @@ pub fn token_logprobs(logits: &Tensor, targets: &Tensor) -> Result<Tensor> {
 /// `x @ w^T` for a frozen `w` whose backward computes only the gradient of `x`.
 ///
 /// candle's matmul backward always computes the gradient of both operands, also of a
-/// frozen weight (FACTS trap 6). Here the product is computed on detached inputs and
-/// re-attached to `x` through [`GradToInput`], whose backward is `grad @ w`.
+/// frozen weight (FACTS trap 6). On the CPU (f32/f64) this is the fused
+/// [`super::fused::frozen_linear`] op; elsewhere the product is computed on detached
+/// inputs and re-attached to `x` through [`GradToInput`], whose backward is
+/// `grad @ w` (it holds the product twice, the op's input and its copy).
 /// `x`: `[n, in]`, `w`: `[out, in]`.
 pub fn frozen_matmul_t(x: &Tensor, w: &Tensor) -> Result<Tensor> {
     let w = w.detach();
     if !x.track_op() {
         return x.matmul(&w.t()?);
+    }
+    if super::fused::applies(x) && x.rank() == 2 && x.dtype() == w.dtype() {
+        return super::fused::frozen_linear::frozen_linear(x, &w);
     }
     if !(x.device().is_cpu() || x.device().is_cuda()) {
         return x.matmul(&w.t()?);

@@ -129,11 +129,15 @@ impl Gradients {
     pub fn global_norm(&self) -> Result<f64> {
         let mut sum = 0.0f64;
         for grad in self.0.iter().flatten() {
-            sum += grad
-                .to_dtype(DType::F32)?
-                .sqr()?
-                .sum_all()?
-                .to_scalar::<f32>()? as f64;
+            sum += if grad.device().is_cpu() && grad.dtype() == DType::F32 {
+                // One pass over the gradient, without a squared copy of it.
+                adamw_cpu::sum_squares(grad)?
+            } else {
+                grad.to_dtype(DType::F32)?
+                    .sqr()?
+                    .sum_all()?
+                    .to_scalar::<f32>()? as f64
+            };
         }
         Ok(sum.sqrt())
     }

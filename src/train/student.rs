@@ -224,6 +224,17 @@ impl Trainable for Student {
         self.model.forward(input_ids, Some(attention_mask), None)
     }
 
+    // Through the model's fused head + loss, so training never holds [tokens × vocab] logits.
+    fn next_token_loss(
+        &self,
+        input_ids: &Tensor,
+        attention_mask: &Tensor,
+        labels: &Tensor,
+    ) -> candle_core::Result<(Tensor, usize)> {
+        self.model
+            .next_token_loss(input_ids, Some(attention_mask), labels)
+    }
+
     fn trainable_params(&self) -> Vec<NamedVar> {
         self.params.clone()
     }

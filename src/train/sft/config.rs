@@ -26,6 +26,10 @@ pub struct SftRunConfig {
     pub device: Option<DeviceSpec>,
     pub lora: LoraSection,
     pub sft: SftConfig,
+    /// `keep` (default) or `recompute`: each decoder block's activations recomputed in
+    /// the backward, trading compute for memory on long sequences and bigger students.
+    #[serde(default, skip_serializing_if = "crate::model::memory::Memory::is_keep")]
+    pub memory: crate::model::memory::Memory,
 }
 
 impl Default for SftRunConfig {
@@ -40,6 +44,7 @@ impl Default for SftRunConfig {
             device: None,
             lora: LoraSection::default(),
             sft: SftConfig::default(),
+            memory: Default::default(),
         }
     }
 }

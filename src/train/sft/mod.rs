@@ -15,7 +15,6 @@ use super::batch::{DataCursor, TokenizedExample, collate, epoch_batches};
 use super::checkpoint::{self, CheckpointError, CheckpointState};
 pub use super::job::Ending;
 use super::job::PrepareError;
-use super::loss::shifted_cross_entropy;
 use super::optim::{AdamW, AdamWConfig, Gradients, NamedVar};
 use super::schedule::{Decay, Schedule};
 use super::trainable::Trainable;
@@ -133,8 +132,11 @@ impl<M: Trainable> SftJob<'_, M> {
         for chunk in self.eval.chunks(self.config.batch_size.max(1)) {
             let refs: Vec<&TokenizedExample> = chunk.iter().collect();
             let batch = collate(&refs, self.pad_id, &device)?;
-            let logits = self.model.logits(&batch.input_ids, &batch.attention_mask)?;
-            let (loss, n) = shifted_cross_entropy(&logits, &batch.labels)?;
+            let (loss, n) = self.model.next_token_loss(
+                &batch.input_ids,
+                &batch.attention_mask,
+                &batch.labels,
+            )?;
             weighted += loss.to_scalar::<f32>()? as f64 * n as f64;
             count += n;
         }
@@ -253,8 +255,11 @@ impl<M: Trainable> SftJob<'_, M> {
                 .map(|&i| &self.train[i])
                 .collect();
             let batch = collate(&refs, self.pad_id, device)?;
-            let logits = self.model.logits(&batch.input_ids, &batch.attention_mask)?;
-            let (loss, _) = shifted_cross_entropy(&logits, &batch.labels)?;
+            let (loss, _) = self.model.next_token_loss(
+                &batch.input_ids,
+                &batch.attention_mask,
+                &batch.labels,
+            )?;
             let value = loss.to_scalar::<f32>()? as f64;
             if !value.is_finite() {
                 return Err(SftError::NonFinite { what: "loss", step });

@@ -19,7 +19,7 @@ pub fn train(
     events: &mut EventWriter,
     stop: StopFlag,
 ) -> Result<Ending, SftError> {
-    let student = load_student_from(
+    let mut student = load_student_from(
         ws,
         &config.model,
         &config.lora,
@@ -27,6 +27,7 @@ pub fn train(
         config.precision,
     )
     .map_err(PrepareError::from)?;
+    student.model.set_memory(config.memory);
     let examples = dataset::load(ws, &dataset.path).map_err(PrepareError::from)?;
     let mut tokenized = Vec::with_capacity(examples.len());
     for example in &examples {

@@ -2,6 +2,7 @@ use candle_core::{DType, Device, Tensor, Var};
 
 use super::*;
 use crate::runlog::read_all;
+use crate::train::loss::shifted_cross_entropy;
 use crate::train::optim::NamedVar;
 
 /// A bigram model (embedding, then a projection to the vocabulary): small enough to
