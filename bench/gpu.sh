@@ -6,9 +6,9 @@
 #
 # 1. builds the release binary and the test binaries with `--features cuda`
 #    (bench/cuda-toolchain.sh --runtime provides nvcc and the CUDA 13 libraries);
-# 2. runs the finite-difference gradient checks (tests/model_grads.rs) on the GPU;
+# 2. runs the finite-difference gradient checks (tests/model/grads.rs) on the GPU;
 # 3. trains SmolLM2-135M for 20 SFT steps in bf16 on the GPU and in f32 on the CPU
-#    and compares the loss curves (tests/train_bf16.rs);
+#    and compares the loss curves (tests/train/bf16.rs);
 # 4. measures SFT step throughput in bf16 for SmolLM2-135M and for a randomly
 #    initialised Qwen2.5-0.5B-shaped model, ours beside PyTorch + transformers (eager,
 #    autocast bf16) on the same GPU, printing the ratios and the MFU of both;
@@ -58,16 +58,16 @@ bin="$CARGO_TARGET_DIR/release/plantune-tui"
 
 if [ "$build" = 1 ]; then
     cargo build --release --features cuda
-    cargo test --release --features cuda --no-run --test model_grads --test train_bf16
+    cargo test --release --features cuda --no-run --test model --test train
 fi
 bash tests/fetch-model.sh
 
 echo "== 2. gradient checks on cuda:$gpu"
-PLANTUNE_TEST_DEVICE="cuda:$gpu" cargo test --release --features cuda --test model_grads \
+PLANTUNE_TEST_DEVICE="cuda:$gpu" cargo test --release --features cuda --test model grads:: \
     2>&1 | tee "$out/model_grads.txt"
 
 echo "== 3. bf16 SFT on cuda:$gpu against f32 on the CPU, 20 steps"
-PLANTUNE_TEST_DEVICE="cuda:$gpu" cargo test --release --features cuda --test train_bf16 \
+PLANTUNE_TEST_DEVICE="cuda:$gpu" cargo test --release --features cuda --test train bf16:: \
     -- --nocapture 2>&1 | tee "$out/train_bf16.txt"
 
 python=()

@@ -6,7 +6,7 @@
 //! candle, so the reference dequantizes its weights exactly like the import
 //! instead of quantizing activations to Q8_1.
 
-#[path = "support/smollm2.rs"]
+#[path = "common/smollm2.rs"]
 mod smollm2;
 
 use candle_core::quantized::gguf_file;

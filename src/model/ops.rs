@@ -90,7 +90,7 @@ pub fn masked_softmax(scores: &Tensor, bias: Option<&Tensor>) -> Result<Tensor> 
         None => s,
     };
     // The single-kernel softmax where it runs: its values and gradients equal the
-    // composed op's to float reordering (tests/model_fused.rs), so a seeded run that
+    // composed op's to float reordering (tests/model/fused.rs), so a seeded run that
     // moves with it moved on rounding, not on a different computation.
     softmax_last_dim(&s)?.to_dtype(dtype)
 }

@@ -2,16 +2,15 @@
 //! every gradient (full and LoRA) for Llama, Qwen2, Qwen3 and Gemma 3 configs and for
 //! the first layers of the real SmolLM2; activation recomputation; the preallocated
 //! KV cache; the composed fallback where the fused kernels do not run.
-// Test helpers outside #[test] fns are test code too; clippy.toml only covers the latter.
-#![allow(clippy::unwrap_used)]
 
-mod model_support;
-#[path = "support/smollm2.rs"]
-mod smollm2;
+#![allow(clippy::unwrap_used)]
+use crate::common;
+
+// Test helpers outside #[test] fns are test code too; clippy.toml only covers the latter.
 
 use candle_core::{DType, Device, Tensor, Var};
 use candle_nn::VarBuilder;
-use model_support::{max_abs_diff, random_ids, tiny_model};
+use common::model::{max_abs_diff, random_ids, tiny_model};
 use plantune_tui::model::config::Config;
 use plantune_tui::model::decoder::{Memory, Model};
 use plantune_tui::model::fused::Kernels;
@@ -31,11 +30,11 @@ const TARGETS: [&str; 7] = [
 /// A right-padded batch with a masked prompt: ids, mask, labels.
 fn batch(b: usize, t: usize, vocab: usize, seed: u64) -> (Tensor, Tensor, Tensor) {
     let ids = random_ids(b, t, seed);
-    let ids = if vocab == model_support::VOCAB {
+    let ids = if vocab == common::model::VOCAB {
         ids
     } else {
         // Spread over a real vocabulary.
-        ((ids.to_dtype(DType::F64).unwrap() * (vocab as f64 / model_support::VOCAB as f64))
+        ((ids.to_dtype(DType::F64).unwrap() * (vocab as f64 / common::model::VOCAB as f64))
             .unwrap())
         .floor()
         .unwrap()
@@ -141,7 +140,7 @@ fn randomise_b(vars: &[(String, Var)]) {
 #[test]
 fn fused_and_composed_models_give_the_same_loss_and_gradients() {
     for family in ["llama", "llama3_tied", "qwen2", "qwen3", "gemma3"] {
-        let inputs = batch(3, 12, model_support::VOCAB, 40);
+        let inputs = batch(3, 12, common::model::VOCAB, 40);
         let mut model = tiny_model(family, DType::F32, 41);
         let vars = model.trainable_full().unwrap();
         let fused = loss_and_grads(&mut model, &vars, Kernels::Fused, Memory::Keep, &inputs);
@@ -190,7 +189,7 @@ fn fused_and_composed_models_give_the_same_loss_and_gradients() {
 /// The first three blocks of the real SmolLM2-135M (weights from its GGUF).
 #[test]
 fn smollm2_first_layers_fused_gradients_equal_the_composed_ones() {
-    let (dir, _) = smollm2::imported("fused");
+    let (dir, _) = common::smollm2::imported("fused");
     let mut cfg = Config::from_file(&dir.join("config.json")).unwrap();
     cfg.num_hidden_layers = 3;
     let tensors =
@@ -264,7 +263,7 @@ fn half_precision_falls_back_to_the_composed_ops() {
             &vars,
             Kernels::Fused,
             Memory::Keep,
-            &batch(2, 8, model_support::VOCAB, 47),
+            &batch(2, 8, common::model::VOCAB, 47),
         )
         .0
     };
@@ -277,7 +276,7 @@ fn half_precision_falls_back_to_the_composed_ops() {
         &vars,
         Kernels::Fused,
         Memory::Keep,
-        &batch(2, 8, model_support::VOCAB, 47),
+        &batch(2, 8, common::model::VOCAB, 47),
     );
     assert!(
         (loss - reference).abs() < 0.05,

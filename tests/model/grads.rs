@@ -1,13 +1,14 @@
 //! Gradients: each differentiable op against finite differences (f64) and against
 //! candle's fused forward, and the whole model's loss for full and LoRA training.
-// Test helpers outside #[test] fns are test code too; clippy.toml only covers the latter.
-#![allow(clippy::unwrap_used)]
 
-mod model_support;
+#![allow(clippy::unwrap_used)]
+use crate::common;
+
+// Test helpers outside #[test] fns are test code too; clippy.toml only covers the latter.
 
 use candle_core::{D, DType, IndexOp, Tensor, Var, backprop::GradStore};
 use candle_nn::{AdamW, Optimizer, ParamsAdamW};
-use model_support::{max_abs_diff, random_ids, test_device, tiny_model_on};
+use common::model::{max_abs_diff, random_ids, test_device, tiny_model_on};
 use plantune_tui::model::decoder::Model;
 use plantune_tui::model::lora::LoraConfig;
 use plantune_tui::model::ops;

@@ -1,16 +1,17 @@
 //! Our decoder against candle-transformers' reference models on the same random
 //! weights, plus KV-cache and left-padding consistency.
-// Test helpers outside #[test] fns are test code too; clippy.toml only covers the latter.
-#![allow(clippy::unwrap_used)]
 
-mod model_support;
+#![allow(clippy::unwrap_used)]
+use crate::common;
+
+// Test helpers outside #[test] fns are test code too; clippy.toml only covers the latter.
 
 use std::path::Path;
 
 use candle_core::{DType, Device, IndexOp, Tensor};
 use candle_nn::VarBuilder;
 use candle_transformers::models::{gemma3, llama, qwen2, qwen3};
-use model_support::{max_abs_diff, random_ids, tiny_config_json, write_tiny_checkpoint};
+use common::model::{max_abs_diff, random_ids, tiny_config_json, write_tiny_checkpoint};
 use plantune_tui::model::checkpoint::{load_model, load_tensors};
 
 const TOL: f64 = 1e-4;
@@ -158,7 +159,7 @@ fn gemma3_matches_candle_transformers() {
 #[test]
 fn kv_cache_decoding_equals_full_forward() {
     for family in ["llama", "qwen2", "qwen3", "gemma3"] {
-        let model = model_support::tiny_model(family, DType::F32, 3);
+        let model = common::model::tiny_model(family, DType::F32, 3);
         let ids = random_ids(2, 12, 5);
         let full = model.forward(&ids, None, None).unwrap();
         let mut cache = model.new_cache();
@@ -186,7 +187,7 @@ fn kv_cache_decoding_equals_full_forward() {
 #[test]
 fn left_padding_is_invisible() {
     for family in ["llama", "qwen3", "gemma3"] {
-        let model = model_support::tiny_model(family, DType::F32, 4);
+        let model = common::model::tiny_model(family, DType::F32, 4);
         let real = random_ids(1, 6, 9);
         let alone = model.forward(&real, None, None).unwrap();
 

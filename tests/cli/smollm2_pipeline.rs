@@ -4,9 +4,8 @@
 
 #![allow(clippy::unwrap_used)]
 
-#[path = "support/smollm2.rs"]
-mod smollm2;
 
+use crate::common;
 use std::path::Path;
 use std::process::Command as Process;
 use std::time::{Duration, Instant};
@@ -60,7 +59,7 @@ fn workspace(home: &Path) -> std::path::PathBuf {
         .success();
     cli(home)
         .args(["-w", ws.to_str().unwrap(), "model", "import"])
-        .arg(smollm2::gguf_path())
+        .arg(common::smollm2::gguf_path())
         .args(["--out", ws.join("models/smollm2").to_str().unwrap()])
         .assert()
         .success();

@@ -1,10 +1,10 @@
 //! The TUI driven headless by actions and keys on a temp workspace; the store is checked
 //! afterwards, so these tests see what a user's keystrokes really persist.
 
+use crate::common;
+
 // The teacher tests' scripted server panics to report a failure, like a test does.
 #[allow(clippy::unwrap_used)]
-mod teacher_support;
-mod tui_common;
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -22,8 +22,8 @@ use plantune_tui::workspace::config::{TeacherKind, TeacherSection};
 use plantune_tui::workspace::records::CandidateStatus;
 use plantune_tui::workspace::store::RunRecord;
 use ratatui::layout::Rect;
-use teacher_support::{EXECUTE_PROMPT, ScriptedServer};
-use tui_common::*;
+use common::teacher::{EXECUTE_PROMPT, ScriptedServer};
+use common::tui::*;
 
 fn press(app: &mut App, code: KeyCode, modifiers: KeyModifiers) {
     if let Some(action) = app.handle_key(&KeyEvent::new(code, modifiers)) {

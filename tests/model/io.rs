@@ -1,14 +1,15 @@
 //! Saving and loading: full models in the Hugging Face layout (single file, shards,
 //! dtypes), LoRA adapters in PEFT's layout, and merging adapters into the base.
-// Test helpers outside #[test] fns are test code too; clippy.toml only covers the latter.
-#![allow(clippy::unwrap_used)]
 
-mod model_support;
+#![allow(clippy::unwrap_used)]
+use crate::common;
+
+// Test helpers outside #[test] fns are test code too; clippy.toml only covers the latter.
 
 use std::collections::HashMap;
 
 use candle_core::{DType, Device, Tensor};
-use model_support::{max_abs_diff, random_ids, tiny_model, write_tiny_checkpoint};
+use common::model::{max_abs_diff, random_ids, tiny_model, write_tiny_checkpoint};
 use plantune_tui::model::checkpoint::{self, load_model, save_model, write_safetensors};
 use plantune_tui::model::decoder_error::DecoderError;
 use plantune_tui::model::lora::{self, LoraConfig, parameter_count};
@@ -122,7 +123,7 @@ fn bad_directories_give_named_errors() {
     assert!(matches!(err, DecoderError::Io { .. }), "{err}");
     std::fs::write(
         dir.path().join("config.json"),
-        model_support::tiny_config_json("llama"),
+        common::model::tiny_config_json("llama"),
     )
     .unwrap();
     let err = load_model(dir.path(), DType::F32, &Device::Cpu).unwrap_err();

@@ -4,7 +4,7 @@ use plantune_tui::grade::{
     ExtractRule, GradeOptions, answers_equivalent, extract_answer, grade_with,
 };
 
-const TABLE: &str = include_str!("fixtures/grade/cases.txt");
+const TABLE: &str = include_str!("../fixtures/grade/cases.txt");
 
 #[derive(Debug)]
 struct Case<'a> {

@@ -4,9 +4,8 @@
 
 #![allow(clippy::unwrap_used)]
 
-#[path = "support/smollm2.rs"]
-mod smollm2;
 
+use crate::common;
 use candle_core::{DType, Device, Tensor};
 use plantune_tui::infer::{SamplingParams, generate};
 use plantune_tui::model::chat::{ChatMessage, ChatTemplate};
@@ -23,13 +22,13 @@ fn prompt_ids(dir: &std::path::Path, tokenizer: &ModelTokenizer, question: &str)
 
 #[test]
 fn our_decoder_matches_candle_transformers_and_generates_coherently_in_batches() {
-    let (dir, _) = smollm2::imported("core");
+    let (dir, _) = common::smollm2::imported("core");
     let tokenizer = ModelTokenizer::from_dir(dir).unwrap();
     let (model, _) = load_model(dir, DType::F32, &Device::Cpu).unwrap();
 
     // Parity of the whole-prompt logits with the reference implementation.
     let ids = prompt_ids(dir, &tokenizer, "What is the capital of France?");
-    let reference = smollm2::load_hf_llama(dir);
+    let reference = common::smollm2::load_hf_llama(dir);
     let (expected, _) = reference.greedy(&ids, 1);
     let input = Tensor::new(ids.as_slice(), &Device::Cpu)
         .unwrap()
@@ -100,7 +99,7 @@ fn generate_command_streams_the_reply() {
     use std::io::Read;
     use std::process::{Command, Stdio};
 
-    let (dir, _) = smollm2::imported("core");
+    let (dir, _) = common::smollm2::imported("core");
     let mut child = Command::new(env!("CARGO_BIN_EXE_plantune-tui"))
         .args([
             "--threads",

@@ -1,14 +1,15 @@
 //! The fused ops (`model::fused`): each against finite differences in f64 and against
 //! the composed ops it replaces in f32, with masked and non-contiguous inputs.
-// Test helpers outside #[test] fns are test code too; clippy.toml only covers the latter.
-#![allow(clippy::unwrap_used)]
 
-mod model_support;
+#![allow(clippy::unwrap_used)]
+use crate::common;
+
+// Test helpers outside #[test] fns are test code too; clippy.toml only covers the latter.
 
 use std::sync::Arc;
 
 use candle_core::{D, DType, Device, Tensor, Var};
-use model_support::max_abs_diff;
+use common::model::max_abs_diff;
 use plantune_tui::model::config::Activation;
 use plantune_tui::model::fused::attention::{AttentionMask, MASKED, attention};
 use plantune_tui::model::fused::glu::glu;

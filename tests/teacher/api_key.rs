@@ -2,13 +2,14 @@
 //! variable the config names; no stored row and no error message contains it.
 //! (Its own test binary: it sets an environment variable before any thread reads one.)
 
-// Test scaffolding (the server, fixtures) panics to report a failure, like the tests.
 #![allow(clippy::unwrap_used)]
 
-mod teacher_support;
+use crate::common;
+
+// Test scaffolding (the server, fixtures) panics to report a failure, like the tests.
 
 use plantune_tui::teacher::{ClientConfig, DistillOptions, OpenAiClient, distill};
-use teacher_support::{Fault, PLAN_PROMPT, ScriptedServer, pipeline_teacher, problem, workspace};
+use common::teacher::{Fault, PLAN_PROMPT, ScriptedServer, pipeline_teacher, problem, workspace};
 
 const KEY_ENV: &str = "PLANTUNE_TEST_TEACHER_KEY";
 const KEY: &str = "sk-test-6f1d0c9a1b2e4d7f";

@@ -3,9 +3,8 @@
 //! (The logit comparison against candle's quantized reference lives in
 //! `model_import_reference.rs`: it needs a process-wide candle setting.)
 
-#[path = "support/smollm2.rs"]
-mod smollm2;
 
+use crate::common;
 use std::collections::HashMap;
 use std::io::{Read, Write};
 
@@ -17,7 +16,7 @@ use plantune_tui::model::tokenizer::ModelTokenizer;
 
 #[test]
 fn import_writes_hugging_face_directory() {
-    let (dir, summary) = smollm2::imported("main");
+    let (dir, summary) = common::smollm2::imported("main");
     assert_eq!(summary.architecture, "llama");
     assert_eq!(summary.tensors, 272);
     assert_eq!(summary.num_hidden_layers, 30);
@@ -106,7 +105,7 @@ fn import_writes_hugging_face_directory() {
 
 #[test]
 fn tokenizer_round_trips_and_keeps_specials_whole() {
-    let (dir, _) = smollm2::imported("main");
+    let (dir, _) = common::smollm2::imported("main");
     let tok = ModelTokenizer::from_dir(dir).expect("tokenizer");
     assert_eq!(tok.vocab_size(), 49_152);
     assert_eq!(tok.bos_id(), Some(1));
@@ -163,7 +162,7 @@ fn tokenizer_round_trips_and_keeps_specials_whole() {
 
 #[test]
 fn smollm2_chat_template_adds_default_system_prompt() {
-    let (dir, _) = smollm2::imported("main");
+    let (dir, _) = common::smollm2::imported("main");
     let template = ChatTemplate::from_model_dir(dir).expect("template");
     let out = template
         .render(&[ChatMessage::user("What is 2+2?")], true)
@@ -189,14 +188,14 @@ fn smollm2_chat_template_adds_default_system_prompt() {
 
 #[test]
 fn imported_model_answers_paris() {
-    let (dir, _) = smollm2::imported("main");
+    let (dir, _) = common::smollm2::imported("main");
     let tok = ModelTokenizer::from_dir(dir).expect("tokenizer");
     let prompt = ChatTemplate::from_model_dir(dir)
         .expect("template")
         .render(&[ChatMessage::user("What is the capital of France?")], true)
         .expect("render");
     let ids = tok.encode(&prompt, false).expect("encode");
-    let model = smollm2::load_hf_llama(dir);
+    let model = common::smollm2::load_hf_llama(dir);
     let (_, generated) = model.greedy(&ids, 20);
     let end = generated
         .iter()
@@ -212,7 +211,7 @@ fn failed_import_leaves_nothing_behind() {
     // A GGUF cut short: the header parses, the tensor data does not.
     let truncated = scratch.path().join("truncated.gguf");
     let mut head = vec![0u8; 8 << 20];
-    std::fs::File::open(smollm2::gguf_path())
+    std::fs::File::open(common::smollm2::gguf_path())
         .and_then(|mut f| f.read_exact(&mut head))
         .expect("read head");
     std::fs::File::create(&truncated)
@@ -249,7 +248,7 @@ fn failed_import_leaves_nothing_behind() {
 fn import_in_bf16_halves_the_weights() {
     let scratch = tempfile::tempdir().expect("tempdir");
     let out = scratch.path().join("bf16");
-    let summary = import_gguf(&smollm2::gguf_path(), &out, DType::BF16).expect("import");
+    let summary = import_gguf(&common::smollm2::gguf_path(), &out, DType::BF16).expect("import");
     assert_eq!(summary.dtype, DType::BF16);
     let config: HashMap<String, serde_json::Value> =
         serde_json::from_str(&std::fs::read_to_string(out.join("config.json")).expect("read"))

@@ -1,8 +1,9 @@
 //! A scripted OpenAI-compatible server on 127.0.0.1 for the teacher tests: real HTTP/1.1
 //! over TCP, one request per connection, answers chosen by the prompt, and faults
 //! injected into the first request whose prompt contains a given text.
-// Each test binary uses a different part of this module.
+
 #![allow(dead_code)]
+// Each test binary uses a different part of this module.
 
 use std::net::SocketAddr;
 use std::path::Path;

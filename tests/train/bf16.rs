@@ -4,9 +4,8 @@
 
 #![allow(clippy::unwrap_used)]
 
-#[path = "support/smollm2.rs"]
-mod smollm2;
 
+use crate::common;
 use plantune_tui::data::synth::{SynthConfig, generate};
 use plantune_tui::jobs::StopFlag;
 use plantune_tui::runlog::{EventWriter, RunEvent, read_all};
@@ -50,7 +49,7 @@ fn examples(student: &Student) -> Vec<TokenizedExample> {
 
 /// Per-step training losses of 20 steps of full fine-tuning in `precision`.
 fn losses(precision: Precision, scratch: &std::path::Path) -> (Vec<f64>, Student) {
-    let (model_dir, _) = smollm2::imported("bf16");
+    let (model_dir, _) = common::smollm2::imported("bf16");
     let device = match precision {
         Precision::F32 => candle_core::Device::Cpu,
         Precision::Bf16 => bf16_device(),

@@ -1,10 +1,11 @@
 //! The distill pipeline over real HTTP against a scripted local teacher: every field
 //! stored, resumable, idempotent, cached.
 
-// Test scaffolding (the server, fixtures) panics to report a failure, like the tests.
 #![allow(clippy::unwrap_used)]
 
-mod teacher_support;
+use crate::common;
+
+// Test scaffolding (the server, fixtures) panics to report a failure, like the tests.
 
 use std::collections::HashSet;
 use std::time::Duration;
@@ -12,7 +13,7 @@ use std::time::Duration;
 use plantune_tui::teacher::{DistillError, DistillEvent, DistillOptions, DistillProgress, distill};
 use plantune_tui::workspace::Workspace;
 use plantune_tui::workspace::records::Candidate;
-use teacher_support::{
+use common::teacher::{
     CONSTRAINTS_PROMPT, EXECUTE_PROMPT, JUDGE_PROMPT, PLAN_PROMPT, ScriptedServer,
     pipeline_teacher, problem, workspace,
 };

@@ -1,11 +1,11 @@
 //! Every screen rendered into a buffer at 80×24 and 120×40 (insta snapshots), and the
 //! guarantee that untrusted text never puts an escape sequence into a frame.
 
-mod tui_common;
 
+use crate::common;
 use plantune_tui::tui::Action;
 use plantune_tui::workspace::records::NewCandidate;
-use tui_common::*;
+use common::tui::*;
 
 fn snapshot_all(width: u16, height: u16) {
     let fx = curated_workspace();

@@ -2,10 +2,11 @@
 //! failures are retried (honouring Retry-After), broken answers fail only their call,
 //! the job always completes, and a rerun fills the gaps without duplicates.
 
-// Test scaffolding (the server, fixtures) panics to report a failure, like the tests.
 #![allow(clippy::unwrap_used)]
 
-mod teacher_support;
+use crate::common;
+
+// Test scaffolding (the server, fixtures) panics to report a failure, like the tests.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -14,7 +15,7 @@ use plantune_tui::teacher::{
     ClientConfig, DistillOptions, DistillReport, OpenAiClient, distill_with,
 };
 use plantune_tui::workspace::Workspace;
-use teacher_support::{
+use common::teacher::{
     CONSTRAINTS_PROMPT, EXECUTE_PROMPT, Fault, JUDGE_PROMPT, PLAN_PROMPT, ScriptedServer,
     pipeline_teacher, problem, workspace,
 };

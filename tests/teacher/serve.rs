@@ -6,9 +6,8 @@
 
 #![allow(clippy::unwrap_used)]
 
-#[path = "support/smollm2.rs"]
-mod smollm2;
 
+use crate::common;
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command as Process, Stdio};
@@ -59,7 +58,7 @@ fn workspace(home: &Path, name: &str) -> PathBuf {
         .success();
     cli(home)
         .args(["-w", ws.to_str().unwrap(), "model", "import"])
-        .arg(smollm2::gguf_path())
+        .arg(common::smollm2::gguf_path())
         .args(["--out", ws.join("models/smollm2").to_str().unwrap()])
         .assert()
         .success();

@@ -1,8 +1,9 @@
 //! A small deterministic workspace for the TUI tests: fixed names, texts and times.
 
+#![allow(clippy::unwrap_used, dead_code)]
+
 // Fixture set-up that fails should fail the test loudly; each test binary uses a
 // different subset of the helpers.
-#![allow(clippy::unwrap_used, dead_code)]
 
 use std::path::Path;
 

@@ -1,0 +1,10 @@
+//! The teacher tests as one binary: each test binary is compiled and linked against candle
+//! on its own, so one per area rather than one per file.
+
+#[path = "../common/mod.rs"]
+mod common;
+
+mod api_key;
+mod distill;
+mod faults;
+mod serve;
