@@ -270,14 +270,22 @@ impl Progress {
 
     /// Stops the ticker and writes the last record (or leaves the finished bar).
     pub fn finish(&self) {
+        self.end(true);
+    }
+
+    /// Like [`Progress::finish`] for a task that may have failed: the last record says
+    /// `finished` or `failed`.
+    pub fn end(&self, ok: bool) {
         let mut output = lock_output(&self.output);
         match &mut *output {
-            Output::Bar(bar) => bar.finish(),
+            Output::Bar(bar) if ok => bar.finish(),
+            Output::Bar(bar) => bar.abandon(),
             Output::Lines { stop, ticker } => {
                 drop(stop.take());
                 if let Some(ticker) = ticker.take() {
                     let _ = ticker.join();
-                    emit(&lock(&self.state).line("finished"));
+                    let event = if ok { "finished" } else { "failed" };
+                    emit(&lock(&self.state).line(event));
                 }
             }
             Output::Silent => {}
@@ -328,7 +336,9 @@ fn emit(line: &str) {
 }
 
 fn lock(state: &Mutex<State>) -> std::sync::MutexGuard<'_, State> {
-    state.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    state
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 fn lock_output(output: &Mutex<Output>) -> std::sync::MutexGuard<'_, Output> {

@@ -310,7 +310,7 @@ fn paths(dir: &std::path::Path) -> plantune_tui::config::Paths {
 /// of two layouts (numbering, case, spacing) that normalise to the same text.
 fn seed_ignoring_teacher(prompt: &str, body: &serde_json::Value) -> String {
     if prompt.contains(PLAN_PROMPT) {
-        if body["seed"].as_u64().unwrap_or(0) % 2 == 0 {
+        if body["seed"].as_u64().unwrap_or(0).is_multiple_of(2) {
             "1. Read the two numbers.\n2. Add them.".to_owned()
         } else {
             "Step 1: read the two  numbers.\n  - Add them.".to_owned()
@@ -335,13 +335,18 @@ async fn duplicate_plans_are_asked_again_never_stored_and_reported() {
     let ws = workspace(dir.path(), &config, &[problem("a", 2, 3)]);
 
     let mut events = Vec::new();
-    let report = distill(&ws, &DistillOptions::default(), |e, _| events.push(e.clone()))
-        .await
-        .unwrap();
+    let report = distill(&ws, &DistillOptions::default(), |e, _| {
+        events.push(e.clone())
+    })
+    .await
+    .unwrap();
     let t = &report.totals;
     // Index 0 (or whichever asks first) gets the plan; the two others ask twice each
     // and get only the same plan back.
-    assert_eq!((t.plans_asked, t.plans_distinct, t.plans_duplicate), (5, 1, 4));
+    assert_eq!(
+        (t.plans_asked, t.plans_distinct, t.plans_duplicate),
+        (5, 1, 4)
+    );
     assert!(t.seed_ignored);
     let warnings = events
         .iter()
@@ -386,7 +391,9 @@ async fn duplicate_plans_are_asked_again_never_stored_and_reported() {
         "{stdout}"
     );
     assert_eq!(
-        stderr.matches("seems to ignore `seed`/`temperature`").count(),
+        stderr
+            .matches("seems to ignore `seed`/`temperature`")
+            .count(),
         1,
         "{stderr}"
     );
@@ -493,7 +500,10 @@ async fn the_teacher_check_reports_what_the_server_honours() {
     assert_eq!(report.model_echoed, None);
     assert!(report.latency > Duration::ZERO);
     let first = &ignoring.requests()[0].body;
-    assert_eq!((first["n"].as_u64(), first["seed"].as_u64()), (Some(2), Some(1)));
+    assert_eq!(
+        (first["n"].as_u64(), first["seed"].as_u64()),
+        (Some(2), Some(1))
+    );
     assert!(ignoring.requests().iter().any(|r| r.body["stream"] == true));
 
     let report = probe(&config(&honouring)).await.unwrap();

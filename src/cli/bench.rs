@@ -128,11 +128,14 @@ pub fn dispatch(what: BenchCommand, globals: &Globals) -> Result<()> {
     // Suites print their own figures on stdout; this keeps a log alive meanwhile.
     let progress = crate::progress::Progress::new("bench", "suites", Some(1));
     let name = format!("{what:?}");
-    let name = name.split(|c: char| !c.is_alphanumeric()).next().unwrap_or("bench");
+    let name = name
+        .split(|c: char| !c.is_alphanumeric())
+        .next()
+        .unwrap_or("bench");
     progress.stage(&name.to_lowercase());
     let result = run_suite(what, threads, paths);
     progress.set_done(u64::from(result.is_ok()));
-    progress.finish();
+    progress.end(result.is_ok());
     result
 }
 

@@ -36,7 +36,7 @@ pub fn run(what: DatasetCommand, globals: &Globals) -> Result<()> {
             progress.stage("building");
             let built = build(&ws, kind, &DatasetSource { dataset, split });
             progress.set_done(u64::from(built.is_ok()));
-            progress.finish();
+            progress.end(built.is_ok());
             let built = built?;
             println!(
                 "built {} dataset: {} examples, hash {}\n  examples: {}\n  TRL export: {}",

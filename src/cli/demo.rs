@@ -85,7 +85,7 @@ fn headless(ws: &Workspace, args: &Demo) -> Result<()> {
         progress.stage(line.lines().next().unwrap_or_default());
         println!("{line}");
     });
-    progress.finish();
+    progress.end(results.is_ok());
     let results = results?;
     println!();
     print!("{}", render_accuracy(&results.accuracy, Format::Table));

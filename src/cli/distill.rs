@@ -83,7 +83,7 @@ pub fn run(ws: &Workspace, args: DistillArgs) -> Result<()> {
             totals.plans_distinct,
         ));
     }));
-    progress.finish();
+    progress.end(report.is_ok());
     let report = report?;
     let t = &report.totals;
     println!(

@@ -116,7 +116,10 @@ fn check_teacher(section: &crate::workspace::config::TeacherSection) {
             println!("  model echoed       {}", sanitize(model));
             println!("  n honoured         {}", sanitize(&r.n.to_string()));
             println!("  seed honoured      {}", sanitize(&r.seed.to_string()));
-            println!("  streaming          {}", sanitize(&r.streaming.to_string()));
+            println!(
+                "  streaming          {}",
+                sanitize(&r.streaming.to_string())
+            );
         }
         Err(e) => println!("  FAILED: {}", sanitize(&e.to_string())),
     }

@@ -73,7 +73,7 @@ pub fn run(args: EvalArgs, globals: &Globals) -> Result<()> {
         progress.set_total(total as u64);
         progress.set_done(done as u64);
     });
-    progress.finish();
+    progress.end(summary.is_ok());
     let summary = summary?;
     for warning in &summary.warnings {
         eprintln!("warning: {warning}");

@@ -23,7 +23,7 @@ pub fn run(what: ModelCommand) -> Result<()> {
             progress.stage(&format!("converting {}", file.display()));
             let summary = crate::model::gguf::import_gguf(&file, &out, candle_core::DType::F32);
             progress.set_done(u64::from(summary.is_ok()));
-            progress.finish();
+            progress.end(summary.is_ok());
             let summary = summary?;
             println!(
                 "imported {} ({}, {} tensors, {} parameters) to {}",

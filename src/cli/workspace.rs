@@ -57,7 +57,7 @@ pub fn import(args: ImportArgs, globals: &Globals) -> Result<()> {
     if let Ok(report) = &report {
         progress.set_done(report.read as u64);
     }
-    progress.finish();
+    progress.end(report.is_ok());
     let report = report?;
     println!(
         "{}: read {} problems ({} {}), {} new, {} already present",

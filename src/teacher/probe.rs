@@ -52,7 +52,10 @@ struct Prober {
 }
 
 impl Prober {
-    async fn post(&self, extra: Value) -> Result<(reqwest::header::HeaderMap, String), TeacherError> {
+    async fn post(
+        &self,
+        extra: Value,
+    ) -> Result<(reqwest::header::HeaderMap, String), TeacherError> {
         let mut body = json!({
             "model": self.model,
             "messages": [{"role": "user", "content": PROMPT}],

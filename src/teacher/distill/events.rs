@@ -34,7 +34,9 @@ pub enum DistillEvent {
         truncated: Vec<&'static str>,
     },
     /// A plan answer arrived (from the teacher or the cache).
-    PlanAsked { problem_id: i64 },
+    PlanAsked {
+        problem_id: i64,
+    },
     /// A plan identical (after normalising) to one the problem already has: not stored.
     PlanDuplicate {
         problem_id: i64,
@@ -43,7 +45,9 @@ pub enum DistillEvent {
     },
     /// Sent once per job: two different seeds at temperature > 0 gave one plan for the
     /// same request, so the server seems to ignore `seed`/`temperature`.
-    SeedIgnored { problem_id: i64 },
+    SeedIgnored {
+        problem_id: i64,
+    },
     ProblemDone {
         problem_id: i64,
         failed_plans: usize,
@@ -129,4 +133,3 @@ impl DistillProgress {
         }
     }
 }
-

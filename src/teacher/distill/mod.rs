@@ -28,10 +28,10 @@ use super::parse::{judge_score, plan_steps};
 use crate::workspace::config::{Stage, TeacherKind};
 use crate::workspace::records::{NewCandidate, Problem, Sampling};
 use crate::workspace::store::{CachedCompletion, PlanDiversity, StageFinish, Store, StoreError};
+use crate::workspace::{Workspace, WorkspaceError};
 pub use events::{DistillEvent, DistillProgress};
 pub use plans::{Claim, PlanSet, normalise_plan};
 use prompts::Prompts;
-use crate::workspace::{Workspace, WorkspaceError};
 
 /// The score a plan gets when the judge's answer has no readable `Score:` line.
 pub const UNPARSEABLE_SCORE: i32 = -100;
@@ -492,12 +492,14 @@ impl<T: Teacher + 'static> Context<T> {
     ) -> Result<bool, DistillError> {
         let question = problem.fields.question.as_str();
         let constraints_text = constraints.text.as_str();
-        let (plan, plan_sampling) =
-            match self.distinct_plan(problem, constraints_text, index, plans).await? {
-                None => return Ok(false),
-                Some(None) => return Ok(true),
-                Some(Some(found)) => found,
-            };
+        let (plan, plan_sampling) = match self
+            .distinct_plan(problem, constraints_text, index, plans)
+            .await?
+        {
+            None => return Ok(false),
+            Some(None) => return Ok(true),
+            Some(Some(found)) => found,
+        };
         let judge_messages = self.prompts.judge(question, constraints_text, &plan.text)?;
         let execute_messages = self.prompts.execute(question, &plan.text)?;
         let judge_sampling = Sampling {

@@ -32,7 +32,11 @@ fn strip_marker(line: &str) -> &str {
         if let Some(tail) = after.strip_prefix(['.', ')', ':']) {
             return tail.trim_start();
         }
-        return if line.len() == rest.len() { line } else { after.trim_start() };
+        return if line.len() == rest.len() {
+            line
+        } else {
+            after.trim_start()
+        };
     }
     rest.strip_prefix(['-', '*', '•'])
         .map_or(rest, str::trim_start)
@@ -43,7 +47,9 @@ fn strip_marker(line: &str) -> &str {
 pub enum Claim {
     New,
     /// The problem already has this plan, first written with this seed.
-    Duplicate { first_seed: Option<u64> },
+    Duplicate {
+        first_seed: Option<u64>,
+    },
 }
 
 /// The distinct plans of one problem (stored ones, and this job's), shared by the

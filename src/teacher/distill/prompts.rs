@@ -57,7 +57,11 @@ impl Prompts {
         self.render("constraints", &self.constraints, context! { question })
     }
 
-    pub(super) fn plan(&self, question: &str, constraints: &str) -> Result<Vec<Message>, DistillError> {
+    pub(super) fn plan(
+        &self,
+        question: &str,
+        constraints: &str,
+    ) -> Result<Vec<Message>, DistillError> {
         self.render("plan", &self.plan, context! { question, constraints })
     }
 
@@ -78,4 +82,3 @@ impl Prompts {
         self.render("execute", &self.execute, context! { question, plan })
     }
 }
-

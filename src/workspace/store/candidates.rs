@@ -339,7 +339,10 @@ impl Store {
 
 /// Inserts candidates inside the caller's transaction; existing (problem, teacher,
 /// plan index) rows are left alone. Returns how many rows are new.
-pub(super) fn insert_rows(tx: &rusqlite::Transaction<'_>, candidates: &[NewCandidate]) -> Result<usize> {
+pub(super) fn insert_rows(
+    tx: &rusqlite::Transaction<'_>,
+    candidates: &[NewCandidate],
+) -> Result<usize> {
     let mut inserted = 0;
     let mut insert = tx.prepare_cached(
         "INSERT OR IGNORE INTO candidates (problem_id, teacher, plan_index, constraints,
