@@ -16,6 +16,7 @@ const LAYERS: &[(&str, u8)] = &[
     ("device", 1),
     ("grade", 1),
     ("model", 1),
+    ("progress", 1),
     ("text", 1),
     ("data", 2),
     ("workspace", 2),
@@ -37,6 +38,7 @@ const LAYERS: &[(&str, u8)] = &[
 /// The imports allowed between two modules of one layer (importer, imported).
 const SAME_LAYER: &[(&str, &str)] = &[
     ("device", "model"),
+    ("progress", "text"),
     ("data", "workspace"),
     ("telemetry", "runlog"),
     ("train", "teacher"),

@@ -17,6 +17,7 @@ pub mod jobs;
 #[cfg(test)]
 mod layers;
 pub mod model;
+pub mod progress;
 pub mod runlog;
 pub mod runs;
 pub mod serve;

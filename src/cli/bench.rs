@@ -125,6 +125,21 @@ pub fn dispatch(what: BenchCommand, globals: &Globals) -> Result<()> {
     let threads = globals.threads.unwrap_or(1);
     pin_threads(threads)?;
     let paths = globals.paths;
+    // Suites print their own figures on stdout; this keeps a log alive meanwhile.
+    let progress = crate::progress::Progress::new("bench", "suites", Some(1));
+    let name = format!("{what:?}");
+    let name = name
+        .split(|c: char| !c.is_alphanumeric())
+        .next()
+        .unwrap_or("bench");
+    progress.stage(&name.to_lowercase());
+    let result = run_suite(what, threads, paths);
+    progress.set_done(u64::from(result.is_ok()));
+    progress.end(result.is_ok());
+    result
+}
+
+fn run_suite(what: BenchCommand, threads: usize, paths: &Paths) -> Result<()> {
     match what {
         BenchCommand::Model(args) => run(Suite::Model, args, threads, paths),
         BenchCommand::Train(args) => run(Suite::Train, args, threads, paths),

@@ -32,7 +32,12 @@ pub fn run(what: DatasetCommand, globals: &Globals) -> Result<()> {
             split,
             dataset,
         } => {
-            let built = build(&ws, kind, &DatasetSource { dataset, split })?;
+            let progress = crate::progress::Progress::new("dataset build", "datasets", Some(1));
+            progress.stage("building");
+            let built = build(&ws, kind, &DatasetSource { dataset, split });
+            progress.set_done(u64::from(built.is_ok()));
+            progress.end(built.is_ok());
+            let built = built?;
             println!(
                 "built {} dataset: {} examples, hash {}\n  examples: {}\n  TRL export: {}",
                 built.kind,

@@ -74,10 +74,19 @@ fn headless(ws: &Workspace, args: &Demo) -> Result<()> {
     };
     pin_threads(1)?;
     println!("demo workspace: {}", ws.root.display());
+    let progress = crate::progress::Progress::new("demo", "stages", None);
+    progress.stage("building the workspace");
     let build = crate::demo::build::build_workspace(ws)?;
     print_build(&build);
-    let results =
-        pipeline::train_evaluate_compare(ws, &args.budget, workers, |line| println!("{line}"))?;
+    let mut stages = 0;
+    let results = pipeline::train_evaluate_compare(ws, &args.budget, workers, |line| {
+        stages += 1;
+        progress.set_done(stages);
+        progress.stage(line.lines().next().unwrap_or_default());
+        println!("{line}");
+    });
+    progress.end(results.is_ok());
+    let results = results?;
     println!();
     print!("{}", render_accuracy(&results.accuracy, Format::Table));
     for table in &results.paired {

@@ -1,8 +1,8 @@
 //! `plantune-tui distill`: the teacher pipeline with a progress bar.
 
 use anyhow::{Result, bail};
-use indicatif::{ProgressBar, ProgressStyle};
 
+use crate::progress::Progress;
 use crate::teacher::{DistillEvent, DistillOptions, distill};
 use crate::workspace::Workspace;
 use crate::workspace::config::TeacherKind;
@@ -30,6 +30,11 @@ pub struct DistillArgs {
     api_key_env: Option<String>,
 }
 
+/// Printed once per run, the first time two seeds gave one plan.
+const SEED_IGNORED: &str = "the teacher returned the same plan for different seeds at \
+    temperature > 0: the server seems to ignore `seed`/`temperature` (duplicates are not \
+    stored; check the server's sampling settings, or `plantune-tui doctor`)";
+
 pub fn run(ws: &Workspace, args: DistillArgs) -> Result<()> {
     if ws.config.teacher.kind == TeacherKind::Oracle && args.base_url.is_none() {
         bail!(
@@ -49,27 +54,37 @@ pub fn run(ws: &Workspace, args: DistillArgs) -> Result<()> {
         model: args.model,
         api_key_env: args.api_key_env,
     };
-    let bar = ProgressBar::new(0);
-    bar.set_style(
-        ProgressStyle::with_template("{elapsed_precise} [{bar:30}] {pos}/{len} problems  {msg}")
-            .unwrap_or_else(|_| ProgressStyle::default_bar()),
-    );
+    let progress = Progress::new("distill", "problems", None);
+    progress.stage("selecting problems");
     let runtime = tokio::runtime::Runtime::new()?;
     let report = runtime.block_on(distill(ws, &opts, |event, totals| {
-        if let DistillEvent::Started { problems, .. } = event {
-            bar.set_length(*problems as u64);
+        match event {
+            DistillEvent::Started {
+                problems,
+                already_complete,
+            } => {
+                progress.set_total(*problems as u64);
+                progress.set_resumed(*already_complete as u64);
+                progress.stage("teacher calls");
+            }
+            DistillEvent::SeedIgnored { .. } => progress.warn(SEED_IGNORED),
+            DistillEvent::Finished => progress.stage("finished"),
+            _ => {}
         }
-        bar.set_position(totals.problems_done as u64);
-        bar.set_message(format!(
-            "{} candidates, {} calls ({} cached), {} in flight, {} errors",
+        progress.set_done(totals.problems_done as u64);
+        progress.set_errors(totals.errors as u64);
+        progress.set_message(format!(
+            "{} candidates, {} calls ({} cached), {} in flight, {} plans asked, {} distinct",
             totals.candidates_new,
             totals.calls_answered + totals.calls_cached,
             totals.calls_cached,
             totals.calls_in_flight,
-            totals.errors
+            totals.plans_asked,
+            totals.plans_distinct,
         ));
-    }))?;
-    bar.finish();
+    }));
+    progress.end(report.is_ok());
+    let report = report?;
     let t = &report.totals;
     println!(
         "distilled with {}: {} problems, {} new candidates, {} calls answered, {} from cache, \
@@ -83,6 +98,10 @@ pub fn run(ws: &Workspace, args: DistillArgs) -> Result<()> {
         t.completion_tokens,
         t.errors,
         report.elapsed.as_secs_f64()
+    );
+    println!(
+        "plans: {} asked, {} distinct ({} duplicates not stored, {} stages cut by max_tokens)",
+        t.plans_asked, t.plans_distinct, t.plans_duplicate, t.truncated_stages
     );
     for error in report.errors.iter().take(10) {
         eprintln!("  error: {}", crate::text::sanitize(error));

@@ -61,6 +61,9 @@ pub fn run(paths: &Paths, workspace_dir: &Path, threads: Option<usize>) -> Resul
                 "  teacher            {:?} {} at {} ({key_state})",
                 teacher.kind, teacher.model, teacher.base_url
             );
+            if teacher.kind == crate::workspace::config::TeacherKind::Openai {
+                check_teacher(teacher);
+            }
         }
         Err(err) => println!("  {err}"),
     }
@@ -87,4 +90,37 @@ pub fn run(paths: &Paths, workspace_dir: &Path, threads: Option<usize>) -> Resul
         }
     );
     Ok(())
+}
+
+/// A few tiny requests to the configured endpoint: what distillation will meet.
+fn check_teacher(section: &crate::workspace::config::TeacherSection) {
+    use crate::teacher::ClientConfig;
+    use crate::teacher::probe::probe;
+    use crate::text::sanitize;
+    println!("\nteacher check");
+    let mut config = ClientConfig::from_section(section);
+    // A check, not a job: an unreachable server should not hold doctor for minutes.
+    config.timeout = config.timeout.min(std::time::Duration::from_secs(30));
+    let report = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime.block_on(probe(&config)),
+        Err(e) => {
+            println!("  cannot start the async runtime: {e}");
+            return;
+        }
+    };
+    match report {
+        Ok(r) => {
+            println!("  endpoint           {}", sanitize(&r.endpoint));
+            println!("  latency            {} ms", r.latency.as_millis());
+            let model = r.model_echoed.as_deref().unwrap_or("(none in the answer)");
+            println!("  model echoed       {}", sanitize(model));
+            println!("  n honoured         {}", sanitize(&r.n.to_string()));
+            println!("  seed honoured      {}", sanitize(&r.seed.to_string()));
+            println!(
+                "  streaming          {}",
+                sanitize(&r.streaming.to_string())
+            );
+        }
+        Err(e) => println!("  FAILED: {}", sanitize(&e.to_string())),
+    }
 }

@@ -1,7 +1,6 @@
 //! `plantune-tui eval` with a progress bar and the accuracy line at the end.
 
 use anyhow::Result;
-use indicatif::{ProgressBar, ProgressStyle};
 
 use std::path::PathBuf;
 
@@ -68,16 +67,14 @@ pub fn run(args: EvalArgs, globals: &Globals) -> Result<()> {
         batch_size: args.batch,
         seed: args.seed,
     };
-    let bar = ProgressBar::new(0);
-    bar.set_style(
-        ProgressStyle::with_template("{elapsed_precise} [{bar:30}] {pos}/{len} problems {msg}")
-            .unwrap_or_else(|_| ProgressStyle::default_bar()),
-    );
+    let progress = crate::progress::Progress::new("eval", "problems", None);
+    progress.stage("generating");
     let summary = run_eval(ws, &opts, |done, total| {
-        bar.set_length(total as u64);
-        bar.set_position(done as u64);
-    })?;
-    bar.finish_and_clear();
+        progress.set_total(total as u64);
+        progress.set_done(done as u64);
+    });
+    progress.end(summary.is_ok());
+    let summary = summary?;
     for warning in &summary.warnings {
         eprintln!("warning: {warning}");
     }

@@ -52,6 +52,15 @@ pub struct Cli {
     #[arg(long, global = true, env = crate::device::DEVICE_ENV, value_name = "DEVICE")]
     pub device: Option<crate::device::DeviceSpec>,
 
+    /// Progress of long commands: a bar on a terminal, plain one-line records in logs
+    /// (every 10 s and at each stage; `PLANTUNE_PROGRESS_INTERVAL_MS` changes the pace).
+    #[arg(long, global = true, value_enum, default_value_t = crate::progress::Mode::Auto)]
+    pub progress: crate::progress::Mode,
+
+    /// No progress output (same as `--progress none`).
+    #[arg(long, short = 'q', global = true)]
+    pub quiet: bool,
+
     #[command(subcommand)]
     pub command: Option<Command>,
 }
@@ -138,6 +147,11 @@ pub fn main() -> Result<()> {
 }
 
 pub fn run(cli: Cli, paths: &Paths) -> Result<()> {
+    crate::progress::configure(if cli.quiet {
+        crate::progress::Mode::None
+    } else {
+        cli.progress
+    });
     if let Some(spec) = cli.device {
         crate::device::select(spec)?;
     }

@@ -19,7 +19,12 @@ pub enum ModelCommand {
 pub fn run(what: ModelCommand) -> Result<()> {
     match what {
         ModelCommand::Import { file, out } => {
-            let summary = crate::model::gguf::import_gguf(&file, &out, candle_core::DType::F32)?;
+            let progress = crate::progress::Progress::new("model import", "files", Some(1));
+            progress.stage(&format!("converting {}", file.display()));
+            let summary = crate::model::gguf::import_gguf(&file, &out, candle_core::DType::F32);
+            progress.set_done(u64::from(summary.is_ok()));
+            progress.end(summary.is_ok());
+            let summary = summary?;
             println!(
                 "imported {} ({}, {} tensors, {} parameters) to {}",
                 file.display(),

@@ -9,7 +9,6 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use clap::Subcommand;
-use indicatif::{ProgressBar, ProgressStyle};
 
 use super::{Globals, configure_threads};
 use crate::jobs::install_stop_handler;
@@ -207,13 +206,8 @@ impl ProgressFromEvents {
         let done = Arc::new(AtomicBool::new(false));
         let flag = Arc::clone(&done);
         let thread = std::thread::spawn(move || {
-            let bar = ProgressBar::new(0);
-            bar.set_style(
-                ProgressStyle::with_template(
-                    "{elapsed_precise} [{bar:30}] {pos}/{len} steps {msg}",
-                )
-                .unwrap_or_else(|_| ProgressStyle::default_bar()),
-            );
+            let progress = crate::progress::Progress::new("train", "steps", None);
+            progress.stage("starting");
             let mut tailer = Tailer::new(&path);
             loop {
                 let finished = flag.load(Ordering::Relaxed);
@@ -227,14 +221,15 @@ impl ProgressFromEvents {
                     } = event.event
                     {
                         if let Some(total) = total_steps {
-                            bar.set_length(total);
+                            progress.set_total(total);
                         }
-                        bar.set_position(step);
-                        bar.set_message(format!("loss {loss:.4}  {tokens_per_s:.0} tok/s"));
+                        progress.stage("training");
+                        progress.set_done(step);
+                        progress.set_message(format!("loss {loss:.4}  {tokens_per_s:.0} tok/s"));
                     }
                 }
                 if finished {
-                    bar.finish();
+                    progress.finish();
                     break;
                 }
                 std::thread::sleep(Duration::from_millis(300));

@@ -51,7 +51,14 @@ pub fn init(args: InitArgs, paths: &Paths) -> Result<()> {
 
 pub fn import(args: ImportArgs, globals: &Globals) -> Result<()> {
     let ws = globals.open()?;
-    let report = crate::data::import::import_file(&ws, &args.file, args.format, &args.split)?;
+    let progress = crate::progress::Progress::new("import", "problems", None);
+    progress.stage(&format!("reading {}", args.file.display()));
+    let report = crate::data::import::import_file(&ws, &args.file, args.format, &args.split);
+    if let Ok(report) = &report {
+        progress.set_done(report.read as u64);
+    }
+    progress.end(report.is_ok());
+    let report = report?;
     println!(
         "{}: read {} problems ({} {}), {} new, {} already present",
         report.file.display(),

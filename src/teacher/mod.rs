@@ -9,6 +9,7 @@ pub mod distill;
 pub mod local;
 pub mod oracle;
 pub mod parse;
+pub mod probe;
 
 pub use chat::{Completion, Message, Role, Teacher, TeacherError, Usage};
 pub use client::{ClientConfig, OpenAiClient};

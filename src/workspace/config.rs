@@ -61,7 +61,16 @@ pub struct DistillSection {
     pub n_plans: u32,
     pub temperature: f32,
     pub top_p: f32,
-    pub max_tokens: u32,
+    /// When set, one token limit for all four stages (the older single key).
+    pub max_tokens: Option<u32>,
+    /// Token limits per stage: a list of constraints, a plan, a judgement ending in
+    /// `Score:`, and a step-by-step execution need very different room.
+    pub constraints_max_tokens: u32,
+    pub plan_max_tokens: u32,
+    pub judge_max_tokens: u32,
+    pub execute_max_tokens: u32,
+    /// Plan requests per plan index before a duplicate plan is given up on.
+    pub plan_attempts: u32,
     pub min_score: i32,
     pub seed: u64,
 }
@@ -139,13 +148,39 @@ impl Default for TeacherSection {
     }
 }
 
+/// The pipeline stages that call the teacher, each with its own token limit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stage {
+    Constraints,
+    Plan,
+    Judge,
+    Execute,
+}
+
+impl DistillSection {
+    /// The token limit of `stage`: `max_tokens` when set, else the stage's own.
+    pub fn max_tokens_for(&self, stage: Stage) -> u32 {
+        self.max_tokens.unwrap_or(match stage {
+            Stage::Constraints => self.constraints_max_tokens,
+            Stage::Plan => self.plan_max_tokens,
+            Stage::Judge => self.judge_max_tokens,
+            Stage::Execute => self.execute_max_tokens,
+        })
+    }
+}
+
 impl Default for DistillSection {
     fn default() -> Self {
         Self {
             n_plans: 5,
             temperature: 0.7,
             top_p: 1.0,
-            max_tokens: 2048,
+            max_tokens: None,
+            constraints_max_tokens: 512,
+            plan_max_tokens: 512,
+            judge_max_tokens: 512,
+            execute_max_tokens: 2048,
+            plan_attempts: 3,
             min_score: 80,
             seed: 0,
         }

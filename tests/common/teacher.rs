@@ -52,6 +52,8 @@ struct State {
     in_flight: AtomicUsize,
     max_in_flight: AtomicUsize,
     faults: Mutex<Vec<(String, Fault)>>,
+    /// Every answer to a prompt containing the text gets this finish reason.
+    finish_reasons: Mutex<Vec<(String, String)>>,
     responder: Box<Responder>,
 }
 
@@ -73,6 +75,7 @@ impl ScriptedServer {
             in_flight: AtomicUsize::new(0),
             max_in_flight: AtomicUsize::new(0),
             faults: Mutex::new(Vec::new()),
+            finish_reasons: Mutex::new(Vec::new()),
             responder: Box::new(responder),
         });
         let serving = state.clone();
@@ -95,6 +98,16 @@ impl ScriptedServer {
             .lock()
             .unwrap()
             .push((prompt_part.to_owned(), fault));
+    }
+
+    /// Answers to prompts containing `prompt_part` end with `reason` (e.g. `length`,
+    /// as a server says when `max_tokens` cut the answer off).
+    pub fn finish_with(&self, prompt_part: &str, reason: &str) {
+        self.state
+            .finish_reasons
+            .lock()
+            .unwrap()
+            .push((prompt_part.to_owned(), reason.to_owned()));
     }
 
     pub fn set_delay(&self, delay: Duration) {
@@ -155,13 +168,17 @@ fn http(status: u16, extra_headers: &str, body: &str) -> String {
 }
 
 pub fn completion_json(content: &str) -> String {
+    completion_json_with(content, "stop")
+}
+
+pub fn completion_json_with(content: &str, finish_reason: &str) -> String {
     serde_json::json!({
         "id": "chatcmpl-test",
         "object": "chat.completion",
         "choices": [{
             "index": 0,
             "message": {"role": "assistant", "content": content},
-            "finish_reason": "stop"
+            "finish_reason": finish_reason
         }],
         "usage": {"prompt_tokens": 100, "completion_tokens": 10, "total_tokens": 110}
     })
@@ -183,6 +200,13 @@ async fn handle(mut stream: TcpStream, state: Arc<State>) {
             .then(|| value.trim().to_owned())
     });
     let answer = (state.responder)(&prompt, &body);
+    let finish_reason = {
+        let reasons = state.finish_reasons.lock().unwrap();
+        reasons
+            .iter()
+            .find(|(part, _)| prompt.contains(part.as_str()))
+            .map_or_else(|| "stop".to_owned(), |(_, reason)| reason.clone())
+    };
     let fault = {
         let mut faults = state.faults.lock().unwrap();
         let position = faults.iter().position(|(part, _)| prompt.contains(part));
@@ -199,7 +223,7 @@ async fn handle(mut stream: TcpStream, state: Arc<State>) {
     state.max_in_flight.fetch_max(now, Ordering::SeqCst);
     let delay = *state.delay.lock().unwrap();
     tokio::time::sleep(delay).await;
-    let response = response(fault, &answer).await;
+    let response = response(fault, &answer, &finish_reason).await;
     // Counted out before the answer leaves, so a client that starts its next request
     // the moment this one completes is never seen as one too many.
     state.in_flight.fetch_sub(1, Ordering::SeqCst);
@@ -210,9 +234,9 @@ async fn handle(mut stream: TcpStream, state: Arc<State>) {
 }
 
 /// The raw HTTP answer; `None` for a request left hanging.
-async fn response(fault: Option<Fault>, answer: &str) -> Option<String> {
+async fn response(fault: Option<Fault>, answer: &str, finish_reason: &str) -> Option<String> {
     Some(match fault {
-        None => http(200, "", &completion_json(answer)),
+        None => http(200, "", &completion_json_with(answer, finish_reason)),
         Some(Fault::Status {
             status,
             retry_after,

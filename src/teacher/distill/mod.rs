@@ -6,12 +6,16 @@
 //! and problems whose N candidates already exist cost nothing. A killed job restarted
 //! with the same settings finishes only what was missing.
 
+mod events;
+mod plans;
+mod prompts;
+
 use std::collections::HashSet;
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use minijinja::{Environment, UndefinedBehavior, context};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use tokio::sync::mpsc;
@@ -21,10 +25,13 @@ use super::chat::{Completion, Message, Teacher, TeacherError, Usage};
 use super::client::{ClientConfig, OpenAiClient};
 use super::local::LocalTeacher;
 use super::parse::{judge_score, plan_steps};
-use crate::workspace::config::TeacherKind;
+use crate::workspace::config::{Stage, TeacherKind};
 use crate::workspace::records::{NewCandidate, Problem, Sampling};
-use crate::workspace::store::{CachedCompletion, Store, StoreError};
+use crate::workspace::store::{CachedCompletion, PlanDiversity, StageFinish, Store, StoreError};
 use crate::workspace::{Workspace, WorkspaceError};
+pub use events::{DistillEvent, DistillProgress};
+pub use plans::{Claim, PlanSet, normalise_plan};
+use prompts::Prompts;
 
 /// The score a plan gets when the judge's answer has no readable `Score:` line.
 pub const UNPARSEABLE_SCORE: i32 = -100;
@@ -72,96 +79,6 @@ pub enum DistillError {
     },
     #[error("a distill worker failed: {0}")]
     Worker(String),
-}
-
-/// One thing that happened in a job.
-#[derive(Debug, Clone, PartialEq)]
-pub enum DistillEvent {
-    Started {
-        problems: usize,
-        already_complete: usize,
-    },
-    /// A teacher call went out (it may wait for a free connection slot).
-    CallStarted,
-    CallFinished {
-        cached: bool,
-        usage: Usage,
-        latency: Duration,
-    },
-    CallFailed {
-        problem_id: i64,
-        error: String,
-    },
-    CandidateStored {
-        problem_id: i64,
-        plan_index: u32,
-        /// False when the store already held it (another job got there first).
-        new: bool,
-    },
-    ProblemDone {
-        problem_id: i64,
-        failed_plans: usize,
-    },
-    Finished,
-}
-
-/// Running totals of a job, handed to the progress callback with every event.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
-pub struct DistillProgress {
-    pub problems_total: usize,
-    /// Problems finished in this job, failures and already-complete ones included.
-    pub problems_done: usize,
-    /// Problems whose candidates were all stored before this job started.
-    pub problems_already_complete: usize,
-    pub candidates_new: usize,
-    /// Calls issued and not yet answered (some may wait for a connection slot).
-    pub calls_in_flight: usize,
-    /// Calls answered by the teacher in this job.
-    pub calls_answered: u64,
-    /// Calls answered from the cache.
-    pub calls_cached: u64,
-    /// Calls that failed after their retries.
-    pub errors: usize,
-    /// Tokens paid for in this job (cached answers cost none).
-    pub prompt_tokens: u64,
-    pub completion_tokens: u64,
-    pub last_error: Option<String>,
-}
-
-impl DistillProgress {
-    fn apply(&mut self, event: &DistillEvent) {
-        match event {
-            DistillEvent::Started {
-                problems,
-                already_complete,
-            } => {
-                self.problems_total = *problems;
-                self.problems_already_complete = *already_complete;
-                self.problems_done = *already_complete;
-            }
-            DistillEvent::CallStarted => self.calls_in_flight += 1,
-            DistillEvent::CallFinished { cached, usage, .. } => {
-                if *cached {
-                    self.calls_cached += 1;
-                } else {
-                    self.calls_in_flight = self.calls_in_flight.saturating_sub(1);
-                    self.calls_answered += 1;
-                    self.prompt_tokens += usage.prompt_tokens;
-                    self.completion_tokens += usage.completion_tokens;
-                }
-            }
-            DistillEvent::CallFailed { error, .. } => {
-                self.calls_in_flight = self.calls_in_flight.saturating_sub(1);
-                self.errors += 1;
-                self.last_error = Some(error.clone());
-            }
-            DistillEvent::CandidateStored { new, .. } => {
-                self.candidates_new += usize::from(*new);
-            }
-            DistillEvent::ProblemDone { .. } => self.problems_done += 1,
-            DistillEvent::Finished => {}
-        }
-    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -237,7 +154,7 @@ pub async fn distill_with<T: Teacher + 'static>(
         model: teacher.model().to_owned(),
         temperature: settings.temperature,
         top_p: Some(settings.top_p),
-        max_tokens: Some(settings.max_tokens),
+        max_tokens: None,
         seed: Some(settings.seed),
     };
 
@@ -255,17 +172,26 @@ pub async fn distill_with<T: Teacher + 'static>(
     let mut jobs = Vec::new();
     let mut already_complete = 0;
     for problem in problems.iter() {
-        let stored: HashSet<u32> = store
+        let candidates: Vec<_> = store
             .candidates_for_problem(problem.id)?
             .into_iter()
             .filter(|c| c.fields.teacher == label)
-            .map(|c| c.fields.plan_index)
             .collect();
+        let stored: HashSet<u32> = candidates.iter().map(|c| c.fields.plan_index).collect();
         let missing: Vec<u32> = (0..n_plans).filter(|i| !stored.contains(i)).collect();
         if missing.is_empty() {
             already_complete += 1;
         } else {
-            jobs.push((problem.clone(), missing));
+            let plans = PlanSet::new(
+                candidates
+                    .into_iter()
+                    .map(|c| (c.fields.plan, c.fields.sampling.seed)),
+            );
+            jobs.push(ProblemJob {
+                problem: problem.clone(),
+                missing,
+                plans,
+            });
         }
     }
 
@@ -276,6 +202,8 @@ pub async fn distill_with<T: Teacher + 'static>(
         prompts,
         label: label.clone(),
         sampling,
+        settings: settings.clone(),
+        seed_warned: AtomicBool::new(false),
         events,
     });
     let mut totals = DistillProgress::default();
@@ -301,8 +229,8 @@ pub async fn distill_with<T: Teacher + 'static>(
     let mut running = JoinSet::new();
     // Whole problems are the unit of scheduling; each fans out to 2N+1 calls, and the
     // teacher's own semaphore bounds what reaches the network.
-    for (problem, missing) in pending.by_ref().take(concurrency) {
-        running.spawn(run_problem(ctx.clone(), problem, missing));
+    for job in pending.by_ref().take(concurrency) {
+        running.spawn(run_problem(ctx.clone(), job));
     }
     while !running.is_empty() {
         tokio::select! {
@@ -314,8 +242,8 @@ pub async fn distill_with<T: Teacher + 'static>(
                     Ok(Err(fatal)) => return Err(fatal),
                     Err(join) => return Err(DistillError::Worker(join.to_string())),
                 }
-                if let Some((problem, missing)) = pending.next() {
-                    running.spawn(run_problem(ctx.clone(), problem, missing));
+                if let Some(job) = pending.next() {
+                    running.spawn(run_problem(ctx.clone(), job));
                 }
             }
         }
@@ -368,78 +296,16 @@ pub async fn execute_plan(
     Ok(completion)
 }
 
-/// The four prompt templates, checked before any call so a typo fails the job at once.
-struct Prompts {
-    env: Environment<'static>,
-    constraints: String,
-    plan: String,
-    judge: String,
-    execute: String,
+/// One problem's share of a job: the plan indices it lacks and the plans it has.
+struct ProblemJob {
+    problem: Problem,
+    missing: Vec<u32>,
+    plans: PlanSet,
 }
 
-impl Prompts {
-    fn load(ws: &Workspace) -> Result<Self, DistillError> {
-        let mut env = Environment::new();
-        // A misspelt placeholder would otherwise send the teacher an empty section.
-        env.set_undefined_behavior(UndefinedBehavior::Strict);
-        let prompts = Self {
-            env,
-            constraints: ws.prompt("constraints")?,
-            plan: ws.prompt("plan")?,
-            judge: ws.prompt("judge")?,
-            execute: ws.prompt("execute")?,
-        };
-        prompts.constraints("q")?;
-        prompts.plan("q", "c")?;
-        prompts.judge("q", "c", "p")?;
-        prompts.execute("q", "p")?;
-        Ok(prompts)
-    }
-
-    fn render(
-        &self,
-        name: &'static str,
-        source: &str,
-        values: minijinja::Value,
-    ) -> Result<Vec<Message>, DistillError> {
-        let text = self
-            .env
-            .render_str(source, values)
-            .map_err(|e| DistillError::Template {
-                name,
-                message: match e.line() {
-                    Some(line) => format!("line {line}: {e}"),
-                    None => e.to_string(),
-                },
-            })?;
-        Ok(vec![Message::user(text)])
-    }
-
-    fn constraints(&self, question: &str) -> Result<Vec<Message>, DistillError> {
-        self.render("constraints", &self.constraints, context! { question })
-    }
-
-    fn plan(&self, question: &str, constraints: &str) -> Result<Vec<Message>, DistillError> {
-        self.render("plan", &self.plan, context! { question, constraints })
-    }
-
-    fn judge(
-        &self,
-        question: &str,
-        constraints: &str,
-        plan: &str,
-    ) -> Result<Vec<Message>, DistillError> {
-        self.render(
-            "judge",
-            &self.judge,
-            context! { question, constraints, plan },
-        )
-    }
-
-    fn execute(&self, question: &str, plan: &str) -> Result<Vec<Message>, DistillError> {
-        self.render("execute", &self.execute, context! { question, plan })
-    }
-}
+/// How far apart the seeds of a plan index's successive asks are: far enough that no
+/// other index's first seed is reused, whatever N is.
+const RETRY_SEED_STRIDE: u64 = 1_000_003;
 
 struct Context<T> {
     teacher: Arc<T>,
@@ -448,6 +314,9 @@ struct Context<T> {
     label: String,
     /// The job's sampling for plans and executions; per-plan seeds derive from it.
     sampling: Sampling,
+    settings: crate::workspace::config::DistillSection,
+    /// Set once the job has warned that the server ignores seeds.
+    seed_warned: AtomicBool,
     events: mpsc::UnboundedSender<DistillEvent>,
 }
 
@@ -486,17 +355,23 @@ impl<T: Teacher + 'static> Context<T> {
         .map_err(|e| DistillError::Worker(e.to_string()))?
     }
 
-    /// Sampling for the calls about plan `index` (`None`: the constraints call).
-    /// Constraints and judgements are greedy: they are analysis, not samples.
-    fn sampling_for(&self, index: Option<u32>, greedy: bool) -> Sampling {
+    /// Sampling for one stage's call about plan `index` (`None`: the constraints
+    /// call), on its `attempt`-th ask. Constraints and judgements are greedy: they are
+    /// analysis, not samples; each stage has its own token limit.
+    fn sampling_for(&self, stage: Stage, index: Option<u32>, attempt: u32) -> Sampling {
         let base = self.sampling.seed.unwrap_or(0);
+        let greedy = matches!(stage, Stage::Constraints | Stage::Judge);
         Sampling {
             temperature: if greedy {
                 0.0
             } else {
                 self.sampling.temperature
             },
-            seed: Some(base.wrapping_add(u64::from(index.unwrap_or(0)))),
+            max_tokens: Some(self.settings.max_tokens_for(stage)),
+            seed: Some(
+                base.wrapping_add(u64::from(index.unwrap_or(0)))
+                    .wrapping_add(u64::from(attempt).wrapping_mul(RETRY_SEED_STRIDE)),
+            ),
             ..self.sampling.clone()
         }
     }
@@ -562,30 +437,91 @@ impl<T: Teacher + 'static> Context<T> {
         }
     }
 
-    /// Plan → (judge, execute) → grade → store, for one plan index. Returns false when
-    /// a call failed and the candidate was left for a later run.
-    async fn candidate(
+    /// A plan for `index` that the problem does not have yet: asked again with new
+    /// seeds (at most `plan_attempts` times) while the answer repeats a known plan.
+    /// `Ok(None)`: a call failed; `Ok(Some(None))`: only duplicates came back.
+    async fn distinct_plan(
         &self,
         problem: &Problem,
         constraints: &str,
         index: u32,
+        plans: &PlanSet,
+    ) -> Result<Option<Option<(Completion, Sampling)>>, DistillError> {
+        let messages = self.prompts.plan(&problem.fields.question, constraints)?;
+        for attempt in 0..self.settings.plan_attempts.max(1) {
+            let sampling = self.sampling_for(Stage::Plan, Some(index), attempt);
+            let Ok(mut answer) = self.call(problem.id, messages.clone(), &sampling).await? else {
+                return Ok(None);
+            };
+            answer.text = answer.text.trim().to_owned();
+            self.emit(DistillEvent::PlanAsked {
+                problem_id: problem.id,
+            });
+            match plans.claim(&answer.text, sampling.seed) {
+                Claim::New => return Ok(Some(Some((answer, sampling)))),
+                Claim::Duplicate { first_seed } => {
+                    self.emit(DistillEvent::PlanDuplicate {
+                        problem_id: problem.id,
+                        plan_index: index,
+                        seed: sampling.seed,
+                    });
+                    // Same messages, another seed, sampled: the text should differ.
+                    if sampling.temperature > 0.0
+                        && first_seed != sampling.seed
+                        && !self.seed_warned.swap(true, Ordering::Relaxed)
+                    {
+                        self.emit(DistillEvent::SeedIgnored {
+                            problem_id: problem.id,
+                        });
+                    }
+                }
+            }
+        }
+        Ok(Some(None))
+    }
+
+    /// Plan → (judge, execute) → grade → store, for one plan index. Returns false when
+    /// a call failed and the candidate was left for a later run (a plan index that got
+    /// only duplicates is not a failure: there is nothing new to store).
+    async fn candidate(
+        &self,
+        problem: &Problem,
+        constraints: &Completion,
+        index: u32,
+        plans: &PlanSet,
     ) -> Result<bool, DistillError> {
         let question = problem.fields.question.as_str();
-        let plan_sampling = self.sampling_for(Some(index), false);
-        let messages = self.prompts.plan(question, constraints)?;
-        let Ok(plan) = self.call(problem.id, messages, &plan_sampling).await? else {
-            return Ok(false);
+        let constraints_text = constraints.text.as_str();
+        let (plan, plan_sampling) = match self
+            .distinct_plan(problem, constraints_text, index, plans)
+            .await?
+        {
+            None => return Ok(false),
+            Some(None) => return Ok(true),
+            Some(Some(found)) => found,
         };
-        let plan = plan.text.trim().to_owned();
-        let judge_messages = self.prompts.judge(question, constraints, &plan)?;
-        let execute_messages = self.prompts.execute(question, &plan)?;
-        let judge_sampling = self.sampling_for(Some(index), true);
+        let judge_messages = self.prompts.judge(question, constraints_text, &plan.text)?;
+        let execute_messages = self.prompts.execute(question, &plan.text)?;
+        let judge_sampling = Sampling {
+            seed: plan_sampling.seed,
+            ..self.sampling_for(Stage::Judge, Some(index), 0)
+        };
+        let execute_sampling = Sampling {
+            max_tokens: Some(self.settings.max_tokens_for(Stage::Execute)),
+            ..plan_sampling.clone()
+        };
         let (judgement, execution) = tokio::join!(
             self.call(problem.id, judge_messages, &judge_sampling),
-            self.call(problem.id, execute_messages, &plan_sampling),
+            self.call(problem.id, execute_messages, &execute_sampling),
         );
         let (Ok(judgement), Ok(execution)) = (judgement?, execution?) else {
             return Ok(false);
+        };
+        let finish = StageFinish {
+            constraints: constraints.finish_reason.clone(),
+            plan: plan.finish_reason.clone(),
+            judge: judgement.finish_reason.clone(),
+            execution: execution.finish_reason.clone(),
         };
         let (extracted_answer, correct, grade_reason) =
             grade_execution(&execution.text, &problem.fields.gold_answer, question);
@@ -593,24 +529,27 @@ impl<T: Teacher + 'static> Context<T> {
             problem_id: problem.id,
             teacher: self.label.clone(),
             plan_index: index,
-            constraints: constraints.to_owned(),
-            plan_steps: plan_steps(&plan),
-            plan,
+            constraints: constraints_text.to_owned(),
+            plan_steps: plan_steps(&plan.text),
+            plan: plan.text,
             execution: execution.text,
             extracted_answer,
             correct,
             grade_reason,
             judge_score: Some(judge_score(&judgement.text).unwrap_or(UNPARSEABLE_SCORE)),
             judge_reason: judgement.text,
-            sampling: plan_sampling,
+            // What re-executing an edited plan needs: the execution's sampling.
+            sampling: execute_sampling,
         };
+        let truncated = finish.truncated();
         let inserted = self
-            .with_store(move |store| store.insert_candidates(&[candidate]))
+            .with_store(move |store| store.insert_candidate_with_finish(&candidate, &finish))
             .await?;
         self.emit(DistillEvent::CandidateStored {
             problem_id: problem.id,
             plan_index: index,
             new: inserted == 1,
+            truncated,
         });
         Ok(true)
     }
@@ -618,13 +557,20 @@ impl<T: Teacher + 'static> Context<T> {
 
 async fn run_problem<T: Teacher + 'static>(
     ctx: Arc<Context<T>>,
-    problem: Problem,
-    missing: Vec<u32>,
+    job: ProblemJob,
 ) -> Result<(), DistillError> {
+    let ProblemJob {
+        problem,
+        missing,
+        plans,
+    } = job;
     let messages = ctx.prompts.constraints(&problem.fields.question)?;
-    let sampling = ctx.sampling_for(None, true);
+    let sampling = ctx.sampling_for(Stage::Constraints, None, 0);
     let constraints = match ctx.call(problem.id, messages, &sampling).await? {
-        Ok(completion) => completion.text.trim().to_owned(),
+        Ok(completion) => Completion {
+            text: completion.text.trim().to_owned(),
+            ..completion
+        },
         Err(_) => {
             ctx.emit(DistillEvent::ProblemDone {
                 problem_id: problem.id,
@@ -634,17 +580,30 @@ async fn run_problem<T: Teacher + 'static>(
         }
     };
     let problem = Arc::new(problem);
-    let constraints: Arc<str> = constraints.into();
-    let mut plans = JoinSet::new();
+    let constraints = Arc::new(constraints);
+    let plans = Arc::new(plans);
+    let mut tasks = JoinSet::new();
     for index in missing {
-        let (ctx, problem, constraints) = (ctx.clone(), problem.clone(), constraints.clone());
-        plans.spawn(async move { ctx.candidate(&problem, &constraints, index).await });
+        let (ctx, problem, constraints, plans) = (
+            ctx.clone(),
+            problem.clone(),
+            constraints.clone(),
+            plans.clone(),
+        );
+        tasks.spawn(async move { ctx.candidate(&problem, &constraints, index, &plans).await });
     }
     let mut failed_plans = 0;
-    while let Some(joined) = plans.join_next().await {
+    while let Some(joined) = tasks.join_next().await {
         let stored = joined.map_err(|e| DistillError::Worker(e.to_string()))??;
         failed_plans += usize::from(!stored);
     }
+    let diversity = PlanDiversity {
+        asked: plans.asked(),
+        distinct: plans.distinct(),
+    };
+    let (id, label) = (problem.id, ctx.label.clone());
+    ctx.with_store(move |store| store.record_plan_diversity(id, &label, diversity))
+        .await?;
     ctx.emit(DistillEvent::ProblemDone {
         problem_id: problem.id,
         failed_plans,

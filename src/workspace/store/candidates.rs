@@ -167,37 +167,7 @@ impl Store {
     /// duplicates or overwrites curated work. Returns how many were new.
     pub fn insert_candidates(&mut self, candidates: &[NewCandidate]) -> Result<usize> {
         let tx = self.write()?;
-        let mut inserted = 0;
-        {
-            let mut insert = tx.prepare_cached(
-                "INSERT OR IGNORE INTO candidates (problem_id, teacher, plan_index, constraints,
-                    plan, plan_steps, execution, extracted_answer, correct, grade_reason,
-                    judge_score, judge_reason, sampling, status, original, edited,
-                    created_ms, updated_ms)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, 'pending',
-                    ?14, 0, ?15, ?15)",
-            )?;
-            let now = now_ms();
-            for c in candidates {
-                inserted += insert.execute(params![
-                    c.problem_id,
-                    c.teacher,
-                    c.plan_index,
-                    c.constraints,
-                    c.plan,
-                    to_json(&c.plan_steps),
-                    c.execution,
-                    c.extracted_answer,
-                    bool_to_sql(c.correct),
-                    c.grade_reason,
-                    c.judge_score,
-                    c.judge_reason,
-                    to_json(&c.sampling),
-                    to_json(&Original::of(c)),
-                    now,
-                ])?;
-            }
-        }
+        let inserted = insert_rows(&tx, candidates)?;
         tx.commit()?;
         Ok(inserted)
     }
@@ -365,4 +335,42 @@ impl Store {
         }
         Ok(counts)
     }
+}
+
+/// Inserts candidates inside the caller's transaction; existing (problem, teacher,
+/// plan index) rows are left alone. Returns how many rows are new.
+pub(super) fn insert_rows(
+    tx: &rusqlite::Transaction<'_>,
+    candidates: &[NewCandidate],
+) -> Result<usize> {
+    let mut inserted = 0;
+    let mut insert = tx.prepare_cached(
+        "INSERT OR IGNORE INTO candidates (problem_id, teacher, plan_index, constraints,
+            plan, plan_steps, execution, extracted_answer, correct, grade_reason,
+            judge_score, judge_reason, sampling, status, original, edited,
+            created_ms, updated_ms)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, 'pending',
+            ?14, 0, ?15, ?15)",
+    )?;
+    let now = now_ms();
+    for c in candidates {
+        inserted += insert.execute(params![
+            c.problem_id,
+            c.teacher,
+            c.plan_index,
+            c.constraints,
+            c.plan,
+            to_json(&c.plan_steps),
+            c.execution,
+            c.extracted_answer,
+            bool_to_sql(c.correct),
+            c.grade_reason,
+            c.judge_score,
+            c.judge_reason,
+            to_json(&c.sampling),
+            to_json(&Original::of(c)),
+            now,
+        ])?;
+    }
+    Ok(inserted)
 }

@@ -8,6 +8,7 @@
 mod cache;
 mod candidates;
 mod datasets;
+mod diversity;
 mod history;
 mod predictions;
 mod problems;
@@ -22,6 +23,7 @@ use rusqlite::{Connection, OpenFlags, Transaction, TransactionBehavior};
 pub use cache::CachedCompletion;
 pub use candidates::{CurationFilter, CurationRow, CurationSort, StatusCounts};
 pub use datasets::DatasetRecord;
+pub use diversity::{PlanDiversity, StageFinish};
 pub use history::{EditField, FieldChange, HistoryStep};
 pub use predictions::{NewPrediction, Prediction, PredictionKey};
 pub use problems::{InsertOutcome, content_hash};

@@ -8,7 +8,7 @@ use rusqlite::{Connection, TransactionBehavior};
 use super::StoreError;
 
 /// Each entry moves the schema from version `index` to `index + 1`.
-const MIGRATIONS: &[&str] = &[V1, V2, V3];
+const MIGRATIONS: &[&str] = &[V1, V2, V3, V4];
 
 pub const CURRENT_VERSION: u32 = MIGRATIONS.len() as u32;
 
@@ -129,6 +129,20 @@ CREATE TABLE teacher_cache (
 pub fn version(conn: &Connection) -> Result<u32, StoreError> {
     Ok(conn.query_row("PRAGMA user_version", [], |row| row.get(0))?)
 }
+
+/// Version 4: how each teacher call behind a candidate ended (a stage cut by
+/// `max_tokens` is marked `length`), and the distinct plans each problem got.
+const V4: &str = r#"
+ALTER TABLE candidates ADD COLUMN finish_reasons TEXT NOT NULL DEFAULT '{}';
+CREATE TABLE plan_diversity (
+    problem_id     INTEGER NOT NULL REFERENCES problems (id) ON DELETE CASCADE,
+    teacher        TEXT NOT NULL,
+    asked          INTEGER NOT NULL,
+    distinct_plans INTEGER NOT NULL,
+    updated_ms     INTEGER NOT NULL,
+    PRIMARY KEY (problem_id, teacher)
+);
+"#;
 
 /// Brings the schema to `target` (normally [`CURRENT_VERSION`]); one transaction per
 /// step so a crash mid-migration leaves the previous version intact.

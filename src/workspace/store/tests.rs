@@ -352,3 +352,47 @@ fn a_newer_database_is_refused() {
     let err = Store::open(&path).err().unwrap();
     assert!(matches!(err, StoreError::TooNew { .. }), "{err}");
 }
+
+#[test]
+fn candidates_from_before_v4_read_no_finish_reasons_and_new_ones_keep_theirs() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("plantune.db");
+    {
+        let mut old = Store::open_at_version(&path, 3).unwrap();
+        old.insert_problems(&[problem("a", "Q")]).unwrap();
+        old.insert_candidates(&[candidate(1, 0, 90, true)]).unwrap();
+    }
+    let mut store = Store::open(&path).unwrap();
+    assert_eq!(store.finish_reasons(1).unwrap(), StageFinish::default());
+    let finish = StageFinish {
+        plan: Some("length".into()),
+        execution: Some("stop".into()),
+        ..StageFinish::default()
+    };
+    assert_eq!(
+        store
+            .insert_candidate_with_finish(&candidate(1, 1, 50, false), &finish)
+            .unwrap(),
+        1
+    );
+    let id = store.candidates_for_problem(1).unwrap()[1].id;
+    assert_eq!(store.finish_reasons(id).unwrap(), finish);
+    assert_eq!(finish.truncated(), vec!["plan"]);
+    // A second insert of the same plan index changes nothing.
+    let other = StageFinish::default();
+    assert_eq!(
+        store
+            .insert_candidate_with_finish(&candidate(1, 1, 50, false), &other)
+            .unwrap(),
+        0
+    );
+    assert_eq!(store.finish_reasons(id).unwrap(), finish);
+
+    assert_eq!(store.plan_diversity(1).unwrap(), None);
+    let seen = |asked, distinct| PlanDiversity { asked, distinct };
+    store.record_plan_diversity(1, "t", seen(5, 1)).unwrap();
+    store.record_plan_diversity(1, "t", seen(2, 2)).unwrap();
+    // Asks add up over jobs; distinct is what the problem has now.
+    assert_eq!(store.plan_diversity(1).unwrap(), Some(seen(7, 2)));
+    assert_eq!(store.distinct_plan_counts().unwrap()[&1], 2);
+}
