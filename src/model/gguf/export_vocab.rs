@@ -85,10 +85,12 @@ fn vocab(tok: &Json, rows: usize, byte_fallback: bool, path: &Path) -> Result<Vo
             return Err(err("an entry of `added_tokens` has no `id` or `content`"));
         };
         let special = added.get("special").and_then(Json::as_bool).unwrap_or(false);
-        let ty = if Some(text) == unk {
-            UNKNOWN
-        } else if special {
+        // A special token that is also the unknown one stays CONTROL, as llama.cpp's
+        // converter types it (SmolLM2's `<|endoftext|>`).
+        let ty = if special {
             CONTROL
+        } else if Some(text) == unk {
+            UNKNOWN
         } else {
             USER_DEFINED
         };
