@@ -79,7 +79,10 @@ fn tiny_llama(dir: &Path) -> Model {
 
 fn prompt_ids(dir: &Path) -> Vec<Vec<u32>> {
     let tok = ModelTokenizer::from_dir(dir).unwrap();
-    PROMPTS.iter().map(|p| tok.encode(p, false).unwrap()).collect()
+    PROMPTS
+        .iter()
+        .map(|p| tok.encode(p, false).unwrap())
+        .collect()
 }
 
 fn our_logits(model: &Model, ids: &[Vec<u32>]) -> Vec<Vec<f32>> {
@@ -131,7 +134,10 @@ fn transformers_loads_a_full_model_with_our_logits_and_tokens() {
     let ids = prompt_ids(&dir);
     let theirs = hf("full", &request(&dir, None, &ids), work.path());
     let their_ids: Vec<Vec<u32>> = serde_json::from_value(theirs["ids"].clone()).unwrap();
-    assert_eq!(their_ids, ids, "transformers tokenizes the prompts differently");
+    assert_eq!(
+        their_ids, ids,
+        "transformers tokenizes the prompts differently"
+    );
     let (diff, scale) = max_diff(&our_logits(&model, &ids), &json_logits(&theirs));
     assert!(scale > 1.0, "logits too flat to compare: {scale}");
     assert!(diff < 1e-4, "logits differ by {diff} (scale {scale})");
@@ -167,7 +173,10 @@ fn peft_loads_our_adapter_and_we_load_peft_s_with_equal_logits() {
     assert!(moved > 1e-2, "the adapter must change the logits ({moved})");
     let theirs = hf("peft", &request(&base, Some(&adapter), &ids), work.path());
     let (diff, scale) = max_diff(&ours, &json_logits(&theirs));
-    assert!(diff < 1e-4, "PEFT's logits differ by {diff} (scale {scale})");
+    assert!(
+        diff < 1e-4,
+        "PEFT's logits differ by {diff} (scale {scale})"
+    );
 
     // PEFT → ours.
     let peft_dir = work.path().join("peft-adapter");
@@ -180,9 +189,15 @@ fn peft_loads_our_adapter_and_we_load_peft_s_with_equal_logits() {
     fresh.load_lora(&peft_dir).unwrap();
     let ours = our_logits(&fresh, &ids);
     let (moved, _) = max_diff(&plain, &ours);
-    assert!(moved > 1e-2, "PEFT's adapter must change the logits ({moved})");
+    assert!(
+        moved > 1e-2,
+        "PEFT's adapter must change the logits ({moved})"
+    );
     let (diff, scale) = max_diff(&ours, &json_logits(&theirs));
-    assert!(diff < 1e-4, "logits with PEFT's adapter differ by {diff} (scale {scale})");
+    assert!(
+        diff < 1e-4,
+        "logits with PEFT's adapter differ by {diff} (scale {scale})"
+    );
 }
 
 /// Exports `dir` (+ `adapter`), re-imports the GGUF and compares logits on the prompts;
@@ -200,7 +215,11 @@ fn round_trip(
     let back = work.join(format!("{tag}-imported"));
     import_gguf(&gguf, &back, DType::F32).unwrap();
     let ids = prompt_ids(dir);
-    assert_eq!(prompt_ids(&back), ids, "{tag}: the vocabulary did not survive");
+    assert_eq!(
+        prompt_ids(&back),
+        ids,
+        "{tag}: the vocabulary did not survive"
+    );
     let (model, _) = load_model(&back, DType::F32, &Device::Cpu).unwrap();
     let (diff, scale) = max_diff(&our_logits(reference, &ids), &our_logits(&model, &ids));
     assert!(scale > 1.0, "{tag}: logits too flat to compare ({scale})");
@@ -233,7 +252,12 @@ fn gguf_export_re_imports_within_each_type_s_tolerance_and_gguf_reads_it() {
         assert_eq!(md["tokenizer.ggml.model"], "gpt2");
         assert_eq!(md["tokenizer.ggml.pre"], "smollm");
         assert_eq!(md["llama.block_count"], 2);
-        assert!(md["tokenizer.chat_template"].as_str().unwrap().contains("im_start"));
+        assert!(
+            md["tokenizer.chat_template"]
+                .as_str()
+                .unwrap()
+                .contains("im_start")
+        );
         let tensors = read["tensors"].as_array().unwrap();
         // Embedding, 9 per layer, final norm; the tiny model ties its output head.
         assert_eq!(tensors.len(), 1 + 2 * 9 + 1, "{tensors:?}");
@@ -254,7 +278,10 @@ fn gguf_export_re_imports_within_each_type_s_tolerance_and_gguf_reads_it() {
         assert_eq!(norm["type"], "F32");
     }
     // The coarser the type, the larger the error, and none is free.
-    assert!(diffs[0] <= diffs[1] && diffs[1] <= diffs[2] && diffs[2] > 0.0, "{diffs:?}");
+    assert!(
+        diffs[0] <= diffs[1] && diffs[1] <= diffs[2] && diffs[2] > 0.0,
+        "{diffs:?}"
+    );
 }
 
 #[test]
@@ -269,13 +296,18 @@ fn a_lora_run_exports_merged_and_gemma_norms_round_trip() {
         .save_lora(&adapter, &cfg, base.to_str().unwrap())
         .unwrap();
     let (_, diff) = round_trip(&base, Some(&adapter), &model, ExportType::F32, "merged");
-    assert!(diff < 1e-5, "merged export differs from base + adapter by {diff}");
+    assert!(
+        diff < 1e-5,
+        "merged export differs from base + adapter by {diff}"
+    );
 
     // Gemma 3 (the tiny llama's tokenizer, Gemma's weights): norms stored as 1 + w.
     // GGUF records no sliding-window pattern; import assumes Gemma 3's 6, so does this.
     let gemma = work.path().join("gemma");
     std::fs::create_dir_all(&gemma).unwrap();
-    let vocab = Config::from_file(&base.join("config.json")).unwrap().vocab_size;
+    let vocab = Config::from_file(&base.join("config.json"))
+        .unwrap()
+        .vocab_size;
     let cfg: Config = serde_json::from_value(json!({
         "model_type": "gemma3_text", "vocab_size": vocab, "hidden_size": 64,
         "intermediate_size": 96, "num_hidden_layers": 2, "num_attention_heads": 4,
@@ -291,7 +323,11 @@ fn a_lora_run_exports_merged_and_gemma_norms_round_trip() {
     assert!(diff < 1e-5, "gemma round trip differs by {diff}");
     let content = Content::read(&mut std::fs::File::open(&gguf).unwrap()).unwrap();
     let stored = content
-        .tensor(&mut std::fs::File::open(&gguf).unwrap(), "blk.0.attn_norm.weight", &Device::Cpu)
+        .tensor(
+            &mut std::fs::File::open(&gguf).unwrap(),
+            "blk.0.attn_norm.weight",
+            &Device::Cpu,
+        )
         .unwrap()
         .dequantize(&Device::Cpu)
         .unwrap();
@@ -334,12 +370,34 @@ fn smollm2_export_matches_llama_cpp_s_own_file() {
     names_a.sort();
     names_b.sort();
     assert_eq!(names_a, names_b);
-    for name in ["blk.0.attn_q.weight", "blk.0.attn_k.weight", "blk.29.attn_k.weight"] {
-        let x = a.tensor(&mut fa, name, &Device::Cpu).unwrap().dequantize(&Device::Cpu).unwrap();
-        let y = b.tensor(&mut fb, name, &Device::Cpu).unwrap().dequantize(&Device::Cpu).unwrap();
-        let d = (x - y).unwrap().abs().unwrap().flatten_all().unwrap().max(0).unwrap();
+    for name in [
+        "blk.0.attn_q.weight",
+        "blk.0.attn_k.weight",
+        "blk.29.attn_k.weight",
+    ] {
+        let x = a
+            .tensor(&mut fa, name, &Device::Cpu)
+            .unwrap()
+            .dequantize(&Device::Cpu)
+            .unwrap();
+        let y = b
+            .tensor(&mut fb, name, &Device::Cpu)
+            .unwrap()
+            .dequantize(&Device::Cpu)
+            .unwrap();
+        let d = (x - y)
+            .unwrap()
+            .abs()
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .max(0)
+            .unwrap();
         let d = d.to_scalar::<f32>().unwrap();
-        assert!(d < 5e-3, "{name}: export differs from llama.cpp's layout by {d}");
+        assert!(
+            d < 5e-3,
+            "{name}: export differs from llama.cpp's layout by {d}"
+        );
     }
     for key in [
         "tokenizer.ggml.tokens",

@@ -74,7 +74,10 @@ pub fn render(f: &CardFacts) -> String {
         "A student model post-trained with [plantune-tui](https://arxiv.org/abs/2507.07495) \
          ({}).\n\n",
         if lora {
-            format!("a LoRA adapter of rank {} over `{}`", f.lora_rank, f.base_model)
+            format!(
+                "a LoRA adapter of rank {} over `{}`",
+                f.lora_rank, f.base_model
+            )
         } else {
             format!("all weights of `{}` trained", f.base_model)
         }
@@ -161,13 +164,28 @@ mod tests {
             .strip_prefix("---\n")
             .and_then(|t| t.split_once("---\n"))
             .expect("front matter");
-        assert!(front.contains("base_model: \"models/SmolLM2-135M\"\n"), "{front}");
+        assert!(
+            front.contains("base_model: \"models/SmolLM2-135M\"\n"),
+            "{front}"
+        );
         assert!(front.contains("library_name: peft\n"), "{front}");
-        assert!(front.contains("- plan-tuning-method-1\n- lora\n"), "{front}");
+        assert!(
+            front.contains("- plan-tuning-method-1\n- lora\n"),
+            "{front}"
+        );
         assert!(body.contains("plan-tuning method 1"), "{body}");
-        assert!(body.contains("`ab12cd34`") && body.contains("examples: 48"), "{body}");
-        assert!(body.contains("steps: 120") && body.contains("rank = 8"), "{body}");
-        assert!(body.contains("| accuracy (gsm8k-test, 50) | 0.420 |"), "{body}");
+        assert!(
+            body.contains("`ab12cd34`") && body.contains("examples: 48"),
+            "{body}"
+        );
+        assert!(
+            body.contains("steps: 120") && body.contains("rank = 8"),
+            "{body}"
+        );
+        assert!(
+            body.contains("| accuracy (gsm8k-test, 50) | 0.420 |"),
+            "{body}"
+        );
         assert!(body.contains("plantune-tui train sft --config runs/sft-0003/run.toml"));
     }
 

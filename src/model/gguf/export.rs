@@ -98,7 +98,10 @@ pub struct ExportSummary {
 }
 
 /// The model's weights under Hugging Face names, in f32; an adapter is merged in.
-fn merged_weights(dir: &Path, adapter: Option<&Path>) -> Result<Vec<(String, Tensor)>, ExportError> {
+fn merged_weights(
+    dir: &Path,
+    adapter: Option<&Path>,
+) -> Result<Vec<(String, Tensor)>, ExportError> {
     let model_err = |path: &Path| {
         let path = path.to_path_buf();
         move |e: crate::model::decoder_error::DecoderError| ExportError::Model {
@@ -167,8 +170,14 @@ pub fn export_gguf(
             rows = tensor.dim(0).map_err(tensor_err)?;
         }
         let t = tensor.to_dtype(DType::F32).map_err(tensor_err)?;
-        let t = to_gguf_layout(family, cfg.num_attention_heads, cfg.num_kv_heads(), &gguf_name, t)
-            .map_err(tensor_err)?;
+        let t = to_gguf_layout(
+            family,
+            cfg.num_attention_heads,
+            cfg.num_kv_heads(),
+            &gguf_name,
+            t,
+        )
+        .map_err(tensor_err)?;
         parameters += t.elem_count();
         let q = QTensor::quantize(&t, ty.for_tensor(t.dims())).map_err(tensor_err)?;
         tensors.push((gguf_name, q));

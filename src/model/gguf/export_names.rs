@@ -125,7 +125,10 @@ mod tests {
             gguf_tensor_name(Family::Qwen3, "model.layers.2.self_attn.k_norm.weight").as_deref(),
             Some("blk.2.attn_k_norm.weight")
         );
-        assert_eq!(gguf_tensor_name(Family::Llama, "model.rotary.inv_freq"), None);
+        assert_eq!(
+            gguf_tensor_name(Family::Llama, "model.rotary.inv_freq"),
+            None
+        );
     }
 
     #[test]

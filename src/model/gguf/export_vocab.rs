@@ -84,7 +84,10 @@ fn vocab(tok: &Json, rows: usize, byte_fallback: bool, path: &Path) -> Result<Vo
         ) else {
             return Err(err("an entry of `added_tokens` has no `id` or `content`"));
         };
-        let special = added.get("special").and_then(Json::as_bool).unwrap_or(false);
+        let special = added
+            .get("special")
+            .and_then(Json::as_bool)
+            .unwrap_or(false);
         // A special token that is also the unknown one stays CONTROL, as llama.cpp's
         // converter types it (SmolLM2's `<|endoftext|>`).
         let ty = if special {
@@ -138,7 +141,9 @@ fn pre_tokenizer_name(tok: &Json) -> Option<&'static str> {
     let text = pre.to_string();
     match pre.get("type").and_then(Json::as_str)? {
         "ByteLevel" => Some("gpt2"),
-        "Sequence" if text.contains("\"Digits\"") && text.contains("\"individual_digits\":true") => {
+        "Sequence"
+            if text.contains("\"Digits\"") && text.contains("\"individual_digits\":true") =>
+        {
             Some("smollm")
         }
         "Sequence" if text.contains("\\\\p{N}{1,3}") => Some("llama-bpe"),
@@ -228,10 +233,16 @@ pub fn tokenizer_metadata(dir: &Path, rows: usize) -> Result<Vec<(String, Value)
             "tokenizer.ggml.scores".into(),
             Value::Array(scores.into_iter().map(Value::F32).collect()),
         ));
-        md.push(("tokenizer.ggml.add_space_prefix".into(), Value::Bool(prefix)));
+        md.push((
+            "tokenizer.ggml.add_space_prefix".into(),
+            Value::Bool(prefix),
+        ));
     } else {
         let pre = pre_tokenizer_name(&tok).ok_or_else(|| {
-            err("the pre-tokenizer matches none llama.cpp knows (gpt2, smollm, llama-bpe, qwen2)".into())
+            err(
+                "the pre-tokenizer matches none llama.cpp knows (gpt2, smollm, llama-bpe, qwen2)"
+                    .into(),
+            )
         })?;
         md.push(("tokenizer.ggml.model".into(), Value::String("gpt2".into())));
         md.push(("tokenizer.ggml.pre".into(), Value::String(pre.into())));
@@ -280,7 +291,10 @@ mod tests {
         assert_eq!(v.types, [NORMAL, NORMAL, NORMAL, NORMAL, BYTE, UNUSED]);
         let m = merges(&tok);
         assert_eq!(m, ["a b", "ab b"]);
-        assert_eq!(scores_from_merges(&v, &m), [-3.0, -3.0, 0.0, -1.0, -3.0, -3.0]);
+        assert_eq!(
+            scores_from_merges(&v, &m),
+            [-3.0, -3.0, 0.0, -1.0, -3.0, -3.0]
+        );
     }
 
     #[test]
