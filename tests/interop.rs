@@ -3,6 +3,8 @@
 //! `tests/python-venv.sh` (`PLANTUNE_PYTHON`; tests/run.sh sets it). No silent skip:
 //! without that Python every test here fails and says how to get it.
 
+#![allow(clippy::unwrap_used)]
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
