@@ -98,7 +98,7 @@ pub enum Command {
     /// server): constraints, N plans, judge scores, executions, grading. Resumable:
     /// every teacher call is cached, a rerun finishes what is missing.
     Distill(distill::DistillArgs),
-    /// Model files: import a GGUF into Hugging Face layout.
+    /// Model files: import a GGUF into Hugging Face layout, export one as GGUF.
     Model {
         #[command(subcommand)]
         what: model::ModelCommand,
@@ -173,7 +173,7 @@ pub fn run(cli: Cli, paths: &Paths) -> Result<()> {
         Command::Dataset { what } => dataset::run(what, &globals),
         Command::Train { what } => train::run(what, &globals),
         Command::Distill(args) => distill::run(&globals.open()?, args),
-        Command::Model { what } => model::run(what),
+        Command::Model { what } => model::run(what, &globals.workspace_dir),
         Command::Generate(args) => generate::run(args, &globals),
         Command::Serve(args) => serve::run(&globals.workspace_dir, paths, args, globals.threads),
         Command::Eval(args) => eval::run(args, &globals),

@@ -1,6 +1,7 @@
 //! LoRA adapters on the decoder's linear layers, saved in PEFT's layout.
 //!
-//! Files: `adapter.safetensors` with keys
+//! Files: `adapter_model.safetensors` (PEFT's name; `adapter.safetensors`, the name
+//! older runs wrote, is still read) with keys
 //! `base_model.model.<module path>.lora_A.weight` (`[r, in]`) and `.lora_B.weight`
 //! (`[out, r]`), and `adapter_config.json` with `peft_type = "LORA"`,
 //! `task_type = "CAUSAL_LM"`, `r`, `lora_alpha`, `lora_dropout`, `target_modules`.
@@ -17,7 +18,10 @@ use super::decoder::Model;
 use super::decoder_error::{DecoderError, Result};
 use super::linear::LoraAdapter;
 
-pub const ADAPTER_WEIGHTS: &str = "adapter.safetensors";
+/// PEFT's file name: `PeftModel.from_pretrained` looks for exactly this.
+pub const ADAPTER_WEIGHTS: &str = "adapter_model.safetensors";
+/// The name runs wrote before they used PEFT's; still read so old runs load.
+pub const LEGACY_ADAPTER_WEIGHTS: &str = "adapter.safetensors";
 pub const ADAPTER_CONFIG: &str = "adapter_config.json";
 const PEFT_PREFIX: &str = "base_model.model.";
 
@@ -120,7 +124,7 @@ impl Model {
         !self.lora_vars().is_empty()
     }
 
-    /// Writes `adapter.safetensors` and `adapter_config.json` into `dir`.
+    /// Writes `adapter_model.safetensors` and `adapter_config.json` into `dir`.
     /// `base_model` goes to `base_model_name_or_path`.
     pub fn save_lora(&self, dir: &Path, cfg: &LoraConfig, base_model: &str) -> Result<()> {
         let vars = self.lora_vars();
@@ -162,7 +166,7 @@ impl Model {
     /// Every adapted layer must be present in the file with matching shapes.
     pub fn load_lora(&mut self, dir: &Path) -> Result<(LoraConfig, Vec<(String, Var)>)> {
         let cfg = read_lora_config(&dir.join(ADAPTER_CONFIG))?;
-        let weights_path = dir.join(ADAPTER_WEIGHTS);
+        let weights_path = adapter_weights_path(dir);
         let tensors = candle_core::safetensors::load(&weights_path, self.device())
             .map_err(|e| DecoderError::Lora(format!("{}: {e}", weights_path.display())))?;
         let vars = self.attach_lora(&cfg, 0)?;
@@ -203,6 +207,18 @@ fn assign(vars: &[(String, Var)], tensors: &HashMap<String, Tensor>, path: &Path
         )));
     }
     Ok(())
+}
+
+/// The adapter weights of `dir`: PEFT's name, else the legacy one when only that
+/// exists (the error for a folder with neither names PEFT's file).
+pub fn adapter_weights_path(dir: &Path) -> std::path::PathBuf {
+    let current = dir.join(ADAPTER_WEIGHTS);
+    let legacy = dir.join(LEGACY_ADAPTER_WEIGHTS);
+    if !current.is_file() && legacy.is_file() {
+        legacy
+    } else {
+        current
+    }
 }
 
 pub fn read_lora_config(path: &Path) -> Result<LoraConfig> {

@@ -10,6 +10,7 @@
 //! hands over to `train::sft` or `train::grpo` by [`RunKind`], then records how the
 //! run ended. Liveness comes from the lock ([`Liveness`]), never from a pid alone.
 
+pub mod card;
 mod config;
 mod control;
 mod dir;

@@ -6,7 +6,10 @@
 
 use std::time::Duration;
 
-use super::{Ending, GrpoRunConfig, RunDir, RunError, RunKind, SftRunConfig, io, read_toml};
+use super::card::{CardFacts, write_card};
+use super::{
+    Ending, GrpoRunConfig, RunDir, RunError, RunKind, RunSummary, SftRunConfig, io, read_toml,
+};
 use crate::jobs::{Heartbeat, RunLock, StopFlag};
 use crate::runlog::{EventWriter, RunEvent, RunStatus};
 use crate::train::{dataset, grpo, sft};
@@ -60,14 +63,9 @@ fn train_sft(
 ) -> Result<Ending, RunError> {
     let config: SftRunConfig = read_toml(&dir.config())?;
     let dataset = resolve_dataset(ws, id, &config.dataset)?;
-    Ok(sft::run::train(
-        ws,
-        &config,
-        &dataset,
-        &dir.job_paths(),
-        events,
-        stop,
-    )?)
+    let ending = sft::run::train(ws, &config, &dataset, &dir.job_paths(), events, stop)?;
+    let card = (RunKind::Sft, config.model.as_str(), config.lora.rank);
+    finish_card(dir, id, card, &dataset, ending)
 }
 
 fn train_grpo(
@@ -79,14 +77,39 @@ fn train_grpo(
 ) -> Result<Ending, RunError> {
     let config: GrpoRunConfig = read_toml(&dir.config())?;
     let dataset = resolve_dataset(ws, id, &config.dataset)?;
-    Ok(grpo::run::train(
-        ws,
-        &config,
-        &dataset,
-        &dir.job_paths(),
-        events,
-        stop,
-    )?)
+    let ending = grpo::run::train(ws, &config, &dataset, &dir.job_paths(), events, stop)?;
+    let card = (RunKind::Grpo, config.model.as_str(), config.lora.rank);
+    finish_card(dir, id, card, &dataset, ending)
+}
+
+/// A completed run's `final/README.md` (the model card); stopped runs have no final.
+fn finish_card(
+    dir: &RunDir,
+    id: &str,
+    (kind, base_model, lora_rank): (RunKind, &str, usize),
+    dataset: &DatasetRecord,
+    ending: Ending,
+) -> Result<Ending, RunError> {
+    if ending != Ending::Completed {
+        return Ok(ending);
+    }
+    let run_toml = std::fs::read_to_string(dir.config()).map_err(io(&dir.config()))?;
+    let steps = RunSummary::read(&dir.events())
+        .ok()
+        .and_then(|s| s.last_step.map(|l| l.step));
+    let facts = CardFacts {
+        run_id: id,
+        kind,
+        base_model,
+        lora_rank,
+        dataset,
+        steps,
+        run_toml: &run_toml,
+        // Evaluations come later (`eval` on the run); none exist as training ends.
+        evaluations: &[],
+    };
+    write_card(dir, &facts).map_err(io(&dir.final_model()))?;
+    Ok(ending)
 }
 
 /// The dataset the run trains on, whose content hash goes into the registry before

@@ -306,9 +306,9 @@ fn a_short_lora_sft_run_in_plan1_form_is_tailed() {
     assert!(text.contains("step 3/3"), "{text}");
     assert!(text.contains("run finished: completed"), "{text}");
     let adapter = ws_dir.join("runs").join(&id).join("final");
-    assert!(
-        adapter.join("adapter_model.safetensors").is_file()
-            || adapter.join("adapter.safetensors").is_file()
-    );
+    assert!(adapter.join("adapter_model.safetensors").is_file());
     assert!(adapter.join("adapter_config.json").is_file());
+    let card = std::fs::read_to_string(adapter.join("README.md")).unwrap();
+    assert!(card.starts_with("---\nbase_model: "), "{card}");
+    assert!(card.contains("library_name: peft"), "{card}");
 }

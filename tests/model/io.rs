@@ -203,6 +203,43 @@ fn lora_adapter_saves_in_peft_layout_and_loads_back_identically() {
 }
 
 #[test]
+fn lora_adapter_uses_peft_file_name_and_still_reads_the_old_one() {
+    let model = adapted("llama");
+    let with_adapter = logits(&model);
+    let dir = tempfile::tempdir().unwrap();
+    model
+        .save_lora(dir.path(), &lora_cfg(), "tiny-llama")
+        .unwrap();
+    // PEFT's `from_pretrained` looks for exactly this name.
+    assert!(dir.path().join("adapter_model.safetensors").is_file());
+    assert!(!dir.path().join("adapter.safetensors").exists());
+    let cfg: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.path().join("adapter_config.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(cfg["base_model_name_or_path"], "tiny-llama");
+
+    // A run written before the rename has `adapter.safetensors`: it still loads.
+    std::fs::rename(
+        dir.path().join("adapter_model.safetensors"),
+        dir.path().join("adapter.safetensors"),
+    )
+    .unwrap();
+    let mut fresh = tiny_model("llama", DType::F32, 60);
+    fresh.load_lora(dir.path()).unwrap();
+    assert_eq!(max_abs_diff(&logits(&fresh), &with_adapter), 0.0);
+
+    // Neither file: the error names PEFT's file.
+    std::fs::remove_file(dir.path().join("adapter.safetensors")).unwrap();
+    let mut empty = tiny_model("llama", DType::F32, 60);
+    let err = empty.load_lora(dir.path()).unwrap_err();
+    assert!(
+        err.to_string().contains("adapter_model.safetensors"),
+        "{err}"
+    );
+}
+
+#[test]
 fn lora_adapter_for_other_shapes_is_rejected() {
     let model = adapted("llama");
     let dir = tempfile::tempdir().unwrap();

@@ -1,7 +1,14 @@
 //! Importing a GGUF checkpoint as a Hugging Face model directory: dequantized
-//! weights under Hugging Face names, `config.json`, tokenizer and chat template.
+//! weights under Hugging Face names, `config.json`, tokenizer and chat template;
+//! and the way back, exporting a model directory as GGUF (`export*.rs`).
 
 mod arch;
+mod export;
+mod export_meta;
+mod export_names;
+mod export_vocab;
+
+pub use export::{ExportError, ExportSummary, ExportType, export_gguf};
 
 use std::collections::HashMap;
 use std::fs::File;
