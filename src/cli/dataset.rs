@@ -33,7 +33,7 @@ pub fn run(what: DatasetCommand, globals: &Globals) -> Result<()> {
             dataset,
         } => {
             let built = build(&ws, kind, &DatasetSource { dataset, split })?;
-            println!(
+            say!(
                 "built {} dataset: {} examples, hash {}\n  examples: {}\n  TRL export: {}",
                 built.kind,
                 built.examples,
@@ -44,7 +44,7 @@ pub fn run(what: DatasetCommand, globals: &Globals) -> Result<()> {
         }
         DatasetCommand::List => {
             for d in ws.store()?.datasets()? {
-                println!(
+                say!(
                     "{:<10} {:<24} {:>7} examples  {}",
                     d.kind, d.name, d.n_examples, d.content_hash
                 );

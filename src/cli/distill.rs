@@ -71,7 +71,7 @@ pub fn run(ws: &Workspace, args: DistillArgs) -> Result<()> {
     }))?;
     bar.finish();
     let t = &report.totals;
-    println!(
+    say!(
         "distilled with {}: {} problems, {} new candidates, {} calls answered, {} from cache, \
          {} prompt + {} completion tokens, {} errors, {:.1} s",
         report.teacher,
@@ -85,10 +85,10 @@ pub fn run(ws: &Workspace, args: DistillArgs) -> Result<()> {
         report.elapsed.as_secs_f64()
     );
     for error in report.errors.iter().take(10) {
-        eprintln!("  error: {}", crate::text::sanitize(error));
+        warn!("  error: {}", crate::text::sanitize(error));
     }
     if !report.complete() {
-        eprintln!(
+        warn!(
             "some calls failed; run the same command again to finish (cached calls are free)"
         );
     }

@@ -79,9 +79,9 @@ pub fn run(args: EvalArgs, globals: &Globals) -> Result<()> {
     })?;
     bar.finish_and_clear();
     for warning in &summary.warnings {
-        eprintln!("warning: {warning}");
+        warn!("warning: {warning}");
     }
-    println!(
+    say!(
         "{} problems ({} generated now, {} already stored), {:.1} s, {:.1} generated tokens/s",
         summary.problems, summary.generated, summary.resumed, summary.seconds, summary.tokens_per_s
     );
@@ -92,6 +92,6 @@ pub fn run(args: EvalArgs, globals: &Globals) -> Result<()> {
         vote.mode = format!("{}@maj{}", vote.mode, opts.k);
         rows.push(accuracy_row(&store, &vote)?);
     }
-    print!("{}", render_accuracy(&rows, Format::Table));
+    say_raw!("{}", render_accuracy(&rows, Format::Table));
     Ok(())
 }

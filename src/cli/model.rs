@@ -20,7 +20,7 @@ pub fn run(what: ModelCommand) -> Result<()> {
     match what {
         ModelCommand::Import { file, out } => {
             let summary = crate::model::gguf::import_gguf(&file, &out, candle_core::DType::F32)?;
-            println!(
+            say!(
                 "imported {} ({}, {} tensors, {} parameters) to {}",
                 file.display(),
                 summary.architecture,

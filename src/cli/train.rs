@@ -151,7 +151,7 @@ fn create_and_start(
 ) -> Result<()> {
     config.prefer_selected_device();
     let id = runs::create(ws, &config)?;
-    println!(
+    say!(
         "run {id} created in {}",
         RunDir::new(ws, id.as_str()).root().display()
     );
@@ -167,7 +167,7 @@ pub fn start(ws: &Workspace, id: &str, foreground: bool, threads: Option<usize>)
         return result;
     }
     let pid = runs::launch(ws, id, &Launcher::default())?;
-    println!(
+    say!(
         "run {id} started in the background (pid {pid}); follow it with \
          `plantune-tui runs tail {id} --follow`, stop it with `plantune-tui runs stop {id}`"
     );
@@ -191,7 +191,7 @@ fn worker(ws: &Workspace, id: &str, threads: Option<usize>) -> Result<()> {
     unsafe { libc::signal(libc::SIGXFSZ, libc::SIG_IGN) };
     let stop = install_stop_handler().context("installing the SIGTERM handler")?;
     let ending = runs::work(ws, id, stop)?;
-    println!("run {id}: {ending:?}");
+    say!("run {id}: {ending:?}");
     Ok(())
 }
 
