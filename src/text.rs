@@ -165,7 +165,10 @@ mod tests {
         let value = serde_json::json!({ "id": "a\u{9b}2J\u{202e}b\u{1b}]0;x\u{7}" });
         let json = serde_json::to_string(&value).unwrap();
         let safe = json_safe(&json);
-        assert!(!safe.chars().any(|c| c.is_control() || is_dropped(c)), "{safe}");
+        assert!(
+            !safe.chars().any(|c| c.is_control() || is_dropped(c)),
+            "{safe}"
+        );
         let back: serde_json::Value = serde_json::from_str(&safe).unwrap();
         assert_eq!(back, value);
     }

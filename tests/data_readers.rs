@@ -600,7 +600,10 @@ fn nul_characters_are_refused_with_file_line_and_field() {
     assert_eq!(kind, ImportErrorKind::NulCharacter);
     assert_eq!(
         text,
-        format!("{}:2: question: NUL character at character 2", path.display())
+        format!(
+            "{}:2: question: NUL character at character 2",
+            path.display()
+        )
     );
     let path = write(
         &dir,
@@ -609,7 +612,10 @@ fn nul_characters_are_refused_with_file_line_and_field() {
     );
     let (kind, text) = error_text(&path, DatasetFormat::Jsonl);
     assert_eq!(kind, ImportErrorKind::NulCharacter);
-    assert!(text.ends_with(":1: element 0: solution: NUL character at character 1"), "{text}");
+    assert!(
+        text.ends_with(":1: element 0: solution: NUL character at character 1"),
+        "{text}"
+    );
 }
 
 #[test]
@@ -622,7 +628,10 @@ fn a_gsm8k_answer_without_the_marker_is_an_error_unless_the_solution_is_apart() 
     );
     let (kind, text) = error_text(&path, DatasetFormat::Gsm8k);
     assert_eq!(kind, ImportErrorKind::NoAnswer);
-    assert!(text.starts_with(&format!("{}:1: answer: no `####`", path.display())), "{text}");
+    assert!(
+        text.starts_with(&format!("{}:1: answer: no `####`", path.display())),
+        "{text}"
+    );
     let split = write(
         &dir,
         "s.jsonl",

@@ -74,14 +74,37 @@ fn no_command_echoes_an_escape_sequence() {
     assert_clean("grade --verbose", &out);
     let json = run(home, &["grade", preds.to_str().unwrap(), "--json"]);
     assert_clean("grade --json", &json);
-    let first: serde_json::Value =
-        serde_json::from_str(String::from_utf8_lossy(&json.stdout).lines().next().unwrap())
-            .unwrap();
+    let first: serde_json::Value = serde_json::from_str(
+        String::from_utf8_lossy(&json.stdout)
+            .lines()
+            .next()
+            .unwrap(),
+    )
+    .unwrap();
     assert_eq!(first["id"], HOSTILE, "--json stays exact");
-    std::fs::write(&preds, format!("{}\n{}\n", row(HOSTILE), row(HOSTILE))).unwrap();
-    let out = run(home, &["grade", preds.to_str().unwrap(), "--verbose"]);
+    // An import error quotes the duplicate id.
+    let dup = home.join("dup.jsonl");
+    let item = |answer: &str| {
+        serde_json::json!({"id": HOSTILE.replace('\0', ""), "question": "q", "answer": answer})
+            .to_string()
+    };
+    std::fs::write(&dup, format!("{}\n{}\n", item("1"), item("2"))).unwrap();
+    let out = run(
+        home,
+        &[
+            "-w",
+            w,
+            "import",
+            dup.to_str().unwrap(),
+            "--format",
+            "jsonl",
+            "--split",
+            "t",
+        ],
+    );
     assert!(!out.status.success());
-    assert_clean("grade duplicate id", &out);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("duplicate id"));
+    assert_clean("import duplicate id", &out);
 
     // import: a hostile file name and split, then status.
     let name = format!("data{}.jsonl", HOSTILE.replace('\0', ""));
@@ -94,7 +117,14 @@ fn no_command_echoes_an_escape_sequence() {
     let split = format!("train{}", HOSTILE.replace('\0', ""));
     let out = run(
         home,
-        &["-w", w, "import", file.to_str().unwrap(), "--format", "gsm8k"],
+        &[
+            "-w",
+            w,
+            "import",
+            file.to_str().unwrap(),
+            "--format",
+            "gsm8k",
+        ],
     );
     assert_clean("import without split", &out);
     let out = run(
@@ -128,11 +158,27 @@ fn no_command_echoes_an_escape_sequence() {
         ("runs stop", vec!["-w", w, "runs", "stop", &h]),
         ("runs resume", vec!["-w", w, "runs", "resume", &h]),
         ("report", vec!["-w", w, "report"]),
-        ("report --compare", vec!["-w", w, "report", "--compare", &key, &key]),
-        ("distill", vec!["-w", w, "distill", "--split", &h, "--limit", "1"]),
+        (
+            "report --compare",
+            vec!["-w", w, "report", "--compare", &key, &key],
+        ),
+        (
+            "distill",
+            vec!["-w", w, "distill", "--split", &h, "--limit", "1"],
+        ),
         (
             "eval",
-            vec!["-w", w, "eval", "--model", &h, "--benchmark", &bench, "--mode", "direct"],
+            vec![
+                "-w",
+                w,
+                "eval",
+                "--model",
+                &h,
+                "--benchmark",
+                &bench,
+                "--mode",
+                "direct",
+            ],
         ),
         ("generate", vec!["-w", w, "generate", "--model", &h, "hi"]),
         ("serve", vec!["-w", w, "serve", &h, "--port", "0"]),
@@ -144,7 +190,7 @@ fn no_command_echoes_an_escape_sequence() {
     }
 }
 
-/// Every file under `root` with its size and modification time.
+/// Every file under `root` with its size and modification time, and every folder.
 fn snapshot(root: &Path) -> BTreeMap<PathBuf, (u64, std::time::SystemTime)> {
     let mut files = BTreeMap::new();
     let mut stack = vec![root.to_path_buf()];
@@ -152,10 +198,14 @@ fn snapshot(root: &Path) -> BTreeMap<PathBuf, (u64, std::time::SystemTime)> {
         for entry in std::fs::read_dir(&dir).unwrap() {
             let entry = entry.unwrap();
             let meta = entry.metadata().unwrap();
+            // A folder's own time changes when SQLite makes and removes its journal
+            // beside the store; what counts is what is in it.
             if meta.is_dir() {
                 stack.push(entry.path());
+                files.insert(entry.path(), (0, std::time::UNIX_EPOCH));
+            } else {
+                files.insert(entry.path(), (meta.len(), meta.modified().unwrap()));
             }
-            files.insert(entry.path(), (meta.len(), meta.modified().unwrap()));
         }
     }
     files
@@ -197,8 +247,15 @@ fn run_taking_commands_refuse_anything_but_an_existing_run() {
             let out = cli(home).args(["-w", w]).args(command).output().unwrap();
             let stderr = String::from_utf8_lossy(&out.stderr);
             assert!(!out.status.success(), "{command:?} succeeded: {out:?}");
+            let reasons = [
+                "not a run id",
+                "no run ",
+                "has no run.toml",
+                "has neither run.toml nor events.jsonl",
+                "is not running",
+            ];
             assert!(
-                stderr.contains("not a run id") || stderr.contains("no run "),
+                reasons.iter().any(|r| stderr.contains(r)),
                 "{command:?}: {stderr}"
             );
         }
@@ -250,7 +307,14 @@ fn a_run_killed_between_checkpoints_resumes_and_counts_each_step_once() {
     .unwrap();
     let out = run(
         home,
-        &["-w", w, "train", "sft", "--config", config.to_str().unwrap()],
+        &[
+            "-w",
+            w,
+            "train",
+            "sft",
+            "--config",
+            config.to_str().unwrap(),
+        ],
     );
     assert!(out.status.success(), "{out:?}");
     let stdout = String::from_utf8(out.stdout).unwrap();
@@ -326,6 +390,13 @@ fn a_run_killed_between_checkpoints_resumes_and_counts_each_step_once() {
                 }
             )
         })
+    });
+    // The registry follows run_finished once the worker lets go of the lock.
+    wait_until("the worker to exit", || {
+        !matches!(
+            plantune_tui::jobs::liveness(&dir).unwrap(),
+            plantune_tui::jobs::Liveness::Alive { .. }
+        )
     });
     let all = events();
     let raw = raw_steps(&all);

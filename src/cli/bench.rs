@@ -160,7 +160,10 @@ pub fn dispatch(what: BenchCommand, globals: &Globals) -> Result<()> {
             let dir = tempfile::tempdir().context("creating a temporary directory")?;
             let options = crate::bench::tui::TuiBenchOptions::default();
             let result = crate::bench::tui::run(&options, dir.path())?;
-            println!("{}", crate::text::json_safe(&serde_json::to_string_pretty(&result)?));
+            println!(
+                "{}",
+                crate::text::json_safe(&serde_json::to_string_pretty(&result)?)
+            );
             Ok(())
         }
         BenchCommand::Distill { calls } => bench_distill(calls),
@@ -181,7 +184,10 @@ fn bench_distill(calls: usize) -> Result<()> {
     for row in &rows {
         say!(
             "  concurrency {:>3}: {:>9.0} calls/s ({} calls in {:.2} s)",
-            row.concurrency, row.calls_per_s, row.calls, row.seconds
+            row.concurrency,
+            row.calls_per_s,
+            row.calls,
+            row.seconds
         );
     }
     Ok(())
@@ -191,7 +197,10 @@ fn bench_grade(grades: usize) {
     let result = crate::grade::bench::bench_grade(grades);
     say!(
         "bench grade: {} grades in {:.3} s on 1 thread: {:.0} grades/s ({} correct)",
-        result.grades, result.seconds, result.grades_per_second, result.correct
+        result.grades,
+        result.seconds,
+        result.grades_per_second,
+        result.correct
     );
     say!(
         "  target >= 50,000 grades/s: {}",
@@ -329,11 +338,14 @@ fn bench_store(candidates: usize) -> Result<()> {
     let result = crate::bench::store::run(candidates, dir.path())?;
     say!(
         "  insert:                 {:>9.2} s ({:.0} candidates/s)",
-        result.insert_s, result.inserts_per_s
+        result.insert_s,
+        result.inserts_per_s
     );
     say!(
         "  open + first page:      {:>9.2} ms median of 5, {:.2} ms max ({} rows, status=pending, by score)",
-        result.open_first_page_ms, result.open_first_page_max_ms, result.page_rows
+        result.open_first_page_ms,
+        result.open_first_page_max_ms,
+        result.page_rows
     );
     say!("  database size:          {:>9.1} MiB", result.db_mib);
     say!(

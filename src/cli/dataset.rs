@@ -46,7 +46,10 @@ pub fn run(what: DatasetCommand, globals: &Globals) -> Result<()> {
             for d in ws.store()?.datasets()? {
                 say!(
                     "{:<10} {:<24} {:>7} examples  {}",
-                    d.kind, d.name, d.n_examples, d.content_hash
+                    d.kind,
+                    d.name,
+                    d.n_examples,
+                    d.content_hash
                 );
             }
         }

@@ -142,7 +142,8 @@ fn interactive_demo(ws: Workspace, paths: &Paths, args: &Demo) -> Result<()> {
 pub(super) fn print_build(build: &DemoBuild) {
     say!(
         "problems: {} new, {} already present",
-        build.problems.inserted, build.problems.unchanged
+        build.problems.inserted,
+        build.problems.unchanged
     );
     say!(
         "oracle candidates: {} written ({} new), {} graded correct ({:.1}%)",
@@ -154,7 +155,8 @@ pub(super) fn print_build(build: &DemoBuild) {
     say!(
         "auto-curation (best-scored correct, score >= min_score): {} accepted, {} problems left \
          for review",
-        build.curation.changed, build.curation.without_pick
+        build.curation.changed,
+        build.curation.without_pick
     );
     for t in &build.timings {
         say!("  {:<28} {:>7.2} s", t.stage, t.seconds);

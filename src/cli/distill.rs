@@ -88,9 +88,7 @@ pub fn run(ws: &Workspace, args: DistillArgs) -> Result<()> {
         warn!("  error: {}", crate::text::sanitize(error));
     }
     if !report.complete() {
-        warn!(
-            "some calls failed; run the same command again to finish (cached calls are free)"
-        );
+        warn!("some calls failed; run the same command again to finish (cached calls are free)");
     }
     Ok(())
 }

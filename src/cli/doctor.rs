@@ -59,7 +59,9 @@ pub fn run(paths: &Paths, workspace_dir: &Path, threads: Option<usize>) -> Resul
             };
             say!(
                 "  teacher            {:?} {} at {} ({key_state})",
-                teacher.kind, teacher.model, teacher.base_url
+                teacher.kind,
+                teacher.model,
+                teacher.base_url
             );
         }
         Err(err) => say!("  {err}"),

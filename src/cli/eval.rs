@@ -83,7 +83,11 @@ pub fn run(args: EvalArgs, globals: &Globals) -> Result<()> {
     }
     say!(
         "{} problems ({} generated now, {} already stored), {:.1} s, {:.1} generated tokens/s",
-        summary.problems, summary.generated, summary.resumed, summary.seconds, summary.tokens_per_s
+        summary.problems,
+        summary.generated,
+        summary.resumed,
+        summary.seconds,
+        summary.tokens_per_s
     );
     let store = ws.store()?;
     let mut rows = vec![accuracy_row(&store, &summary.key)?];

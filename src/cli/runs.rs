@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
 use clap::Subcommand;
 
 use super::Globals;
@@ -62,6 +62,9 @@ fn list(ws: &Workspace) -> Result<()> {
 fn tail(ws: &Workspace, id: &str, follow: bool) -> Result<()> {
     let id = RunId::existing(ws, id)?;
     let dir = RunDir::new(ws, id.as_str());
+    if !dir.config().is_file() && !dir.events().is_file() {
+        bail!("run {id} has neither run.toml nor events.jsonl: nothing to tail");
+    }
     let path = dir.events();
     let mut tailer = Tailer::new(&path);
     loop {

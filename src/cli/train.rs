@@ -175,7 +175,12 @@ pub fn start(ws: &Workspace, id: &str, foreground: bool, threads: Option<usize>)
 }
 
 fn worker(ws: &Workspace, id: &str, threads: Option<usize>) -> Result<()> {
+    // The name is checked before anything of the run is read.
+    runs::RunId::existing(ws, id)?;
     let run_toml = RunDir::new(ws, id).config();
+    if !run_toml.is_file() {
+        return Err(runs::RunError::NoConfig { id: id.to_owned() }.into());
+    }
     // `--device` (or the environment) wins; otherwise the device the run was created
     // on. Before the thread pool starts: selecting sets the environment.
     if crate::device::selected().is_none()

@@ -76,7 +76,10 @@ pub fn status(args: StatusArgs, globals: &Globals) -> Result<()> {
     let ws = globals.open()?;
     let report = ws_status::collect(ws.name(), &ws.store()?)?;
     if args.json {
-        println!("{}", crate::text::json_safe(&serde_json::to_string_pretty(&report)?));
+        println!(
+            "{}",
+            crate::text::json_safe(&serde_json::to_string_pretty(&report)?)
+        );
     } else {
         say_raw!("{}", report.to_text());
     }

@@ -100,7 +100,10 @@ impl Record<'_> {
             Some(at) => Err(self.error(
                 field,
                 ImportErrorKind::NulCharacter,
-                format!("NUL character at character {}", text[..at].chars().count() + 1),
+                format!(
+                    "NUL character at character {}",
+                    text[..at].chars().count() + 1
+                ),
             )),
         }
     }

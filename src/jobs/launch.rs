@@ -101,14 +101,21 @@ pub fn wait_for_start(dir: &Path, pid: u32, timeout: Duration) -> Result<Livenes
         let state = liveness(dir)?;
         // Held by our child, not by a worker another launch started at the same time
         // (whose lock our child is about to fail to take).
-        if state == (Liveness::Alive { pid: Some(i64::from(pid)) }) {
+        if state
+            == (Liveness::Alive {
+                pid: Some(i64::from(pid)),
+            })
+        {
             reap_when_done(pid);
             return Ok(state);
         }
         if let Some(succeeded) = child_ended(child) {
             let state = liveness(dir)?;
+            // Our child wrote its pid once it held the lock: it started, and how its
+            // run ended is in the run's events.
+            let took_lock = super::read_pid(dir) == Some(i64::from(pid));
             return match state {
-                _ if succeeded => Ok(state),
+                _ if succeeded || took_lock => Ok(state),
                 Liveness::Alive { pid: Some(holder) } => Err(JobError::AlreadyRunning {
                     dir: dir.to_path_buf(),
                     pid: holder,

@@ -91,8 +91,10 @@ mod tests {
     }
 
     fn step(step: u64, loss: f64) -> TimedEvent {
-        serde_json::from_value(serde_json::json!({"t": 1, "kind": "step", "step": step, "loss": loss}))
-            .unwrap()
+        serde_json::from_value(
+            serde_json::json!({"t": 1, "kind": "step", "step": step, "loss": loss}),
+        )
+        .unwrap()
     }
 
     #[test]
@@ -103,7 +105,10 @@ mod tests {
         events.push(started());
         events.extend((3..=6).map(|s| step(s, 2.0)));
         let mut attempts = Attempts::default();
-        let fates: Vec<_> = events.iter().filter_map(|e| attempts.apply(&e.event)).collect();
+        let fates: Vec<_> = events
+            .iter()
+            .filter_map(|e| attempts.apply(&e.event))
+            .collect();
         assert_eq!(attempts.current, 2);
         assert_eq!(attempts.steps(), 6);
         assert_eq!(attempts.resumes, vec![(2, 3)]);

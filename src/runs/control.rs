@@ -55,6 +55,9 @@ pub fn create_from_preset(ws: &Workspace, preset: &Preset) -> Result<RunId, RunE
 pub fn launch(ws: &Workspace, id: &str, launcher: &Launcher) -> Result<u32, RunError> {
     RunId::existing(ws, id)?;
     let dir = RunDir::new(ws, id);
+    if !dir.config().is_file() {
+        return Err(RunError::NoConfig { id: id.to_owned() });
+    }
     let mut command = launcher.command(&ws.root, &["train", "worker", id])?;
     let pid = jobs::spawn_detached(&mut command, dir.root())?;
     jobs::wait_for_start(dir.root(), pid, START_WAIT)?;
@@ -155,12 +158,15 @@ mod tests {
 
         std::fs::remove_file(dir.config()).unwrap();
         let err = check_resumable(&ws, id).unwrap_err().to_string();
-        assert!(err.contains(&format!("no run {id} in")), "{err}");
+        assert!(err.contains("has no run.toml"), "{err}");
         std::fs::write(dir.config(), "").unwrap();
 
         ws.store().unwrap().set_run_status(id, "completed").unwrap();
         let err = check_resumable(&ws, id).unwrap_err().to_string();
-        assert!(err.starts_with(&format!("run {id} already completed")), "{err}");
+        assert!(
+            err.starts_with(&format!("run {id} already completed")),
+            "{err}"
+        );
 
         let dead = ws.runs_dir().join("sft-0-dead");
         std::fs::create_dir_all(&dead).unwrap();

@@ -5,7 +5,6 @@ use std::fmt;
 
 use super::RunError;
 use crate::workspace::Workspace;
-use crate::workspace::layout::run_files;
 use crate::workspace::store::now_ms;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -58,9 +57,11 @@ impl RunId {
     }
 
     /// The run a user named (an argument, a TUI selection): one path component of
-    /// plain characters that is a real folder under the workspace's `runs/` holding a
-    /// `run.toml`. Anything else (`..`, a path, an absolute path, an empty name, a run
-    /// that does not exist) is refused here, before any command creates or writes a file.
+    /// plain characters that is a real folder under the workspace's `runs/`. Anything
+    /// else (`..`, a path, an absolute path, an empty name, a run that does not exist)
+    /// is refused here, before any command creates or writes a file. Whoever needs the
+    /// run's frozen config (resume, launch, the worker) checks `run.toml` next, with
+    /// [`super::RunError::NoConfig`].
     pub fn existing(ws: &Workspace, name: &str) -> Result<Self, RunError> {
         let bad = |reason: &str| RunError::BadRunName {
             name: name.to_owned(),
@@ -86,7 +87,7 @@ impl RunId {
         let root = ws.runs_dir().join(name);
         // A symlink named like a run could point anywhere: only a real folder counts.
         let is_dir = std::fs::symlink_metadata(&root).is_ok_and(|m| m.is_dir());
-        if !is_dir || !root.join(run_files::CONFIG).is_file() {
+        if !is_dir {
             return Err(RunError::NoSuchRun {
                 name: name.to_owned(),
                 runs: ws.runs_dir(),
@@ -158,6 +159,9 @@ mod tests {
         assert!(refused("/tmp").contains("is a path"));
         assert!(refused("x\u{1b}]0;t").contains("holds"));
         assert!(refused("nonexist").contains("no run nonexist in"));
-        assert!(refused("no-config").contains("no run no-config in"));
+        assert!(
+            RunId::existing(&ws, "no-config").is_ok(),
+            "a folder is a run"
+        );
     }
 }

@@ -70,7 +70,7 @@ pub enum RunError {
     AlreadyCompleted { id: String },
     #[error("{name:?} is not a run id: {reason}")]
     BadRunName { name: String, reason: String },
-    #[error("no run {name} in {} (a run is a folder there with a run.toml)", runs.display())]
+    #[error("no run {name} in {}", runs.display())]
     NoSuchRun { name: String, runs: PathBuf },
     #[error("run {id} has no run.toml, so there is nothing to resume")]
     NoConfig { id: String },

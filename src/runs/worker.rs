@@ -18,6 +18,9 @@ const HEARTBEAT_EVERY: Duration = Duration::from_secs(2);
 pub fn work(ws: &Workspace, id: &str, stop: StopFlag) -> Result<Ending, RunError> {
     RunId::existing(ws, id)?;
     let dir = RunDir::new(ws, id);
+    if !dir.config().is_file() {
+        return Err(RunError::NoConfig { id: id.to_owned() });
+    }
     let _lock = RunLock::acquire(dir.root())?;
     let _beat = Heartbeat::start(dir.root(), HEARTBEAT_EVERY);
     let mut events = EventWriter::open(&dir.events()).map_err(io(dir.root()))?;

@@ -400,7 +400,10 @@ mod tests {
                 r#"{"messages":[{"role":"wizard","content":"x"}]}"#,
                 Some("messages"),
             ),
-            (r#"{"messages":[{"role":"user","content":null}]}"#, Some("messages")),
+            (
+                r#"{"messages":[{"role":"user","content":null}]}"#,
+                Some("messages"),
+            ),
             (r#"{"messages":[{"role":"system"}]}"#, Some("messages")),
         ];
         for (body, param) in cases {

@@ -27,8 +27,8 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 
-use self::conn::{Activity, Busy, Tracked};
 pub use self::conn::Limits;
+use self::conn::{Activity, Busy, Tracked};
 
 pub use crate::infer::engine::{
     Backend, Engine, Generated, ModelSource, Queue, ServeError, Streaming, resolve_model,
@@ -162,7 +162,10 @@ async fn connection(
     let conn = http1::Builder::new()
         .timer(TokioTimer::new())
         .header_read_timeout(limits.header_timeout)
-        .serve_connection(TokioIo::new(Tracked::new(stream, activity.clone())), service);
+        .serve_connection(
+            TokioIo::new(Tracked::new(stream, activity.clone())),
+            service,
+        );
     tokio::pin!(conn);
     let tick = conn::check_every(&limits);
     let mut stop_seen = false;
@@ -503,6 +506,6 @@ fn event_stream(
 }
 
 #[cfg(test)]
-mod tests;
-#[cfg(test)]
 mod slow_clients;
+#[cfg(test)]
+mod tests;

@@ -46,7 +46,10 @@ async fn slow_clients(addr: &str, count: usize) -> Vec<TcpStream> {
     for i in 0..count {
         let mut s = TcpStream::connect(addr).await.unwrap();
         match i % 3 {
-            0 => s.write_all(b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nX-Slow: ").await,
+            0 => {
+                s.write_all(b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nX-Slow: ")
+                    .await
+            }
             1 => {
                 s.write_all(
                     b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\ncontent-type: \
@@ -54,7 +57,10 @@ async fn slow_clients(addr: &str, count: usize) -> Vec<TcpStream> {
                 )
                 .await
             }
-            _ => s.write_all(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n").await,
+            _ => {
+                s.write_all(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+                    .await
+            }
         }
         .unwrap();
         streams.push(s);
@@ -126,7 +132,10 @@ async fn a_stop_with_a_stalled_client_returns_within_the_limit_and_in_flight_wor
         .unwrap()
         .unwrap();
     let took = stopped_at.elapsed();
-    assert!(took < Duration::from_millis(800 + 300), "stop took {took:?}");
+    assert!(
+        took < Duration::from_millis(800 + 300),
+        "stop took {took:?}"
+    );
     assert_eq!(in_flight.await.unwrap().unwrap(), 200);
 }
 

@@ -61,11 +61,10 @@ pub fn train(
     };
     if let Some(note) = job.step_budget_note() {
         eprintln!("warning: {note}");
-        events
-            .write(RunEvent::Log {
-                level: "warn".into(),
-                message: note,
-            })?;
+        events.write(RunEvent::Log {
+            level: "warn".into(),
+            message: note,
+        })?;
     }
     let outcome = job.run(events, resume.as_deref())?;
     if outcome.ending == Ending::Completed {

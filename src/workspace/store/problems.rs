@@ -84,7 +84,9 @@ impl Store {
             // Rows stored before this import; duplicates inside the file itself are the
             // dataset's own business (GSM8K has a few) and are kept.
             let before: i64 =
-                tx.query_row("SELECT COALESCE(MAX(id), 0) FROM problems", [], |row| row.get(0))?;
+                tx.query_row("SELECT COALESCE(MAX(id), 0) FROM problems", [], |row| {
+                    row.get(0)
+                })?;
             let mut same = tx.prepare_cached(
                 "SELECT dataset, external_id FROM problems
                  WHERE content_hash = ?1 AND id <= ?2 LIMIT 1",
@@ -108,9 +110,7 @@ impl Store {
                     }
                     None => {
                         let elsewhere: Option<(String, String)> = same
-                            .query_row(params![hash, before], |row| {
-                                Ok((row.get(0)?, row.get(1)?))
-                            })
+                            .query_row(params![hash, before], |row| Ok((row.get(0)?, row.get(1)?)))
                             .optional()?;
                         if let Some((dataset, id)) = elsewhere {
                             outcome.same_content += 1;
