@@ -82,9 +82,109 @@ fn needs_work(c: char) -> bool {
     c == '\t' || is_dropped(c)
 }
 
+/// JSON text with the characters serde leaves raw but a terminal obeys (C1 controls,
+/// bidi overrides, DEL) written as `\uXXXX` escapes. Those characters can only sit inside
+/// JSON strings, and the escape decodes to the same character, so the value is exact.
+pub fn json_safe(json: &str) -> Cow<'_, str> {
+    let raw = |c: char| c != '\n' && c != '\t' && is_dropped(c);
+    if !json.chars().any(raw) {
+        return Cow::Borrowed(json);
+    }
+    let mut out = String::with_capacity(json.len() + 16);
+    for c in json.chars() {
+        if raw(c) {
+            out.push_str(&format!("\\u{:04x}", c as u32));
+        } else {
+            out.push(c);
+        }
+    }
+    Cow::Owned(out)
+}
+
+/// A writer that passes each complete line through a filter ([`sanitize`] for text,
+/// [`json_safe`] for JSON lines) before the inner writer sees it; a partial line waits
+/// for its newline, a flush or the drop.
+pub struct LineFilter<W: std::io::Write> {
+    inner: W,
+    pending: Vec<u8>,
+    filter: for<'a> fn(&'a str) -> Cow<'a, str>,
+}
+
+impl<W: std::io::Write> LineFilter<W> {
+    pub fn sanitizing(inner: W) -> Self {
+        Self::new(inner, sanitize)
+    }
+
+    pub fn json(inner: W) -> Self {
+        Self::new(inner, json_safe)
+    }
+
+    fn new(inner: W, filter: for<'a> fn(&'a str) -> Cow<'a, str>) -> Self {
+        Self {
+            inner,
+            pending: Vec::new(),
+            filter,
+        }
+    }
+
+    fn emit(&mut self, upto: usize) -> std::io::Result<()> {
+        let line: Vec<u8> = self.pending.drain(..upto).collect();
+        let text = String::from_utf8_lossy(&line);
+        self.inner.write_all((self.filter)(&text).as_bytes())
+    }
+}
+
+impl<W: std::io::Write> std::io::Write for LineFilter<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.pending.extend_from_slice(buf);
+        if let Some(last) = self.pending.iter().rposition(|&b| b == b'\n') {
+            self.emit(last + 1)?;
+        }
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        let all = self.pending.len();
+        self.emit(all)?;
+        self.inner.flush()
+    }
+}
+
+impl<W: std::io::Write> Drop for LineFilter<W> {
+    fn drop(&mut self) {
+        let _ = std::io::Write::flush(self);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn json_safe_escapes_what_serde_leaves_raw_and_decodes_to_the_same_value() {
+        let value = serde_json::json!({ "id": "a\u{9b}2J\u{202e}b\u{1b}]0;x\u{7}" });
+        let json = serde_json::to_string(&value).unwrap();
+        let safe = json_safe(&json);
+        assert!(
+            !safe.chars().any(|c| c.is_control() || is_dropped(c)),
+            "{safe}"
+        );
+        let back: serde_json::Value = serde_json::from_str(&safe).unwrap();
+        assert_eq!(back, value);
+    }
+
+    #[test]
+    fn line_filter_sanitises_whole_lines_and_keeps_partial_ones_for_the_flush() {
+        let mut out = Vec::new();
+        {
+            let mut w = LineFilter::sanitizing(&mut out);
+            use std::io::Write;
+            w.write_all(b"a\x1b]52;c;").unwrap();
+            w.write_all(b"ZZ\x07b\nc\xc2").unwrap();
+            w.write_all(b"\x9bd").unwrap();
+        }
+        assert_eq!(String::from_utf8(out).unwrap(), "ab\nc");
+    }
 
     #[test]
     fn clean_text_is_borrowed_unchanged() {

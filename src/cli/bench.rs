@@ -168,14 +168,17 @@ fn run_suite(what: BenchCommand, threads: usize, paths: &Paths) -> Result<()> {
             };
             let dir = tempfile::tempdir()?;
             let result = crate::bench::grpo::run(&options, dir.path())?;
-            print!("{}", crate::bench::grpo::render(&options, &result));
+            say_raw!("{}", crate::bench::grpo::render(&options, &result));
             Ok(())
         }
         BenchCommand::Tui => {
             let dir = tempfile::tempdir().context("creating a temporary directory")?;
             let options = crate::bench::tui::TuiBenchOptions::default();
             let result = crate::bench::tui::run(&options, dir.path())?;
-            println!("{}", serde_json::to_string_pretty(&result)?);
+            println!(
+                "{}",
+                crate::text::json_safe(&serde_json::to_string_pretty(&result)?)
+            );
             Ok(())
         }
         BenchCommand::Distill { calls } => bench_distill(calls),
@@ -192,11 +195,14 @@ fn bench_distill(calls: usize) -> Result<()> {
         &[1, 16, 64],
         calls,
     ))?;
-    println!("bench distill: {calls} calls per row against a local instant server");
+    say!("bench distill: {calls} calls per row against a local instant server");
     for row in &rows {
-        println!(
+        say!(
             "  concurrency {:>3}: {:>9.0} calls/s ({} calls in {:.2} s)",
-            row.concurrency, row.calls_per_s, row.calls, row.seconds
+            row.concurrency,
+            row.calls_per_s,
+            row.calls,
+            row.seconds
         );
     }
     Ok(())
@@ -204,11 +210,14 @@ fn bench_distill(calls: usize) -> Result<()> {
 
 fn bench_grade(grades: usize) {
     let result = crate::grade::bench::bench_grade(grades);
-    println!(
+    say!(
         "bench grade: {} grades in {:.3} s on 1 thread: {:.0} grades/s ({} correct)",
-        result.grades, result.seconds, result.grades_per_second, result.correct
+        result.grades,
+        result.seconds,
+        result.grades_per_second,
+        result.correct
     );
-    println!(
+    say!(
         "  target >= 50,000 grades/s: {}",
         if result.grades_per_second >= 50_000.0 {
             "met"
@@ -258,7 +267,7 @@ fn run(suite: Suite, args: ModelBenchArgs, threads: usize, paths: &Paths) -> Res
     let mut report: Option<torch::TorchReport> = None;
     for case in &cases {
         let measured = run_case(&dir, case, reps, args.precision)?;
-        eprintln!(
+        warn!(
             "ours: {}: {:.1} tokens/s",
             measured.name, measured.tokens_per_s
         );
@@ -279,7 +288,7 @@ fn run(suite: Suite, args: ModelBenchArgs, threads: usize, paths: &Paths) -> Res
         }
     }
 
-    println!(
+    say!(
         "bench {}: {} ({}, {device}, {threads} CPU thread{}), {} warm-up + {} timed repetition{} per case",
         suite.name(),
         dir.display(),
@@ -290,7 +299,7 @@ fn run(suite: Suite, args: ModelBenchArgs, threads: usize, paths: &Paths) -> Res
         if reps.timed == 1 { "" } else { "s" },
     );
     if let Some(r) = &report {
-        println!(
+        say!(
             "PyTorch side: torch {}, transformers {}, {} thread{}{}",
             r.torch,
             r.transformers,
@@ -303,20 +312,20 @@ fn run(suite: Suite, args: ModelBenchArgs, threads: usize, paths: &Paths) -> Res
         );
     }
     let rows = table::rows(&ours, report.as_ref());
-    println!();
-    print!("{}", table::render(&rows));
+    say!();
+    say_raw!("{}", table::render(&rows));
     let split = table::render_split(&rows);
     if !split.is_empty() {
-        println!();
-        print!("{split}");
+        say!();
+        say_raw!("{split}");
     }
     for line in table::mismatches(&rows) {
-        println!("WARNING: {line}");
+        say!("WARNING: {line}");
     }
     if let Some(peak) = args.peak_tflops {
         let cfg = Config::from_file(&dir.join("config.json"))?;
-        println!();
-        print!("{}", table::render_mfu(&rows, &cases, &cfg, peak));
+        say!();
+        say_raw!("{}", table::render_mfu(&rows, &cases, &cfg, peak));
     }
     if let Some(path) = args.json {
         let value = serde_json::json!({
@@ -340,18 +349,21 @@ fn run(suite: Suite, args: ModelBenchArgs, threads: usize, paths: &Paths) -> Res
 
 fn bench_store(candidates: usize) -> Result<()> {
     let dir = tempfile::tempdir().context("creating a temporary directory")?;
-    println!("bench store: inserting {candidates} candidates into a fresh workspace database");
+    say!("bench store: inserting {candidates} candidates into a fresh workspace database");
     let result = crate::bench::store::run(candidates, dir.path())?;
-    println!(
+    say!(
         "  insert:                 {:>9.2} s ({:.0} candidates/s)",
-        result.insert_s, result.inserts_per_s
+        result.insert_s,
+        result.inserts_per_s
     );
-    println!(
+    say!(
         "  open + first page:      {:>9.2} ms median of 5, {:.2} ms max ({} rows, status=pending, by score)",
-        result.open_first_page_ms, result.open_first_page_max_ms, result.page_rows
+        result.open_first_page_ms,
+        result.open_first_page_max_ms,
+        result.page_rows
     );
-    println!("  database size:          {:>9.1} MiB", result.db_mib);
-    println!(
+    say!("  database size:          {:>9.1} MiB", result.db_mib);
+    say!(
         "  target: open + first page < 200 ms at 100k candidates: {}",
         if result.open_first_page_max_ms < 200.0 {
             "met"

@@ -38,7 +38,7 @@ pub fn run(what: DatasetCommand, globals: &Globals) -> Result<()> {
             progress.set_done(u64::from(built.is_ok()));
             progress.end(built.is_ok());
             let built = built?;
-            println!(
+            say!(
                 "built {} dataset: {} examples, hash {}\n  examples: {}\n  TRL export: {}",
                 built.kind,
                 built.examples,
@@ -49,9 +49,12 @@ pub fn run(what: DatasetCommand, globals: &Globals) -> Result<()> {
         }
         DatasetCommand::List => {
             for d in ws.store()?.datasets()? {
-                println!(
+                say!(
                     "{:<10} {:<24} {:>7} examples  {}",
-                    d.kind, d.name, d.n_examples, d.content_hash
+                    d.kind,
+                    d.name,
+                    d.n_examples,
+                    d.content_hash
                 );
             }
         }

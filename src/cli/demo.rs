@@ -73,7 +73,7 @@ fn headless(ws: &Workspace, args: &Demo) -> Result<()> {
         n => n,
     };
     pin_threads(1)?;
-    println!("demo workspace: {}", ws.root.display());
+    say!("demo workspace: {}", ws.root.display());
     let progress = crate::progress::Progress::new("demo", "stages", None);
     progress.stage("building the workspace");
     let build = crate::demo::build::build_workspace(ws)?;
@@ -83,27 +83,27 @@ fn headless(ws: &Workspace, args: &Demo) -> Result<()> {
         stages += 1;
         progress.set_done(stages);
         progress.stage(line.lines().next().unwrap_or_default());
-        println!("{line}");
+        say!("{line}");
     });
     progress.end(results.is_ok());
     let results = results?;
-    println!();
-    print!("{}", render_accuracy(&results.accuracy, Format::Table));
+    say!();
+    say_raw!("{}", render_accuracy(&results.accuracy, Format::Table));
     for table in &results.paired {
-        println!();
-        print!("{}", render_paired(table, Format::Table));
+        say!();
+        say_raw!("{}", render_paired(table, Format::Table));
     }
-    println!("\n{}", pipeline::render_ood_by_steps(&results.ood_by_steps));
-    println!("stage timings");
+    say!("\n{}", pipeline::render_ood_by_steps(&results.ood_by_steps));
+    say!("stage timings");
     for t in build.timings.iter().chain(&results.timings) {
-        println!("  {:<58} {:>8.1} s", t.stage, t.seconds);
+        say!("  {:<58} {:>8.1} s", t.stage, t.seconds);
     }
-    println!(
+    say!(
         "  {:<58} {:>8.1} s",
         "total",
         started.elapsed().as_secs_f64()
     );
-    println!("report: {}", results.report_path);
+    say!("report: {}", results.report_path);
     Ok(())
 }
 
@@ -135,11 +135,11 @@ fn interactive_demo(ws: Workspace, paths: &Paths, args: &Demo) -> Result<()> {
     let log = dir.join(crate::jobs::STDOUT_LOG);
     crate::tui::run_opening(ws, paths, Some(crate::tui::Action::ShowRuns))?;
     match pid {
-        Some(pid) => println!(
+        Some(pid) => say!(
             "the demo pipeline goes on in the background (pid {pid}); its progress: {}",
             log.display()
         ),
-        None => println!(
+        None => say!(
             "the demo pipeline is running; its progress: {}",
             log.display()
         ),
@@ -149,23 +149,25 @@ fn interactive_demo(ws: Workspace, paths: &Paths, args: &Demo) -> Result<()> {
 
 /// What building the demo workspace did, and how long each stage took.
 pub(super) fn print_build(build: &DemoBuild) {
-    println!(
+    say!(
         "problems: {} new, {} already present",
-        build.problems.inserted, build.problems.unchanged
+        build.problems.inserted,
+        build.problems.unchanged
     );
-    println!(
+    say!(
         "oracle candidates: {} written ({} new), {} graded correct ({:.1}%)",
         build.candidates_total,
         build.candidates_new,
         build.candidates_correct,
         100.0 * build.candidates_correct as f64 / build.candidates_total.max(1) as f64
     );
-    println!(
+    say!(
         "auto-curation (best-scored correct, score >= min_score): {} accepted, {} problems left \
          for review",
-        build.curation.changed, build.curation.without_pick
+        build.curation.changed,
+        build.curation.without_pick
     );
     for t in &build.timings {
-        println!("  {:<28} {:>7.2} s", t.stage, t.seconds);
+        say!("  {:<28} {:>7.2} s", t.stage, t.seconds);
     }
 }

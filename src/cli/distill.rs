@@ -86,7 +86,7 @@ pub fn run(ws: &Workspace, args: DistillArgs) -> Result<()> {
     progress.end(report.is_ok());
     let report = report?;
     let t = &report.totals;
-    println!(
+    say!(
         "distilled with {}: {} problems, {} new candidates, {} calls answered, {} from cache, \
          {} prompt + {} completion tokens, {} errors, {:.1} s",
         report.teacher,
@@ -99,17 +99,18 @@ pub fn run(ws: &Workspace, args: DistillArgs) -> Result<()> {
         t.errors,
         report.elapsed.as_secs_f64()
     );
-    println!(
+    say!(
         "plans: {} asked, {} distinct ({} duplicates not stored, {} stages cut by max_tokens)",
-        t.plans_asked, t.plans_distinct, t.plans_duplicate, t.truncated_stages
+        t.plans_asked,
+        t.plans_distinct,
+        t.plans_duplicate,
+        t.truncated_stages
     );
     for error in report.errors.iter().take(10) {
-        eprintln!("  error: {}", crate::text::sanitize(error));
+        warn!("  error: {}", crate::text::sanitize(error));
     }
     if !report.complete() {
-        eprintln!(
-            "some calls failed; run the same command again to finish (cached calls are free)"
-        );
+        warn!("some calls failed; run the same command again to finish (cached calls are free)");
     }
     Ok(())
 }

@@ -12,8 +12,8 @@ fn exists(path: &Path) -> &'static str {
 }
 
 pub fn run(paths: &Paths, workspace_dir: &Path, threads: Option<usize>) -> Result<()> {
-    println!("plantune-tui {}", env!("CARGO_PKG_VERSION"));
-    println!("\npaths");
+    say!("plantune-tui {}", env!("CARGO_PKG_VERSION"));
+    say!("\npaths");
     let rows = [
         ("config dir", paths.config_dir.clone()),
         ("user config", paths.user_config()),
@@ -25,30 +25,30 @@ pub fn run(paths: &Paths, workspace_dir: &Path, threads: Option<usize>) -> Resul
         ("workspace in use", workspace_dir.to_path_buf()),
     ];
     for (label, path) in &rows {
-        println!("  {label:<18} {}{}", path.display(), exists(path));
+        say!("  {label:<18} {}{}", path.display(), exists(path));
     }
-    println!(
+    say!(
         "  (override with {}, {}, {}, PLANTUNE_WORKSPACE or --workspace)",
         crate::config::paths::CONFIG_DIR_ENV,
         crate::config::paths::DATA_DIR_ENV,
         crate::config::paths::CACHE_DIR_ENV
     );
 
-    println!("\nworkspace");
+    say!("\nworkspace");
     match Workspace::open(workspace_dir, paths) {
         Ok(ws) => {
-            println!("  name               {}", ws.name());
-            println!("  config             {}", ws.config_path().display());
-            println!(
+            say!("  name               {}", ws.name());
+            say!("  config             {}", ws.config_path().display());
+            say!(
                 "  database           {}{}",
                 ws.db_path().display(),
                 exists(&ws.db_path())
             );
-            println!("  prompts            {}", ws.prompts_dir().display());
-            println!("  models             {}", ws.models_dir().display());
-            println!("  runs               {}", ws.runs_dir().display());
-            println!("  exports            {}", ws.exports_dir().display());
-            println!("  theme              {}", ws.config.ui.theme);
+            say!("  prompts            {}", ws.prompts_dir().display());
+            say!("  models             {}", ws.models_dir().display());
+            say!("  runs               {}", ws.runs_dir().display());
+            say!("  exports            {}", ws.exports_dir().display());
+            say!("  theme              {}", ws.config.ui.theme);
             let teacher = &ws.config.teacher;
             let key_state = if teacher.api_key_env.is_empty() {
                 "no key configured".to_owned()
@@ -57,31 +57,33 @@ pub fn run(paths: &Paths, workspace_dir: &Path, threads: Option<usize>) -> Resul
             } else {
                 format!("${} is NOT set", teacher.api_key_env)
             };
-            println!(
+            say!(
                 "  teacher            {:?} {} at {} ({key_state})",
-                teacher.kind, teacher.model, teacher.base_url
+                teacher.kind,
+                teacher.model,
+                teacher.base_url
             );
             if teacher.kind == crate::workspace::config::TeacherKind::Openai {
                 check_teacher(teacher);
             }
         }
-        Err(err) => println!("  {err}"),
+        Err(err) => say!("  {err}"),
     }
 
-    println!("\nmachine");
+    say!("\nmachine");
     let cores = std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(1);
-    println!("  cores              {cores}");
+    say!("  cores              {cores}");
     let rayon_env = std::env::var("RAYON_NUM_THREADS").unwrap_or_else(|_| "unset".into());
-    println!(
+    say!(
         "  threads            --threads {}, RAYON_NUM_THREADS {rayon_env}",
         threads
             .map(|t| t.to_string())
             .unwrap_or_else(|| "unset".into())
     );
-    println!("  sqlite             {}", rusqlite::version());
-    println!(
+    say!("  sqlite             {}", rusqlite::version());
+    say!(
         "  gpu                {}",
         if cfg!(feature = "cuda") {
             "built with CUDA"
@@ -96,31 +98,27 @@ pub fn run(paths: &Paths, workspace_dir: &Path, threads: Option<usize>) -> Resul
 fn check_teacher(section: &crate::workspace::config::TeacherSection) {
     use crate::teacher::ClientConfig;
     use crate::teacher::probe::probe;
-    use crate::text::sanitize;
-    println!("\nteacher check");
+    say!("\nteacher check");
     let mut config = ClientConfig::from_section(section);
     // A check, not a job: an unreachable server should not hold doctor for minutes.
     config.timeout = config.timeout.min(std::time::Duration::from_secs(30));
     let report = match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime.block_on(probe(&config)),
         Err(e) => {
-            println!("  cannot start the async runtime: {e}");
+            say!("  cannot start the async runtime: {e}");
             return;
         }
     };
     match report {
         Ok(r) => {
-            println!("  endpoint           {}", sanitize(&r.endpoint));
-            println!("  latency            {} ms", r.latency.as_millis());
+            say!("  endpoint           {}", &r.endpoint);
+            say!("  latency            {} ms", r.latency.as_millis());
             let model = r.model_echoed.as_deref().unwrap_or("(none in the answer)");
-            println!("  model echoed       {}", sanitize(model));
-            println!("  n honoured         {}", sanitize(&r.n.to_string()));
-            println!("  seed honoured      {}", sanitize(&r.seed.to_string()));
-            println!(
-                "  streaming          {}",
-                sanitize(&r.streaming.to_string())
-            );
+            say!("  model echoed       {}", model);
+            say!("  n honoured         {}", &r.n.to_string());
+            say!("  seed honoured      {}", &r.seed.to_string());
+            say!("  streaming          {}", &r.streaming.to_string());
         }
-        Err(e) => println!("  FAILED: {}", sanitize(&e.to_string())),
+        Err(e) => say!("  FAILED: {}", &e.to_string()),
     }
 }

@@ -76,11 +76,15 @@ pub fn run(args: EvalArgs, globals: &Globals) -> Result<()> {
     progress.end(summary.is_ok());
     let summary = summary?;
     for warning in &summary.warnings {
-        eprintln!("warning: {warning}");
+        warn!("warning: {warning}");
     }
-    println!(
+    say!(
         "{} problems ({} generated now, {} already stored), {:.1} s, {:.1} generated tokens/s",
-        summary.problems, summary.generated, summary.resumed, summary.seconds, summary.tokens_per_s
+        summary.problems,
+        summary.generated,
+        summary.resumed,
+        summary.seconds,
+        summary.tokens_per_s
     );
     let store = ws.store()?;
     let mut rows = vec![accuracy_row(&store, &summary.key)?];
@@ -89,6 +93,6 @@ pub fn run(args: EvalArgs, globals: &Globals) -> Result<()> {
         vote.mode = format!("{}@maj{}", vote.mode, opts.k);
         rows.push(accuracy_row(&store, &vote)?);
     }
-    print!("{}", render_accuracy(&rows, Format::Table));
+    say_raw!("{}", render_accuracy(&rows, Format::Table));
     Ok(())
 }

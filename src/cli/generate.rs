@@ -89,7 +89,7 @@ fn generate(
     }
     writeln!(stdout)?;
     for g in out {
-        eprintln!("({} tokens, finished by {:?})", g.tokens.len(), g.finish);
+        warn!("({} tokens, finished by {:?})", g.tokens.len(), g.finish);
     }
     Ok(())
 }

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use anyhow::Result;
 
 use crate::grade::file::{OutputMode, grade_file};
+use crate::text::LineFilter;
 
 #[derive(Debug, clap::Args)]
 pub struct GradeArgs {
@@ -25,10 +26,17 @@ pub fn run(args: GradeArgs) -> Result<()> {
     } else {
         OutputMode::Summary
     };
-    let mut stdout = std::io::stdout().lock();
-    let summary = grade_file(&args.file, mode, &mut stdout)?;
+    // Predictions, answers and ids are untrusted text: no escape reaches the terminal.
+    let stdout = std::io::stdout().lock();
+    let mut out = if args.json {
+        LineFilter::json(stdout)
+    } else {
+        LineFilter::sanitizing(stdout)
+    };
+    let summary = grade_file(&args.file, mode, &mut out)?;
+    drop(out);
     if args.json {
-        eprintln!("{summary}");
+        warn!("{summary}");
     }
     Ok(())
 }

@@ -2,6 +2,25 @@
 //! where its arguments sit beside its handler. Each command's work lives in its domain
 //! module; the handlers only connect flags to functions and print.
 
+/// `println!` for human-readable output: the line goes through [`crate::text::sanitize`],
+/// since run names, dataset names, file contents and model text end up in it and an
+/// escape sequence in any of them must not reach the terminal. `--json` output goes
+/// through [`crate::text::json_safe`] instead, so it stays exact JSON.
+macro_rules! say {
+    () => { println!() };
+    ($($arg:tt)*) => { println!("{}", $crate::text::sanitize(&format!($($arg)*))) };
+}
+
+/// `print!` through the sanitiser (see [`say!`]).
+macro_rules! say_raw {
+    ($($arg:tt)*) => { print!("{}", $crate::text::sanitize(&format!($($arg)*))) };
+}
+
+/// `eprintln!` through the sanitiser (see [`say!`]).
+macro_rules! warn {
+    ($($arg:tt)*) => { eprintln!("{}", $crate::text::sanitize(&format!($($arg)*))) };
+}
+
 mod bench;
 mod dataset;
 mod demo;
@@ -183,6 +202,24 @@ pub fn run(cli: Cli, paths: &Paths) -> Result<()> {
     }
 }
 
+/// The error chain as one line, `outer: cause: cause`, sanitised (messages quote file
+/// content and arguments). A cause whose text the message already ends with (an error
+/// that prints its source and also returns it from `source()`, as OS errors often are)
+/// is printed once.
+pub fn error_message(err: &anyhow::Error) -> String {
+    let mut message = String::new();
+    for cause in err.chain() {
+        let text = cause.to_string();
+        if message.is_empty() {
+            message = text;
+        } else if !message.ends_with(&text) {
+            message.push_str(": ");
+            message.push_str(&text);
+        }
+    }
+    crate::text::sanitize(&message).into_owned()
+}
+
 /// The TUI on a workspace. Without a terminal (scripts, CI, `ssh host cmd`) it prints
 /// the workspace summary instead, since there is nothing to draw on.
 fn open_default(dir: &Path, paths: &Paths) -> Result<()> {
@@ -194,8 +231,8 @@ fn open_default(dir: &Path, paths: &Paths) -> Result<()> {
     };
     if !std::io::stdout().is_terminal() || !std::io::stdin().is_terminal() {
         let report = status::collect(ws.name(), &ws.store()?)?;
-        print!("{}", report.to_text());
-        eprintln!("\n(no terminal: printed the workspace summary instead of opening the TUI)");
+        say_raw!("{}", report.to_text());
+        warn!("\n(no terminal: printed the workspace summary instead of opening the TUI)");
         return Ok(());
     }
     crate::tui::run(ws, paths)

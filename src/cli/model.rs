@@ -42,7 +42,7 @@ pub fn run(what: ModelCommand, workspace_dir: &Path) -> Result<()> {
             progress.set_done(u64::from(summary.is_ok()));
             progress.end(summary.is_ok());
             let summary = summary?;
-            println!(
+            say!(
                 "imported {} ({}, {} tensors, {} parameters) to {}",
                 file.display(),
                 summary.architecture,
@@ -67,7 +67,7 @@ pub fn run(what: ModelCommand, workspace_dir: &Path) -> Result<()> {
                 ty,
                 &source.name,
             )?;
-            println!(
+            say!(
                 "exported {} ({}, {} tensors, {} parameters{}) to {} ({} bytes) in {:.1} s",
                 crate::text::sanitize(&source.name),
                 summary.architecture,

@@ -36,12 +36,20 @@ pub fn run(args: ReportArgs, globals: &Globals) -> Result<()> {
         Some(pair) => {
             let (a, b) = (prediction_key(&pair[0])?, prediction_key(&pair[1])?);
             let table = paired(&store, &a, &b)?;
-            print!("{}", render_paired(&table, args.format));
+            emit(&render_paired(&table, args.format), args.format);
         }
         None => {
             let rows = accuracy_table(&store)?;
-            print!("{}", render_accuracy(&rows, args.format));
+            emit(&render_accuracy(&rows, args.format), args.format);
         }
     }
     Ok(())
+}
+
+/// JSON is printed exact (controls escaped, see `text::json_safe`); tables sanitised.
+fn emit(text: &str, format: Format) {
+    match format {
+        Format::Json => print!("{}", crate::text::json_safe(text)),
+        _ => say_raw!("{text}"),
+    }
 }

@@ -8,7 +8,7 @@ use clap::Subcommand;
 use super::Globals;
 use crate::runlog::render::event_line;
 use crate::runlog::{RunEvent, Tailer};
-use crate::runs::{self, Liveness, RunDir};
+use crate::runs::{self, Liveness, RunDir, RunId};
 use crate::workspace::Workspace;
 
 #[derive(Debug, Subcommand)]
@@ -47,22 +47,23 @@ pub fn run(what: RunsCommand, globals: &Globals) -> Result<()> {
 fn list(ws: &Workspace) -> Result<()> {
     let records = ws.store()?.runs()?;
     if records.is_empty() {
-        println!("no runs in {}", ws.root.display());
+        say!("no runs in {}", ws.root.display());
         return Ok(());
     }
-    println!("{:<32} {:<9} {:<24} {:>8}", "run", "kind", "status", "pid");
+    say!("{:<32} {:<9} {:<24} {:>8}", "run", "kind", "status", "pid");
     for run in records {
         let status = runs::state(&RunDir::new(ws, &run.id)).label(&run.status);
         let pid = run.pid.map(|p| p.to_string()).unwrap_or_default();
-        println!("{:<32} {:<9} {:<24} {:>8}", run.id, run.kind, status, pid);
+        say!("{:<32} {:<9} {:<24} {:>8}", run.id, run.kind, status, pid);
     }
     Ok(())
 }
 
 fn tail(ws: &Workspace, id: &str, follow: bool) -> Result<()> {
-    let dir = RunDir::new(ws, id);
-    if !dir.root().is_dir() {
-        bail!("no run {id} in {}", ws.runs_dir().display());
+    let id = RunId::existing(ws, id)?;
+    let dir = RunDir::new(ws, id.as_str());
+    if !dir.config().is_file() && !dir.events().is_file() {
+        bail!("run {id} has neither run.toml nor events.jsonl: nothing to tail");
     }
     let path = dir.events();
     let mut tailer = Tailer::new(&path);
@@ -74,30 +75,30 @@ fn tail(ws: &Workspace, id: &str, follow: bool) -> Result<()> {
             .iter()
             .any(|e| matches!(e.event, RunEvent::RunFinished { .. }));
         for event in &events {
-            println!("{}", event_line(event));
+            say!("{}", event_line(event));
         }
         if !follow || finished {
             break;
         }
         if events.is_empty() {
             if !matches!(dir.liveness()?, Liveness::Alive { .. }) && tailer.poll()?.is_empty() {
-                println!("(the run is no longer alive and wrote no run_finished event)");
+                say!("(the run is no longer alive and wrote no run_finished event)");
                 break;
             }
             std::thread::sleep(Duration::from_millis(300));
         }
     }
     if tailer.has_torn_tail() {
-        println!("(the last line is incomplete: the run is writing it, or died mid-write)");
+        say!("(the last line is incomplete: the run is writing it, or died mid-write)");
     }
     if tailer.malformed() > 0 {
-        println!("({} malformed lines skipped)", tailer.malformed());
+        say!("({} malformed lines skipped)", tailer.malformed());
     }
     Ok(())
 }
 
 fn stop(ws: &Workspace, id: &str) -> Result<()> {
     let pid = runs::stop(ws, id)?;
-    println!("sent SIGTERM to run {id} (pid {pid}); it checkpoints and ends with status stopped");
+    say!("sent SIGTERM to run {id} (pid {pid}); it checkpoints and ends with status stopped");
     Ok(())
 }

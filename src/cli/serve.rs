@@ -31,6 +31,40 @@ pub struct ServeArgs {
     /// Requests that may wait for the model; more are refused with 503.
     #[arg(long, default_value_t = 64)]
     queue: usize,
+    /// Seconds a client has to send a request's header.
+    #[arg(long, default_value_t = 10.0, value_name = "SECONDS")]
+    header_timeout: f64,
+    /// Seconds a client has to send a request's body (then 408).
+    #[arg(long, default_value_t = 30.0, value_name = "SECONDS")]
+    body_timeout: f64,
+    /// Seconds a kept-alive connection may sit idle before it is closed.
+    #[arg(long, default_value_t = 60.0, value_name = "SECONDS")]
+    idle_timeout: f64,
+    /// Connections open at once; more are answered 503 and closed.
+    #[arg(long, default_value_t = 1024)]
+    max_connections: usize,
+    /// Seconds the requests in flight get to finish after SIGTERM before the server
+    /// exits regardless (stalled clients are dropped at once).
+    #[arg(long, default_value_t = 30.0, value_name = "SECONDS")]
+    shutdown_timeout: f64,
+}
+
+impl ServeArgs {
+    fn limits(&self) -> Result<crate::serve::Limits> {
+        let seconds = |flag: &str, value: f64| {
+            std::time::Duration::try_from_secs_f64(value)
+                .ok()
+                .filter(|d| !d.is_zero())
+                .with_context(|| format!("--{flag} {value}: expected a positive number of seconds"))
+        };
+        Ok(crate::serve::Limits {
+            header_timeout: seconds("header-timeout", self.header_timeout)?,
+            body_timeout: seconds("body-timeout", self.body_timeout)?,
+            idle_timeout: seconds("idle-timeout", self.idle_timeout)?,
+            max_connections: self.max_connections.max(1),
+            shutdown_timeout: seconds("shutdown-timeout", self.shutdown_timeout)?,
+        })
+    }
 }
 
 pub fn run(
@@ -49,6 +83,7 @@ pub fn run(
     let threads =
         threads.unwrap_or_else(|| workspace.as_ref().map_or(0, |ws| ws.config.ui.threads));
     super::configure_threads(threads)?;
+    let limits = args.limits()?;
     let source = resolve_model(&args.model, workspace.as_ref().map(|ws| ws.root.as_path()))?;
     let name = args.name.clone().unwrap_or_else(|| source.name.clone());
 
@@ -91,14 +126,14 @@ pub fn run(
 
         tokio::spawn(async move {
             signals.next().await;
-            eprintln!("shutting down: finishing the requests in flight (signal again to stop now)");
+            warn!("shutting down: finishing the requests in flight (signal again to stop now)");
             let _ = stop.send(());
             signals.next().await;
-            eprintln!("stopped before the requests in flight finished");
+            warn!("stopped before the requests in flight finished");
             std::process::exit(130);
         });
         let log: LogSink = Arc::new(|l: &RequestLog| {
-            eprintln!(
+            warn!(
                 "{} {} {} {}+{} tokens {:.2} s",
                 l.method, l.route, l.status, l.prompt_tokens, l.completion_tokens, l.seconds
             );
@@ -106,6 +141,7 @@ pub fn run(
         let info = ServerInfo {
             model_name: name,
             max_body: crate::serve::DEFAULT_MAX_BODY,
+            limits,
         };
         crate::serve::serve(listener, queue, info, log, async {
             let _ = stopped.await;
@@ -114,10 +150,16 @@ pub fn run(
         .context("serving")?;
         // Every queue handle is gone with the connections; the worker ends after its
         // last job.
-        worker
-            .join()
-            .map_err(|_| anyhow::anyhow!("the model worker panicked"))?;
-        eprintln!("stopped");
+        // The worker ends after its current job; a generation cut off by the shutdown
+        // limit gets one more second, so the exit stays bounded.
+        let (joined, join_result) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let _ = joined.send(worker.join().is_ok());
+        });
+        if join_result.recv_timeout(std::time::Duration::from_secs(1)) == Ok(false) {
+            anyhow::bail!("the model worker panicked");
+        }
+        warn!("stopped");
         anyhow::Ok(())
     })
 }

@@ -150,7 +150,7 @@ fn create_and_start(
 ) -> Result<()> {
     config.prefer_selected_device();
     let id = runs::create(ws, &config)?;
-    println!(
+    say!(
         "run {id} created in {}",
         RunDir::new(ws, id.as_str()).root().display()
     );
@@ -166,7 +166,7 @@ pub fn start(ws: &Workspace, id: &str, foreground: bool, threads: Option<usize>)
         return result;
     }
     let pid = runs::launch(ws, id, &Launcher::default())?;
-    println!(
+    say!(
         "run {id} started in the background (pid {pid}); follow it with \
          `plantune-tui runs tail {id} --follow`, stop it with `plantune-tui runs stop {id}`"
     );
@@ -174,7 +174,12 @@ pub fn start(ws: &Workspace, id: &str, foreground: bool, threads: Option<usize>)
 }
 
 fn worker(ws: &Workspace, id: &str, threads: Option<usize>) -> Result<()> {
+    // The name is checked before anything of the run is read.
+    runs::RunId::existing(ws, id)?;
     let run_toml = RunDir::new(ws, id).config();
+    if !run_toml.is_file() {
+        return Err(runs::RunError::NoConfig { id: id.to_owned() }.into());
+    }
     // `--device` (or the environment) wins; otherwise the device the run was created
     // on. Before the thread pool starts: selecting sets the environment.
     if crate::device::selected().is_none()
@@ -190,7 +195,7 @@ fn worker(ws: &Workspace, id: &str, threads: Option<usize>) -> Result<()> {
     unsafe { libc::signal(libc::SIGXFSZ, libc::SIG_IGN) };
     let stop = install_stop_handler().context("installing the SIGTERM handler")?;
     let ending = runs::work(ws, id, stop)?;
-    println!("run {id}: {ending:?}");
+    say!("run {id}: {ending:?}");
     Ok(())
 }
 

@@ -38,7 +38,7 @@ pub struct StatusArgs {
 
 pub fn init(args: InitArgs, paths: &Paths) -> Result<()> {
     let ws = Workspace::init(&args.dir, paths)?;
-    println!(
+    say!(
         "initialised workspace {} at {}",
         ws.name(),
         args.dir.display()
@@ -59,7 +59,7 @@ pub fn import(args: ImportArgs, globals: &Globals) -> Result<()> {
     }
     progress.end(report.is_ok());
     let report = report?;
-    println!(
+    say!(
         "{}: read {} problems ({} {}), {} new, {} already present",
         report.file.display(),
         report.read,
@@ -68,6 +68,14 @@ pub fn import(args: ImportArgs, globals: &Globals) -> Result<()> {
         report.inserted,
         report.unchanged
     );
+    if let Some((stored, hash)) = &report.same_content_example {
+        warn!(
+            "{}: {} problems are already stored under another name with the same content \
+             (e.g. {stored}, content hash {hash}): not imported again",
+            report.file.display(),
+            report.same_content
+        );
+    }
     Ok(())
 }
 
@@ -75,9 +83,12 @@ pub fn status(args: StatusArgs, globals: &Globals) -> Result<()> {
     let ws = globals.open()?;
     let report = ws_status::collect(ws.name(), &ws.store()?)?;
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        println!(
+            "{}",
+            crate::text::json_safe(&serde_json::to_string_pretty(&report)?)
+        );
     } else {
-        print!("{}", report.to_text());
+        say_raw!("{}", report.to_text());
     }
     Ok(())
 }

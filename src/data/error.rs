@@ -16,6 +16,9 @@ pub enum Location {
     Line(usize),
     /// A 1-based row of a Parquet file.
     Row(usize),
+    /// The 0-based index of an element of a top-level JSON array, with the line on
+    /// which it starts.
+    Element { index: usize, line: usize },
 }
 
 impl fmt::Display for Location {
@@ -24,6 +27,7 @@ impl fmt::Display for Location {
             Self::File => write!(f, "0"),
             Self::Line(line) => write!(f, "{line}"),
             Self::Row(row) => write!(f, "row {row}"),
+            Self::Element { index, line } => write!(f, "{line}: element {index}"),
         }
     }
 }
@@ -40,6 +44,7 @@ pub enum ImportErrorKind {
     WrongType,
     EmptyValue,
     NoAnswer,
+    NulCharacter,
     DuplicateId,
     Parquet,
 }

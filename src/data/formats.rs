@@ -87,8 +87,25 @@ impl Record<'_> {
             },
             other => return Err(self.wrong_type(name, "a string", &other)),
         };
+        self.no_nul(name, &text)?;
         let trimmed = text.trim();
         Ok((!trimmed.is_empty()).then(|| trimmed.to_owned()))
+    }
+
+    /// NUL is refused in every text field (a raw byte or JSON's `\u0000`): SQLite and C
+    /// strings cut at it, and no dataset means one.
+    fn no_nul(&self, field: &str, text: &str) -> Result<(), ImportError> {
+        match text.find('\0') {
+            None => Ok(()),
+            Some(at) => Err(self.error(
+                field,
+                ImportErrorKind::NulCharacter,
+                format!(
+                    "NUL character at character {}",
+                    text[..at].chars().count() + 1
+                ),
+            )),
+        }
     }
 
     /// A required answer: a string, a number (AIME answers are often integers), or a
@@ -135,6 +152,7 @@ impl Record<'_> {
     }
 
     fn non_empty(&self, field: &str, text: &str) -> Result<String, ImportError> {
+        self.no_nul(field, text)?;
         let trimmed = text.trim();
         if trimmed.is_empty() {
             Err(self.empty(field))
@@ -247,7 +265,16 @@ fn gsm8k(record: &mut Record) -> Result<Parsed, ImportError> {
             }
             record.non_empty(answer_field, final_answer)?
         }
-        None => full_answer,
+        // The split layout: the worked solution in its own field, the answer bare.
+        None if solution.is_some() => full_answer,
+        None => {
+            return Err(record.error(
+                answer_field,
+                ImportErrorKind::NoAnswer,
+                "no `####` before the final answer (GSM8K writes `solution #### 42`, or the \
+                 answer alone with the worked solution in `solution`)",
+            ));
+        }
     };
     Ok(Parsed {
         id,

@@ -17,6 +17,11 @@ pub struct ImportReport {
     pub read: usize,
     pub inserted: usize,
     pub unchanged: usize,
+    /// Items already stored with the same content under another dataset or id (the
+    /// same file imported under another name): not stored twice.
+    pub same_content: usize,
+    /// The first such item's stored `dataset/id` and its content hash.
+    pub same_content_example: Option<(String, String)>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -50,5 +55,7 @@ pub fn import_file(
         read: problems.len(),
         inserted: outcome.inserted,
         unchanged: outcome.unchanged,
+        same_content: outcome.same_content,
+        same_content_example: outcome.same_content_example,
     })
 }

@@ -123,5 +123,6 @@ fn describe(location: Location) -> String {
         Location::File => "the file".to_owned(),
         Location::Line(line) => format!("line {line}"),
         Location::Row(row) => format!("row {row}"),
+        Location::Element { index, .. } => format!("element {index}"),
     }
 }

@@ -191,7 +191,10 @@ fn read_json_array(path: &Path, bytes: &[u8]) -> Result<Vec<RawRecord>, ImportEr
     } else {
         loop {
             cursor.skip_whitespace();
-            let location = Location::Line(cursor.line);
+            let location = Location::Element {
+                index: records.len(),
+                line: cursor.line,
+            };
             let value = cursor.next_value()?;
             records.push(RawRecord {
                 location,

@@ -47,6 +47,20 @@ impl ApiError {
         }
     }
 
+    /// The body did not arrive within the server's body timeout (a stalled client).
+    pub fn body_timeout(timeout: std::time::Duration) -> Self {
+        Self {
+            status: 408,
+            kind: "invalid_request_error",
+            message: format!(
+                "the request body did not arrive within {:.1} s",
+                timeout.as_secs_f64()
+            ),
+            param: None,
+            code: Some("request_timeout"),
+        }
+    }
+
     pub fn too_large(limit: usize) -> Self {
         Self {
             status: 413,

@@ -70,17 +70,28 @@ pub fn reap_when_done(pid: u32) {
     });
 }
 
-/// Has our child `pid` ended? Reaps it if so.
-fn child_ended(pid: libc::pid_t) -> bool {
+/// Has our child `pid` ended? Reaps it if so, and says whether it exited with 0
+/// (`None`: it still runs).
+fn child_ended(pid: libc::pid_t) -> Option<bool> {
     let mut status = 0;
     // SAFETY: a non-blocking wait on our own child; `status` outlives the call.
     let rc = unsafe { libc::waitpid(pid, &mut status, libc::WNOHANG) };
-    rc == pid || rc == -1
+    if rc == pid {
+        Some(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0)
+    } else if rc == -1 {
+        // Already reaped elsewhere: its exit status is gone; the lock tells the rest.
+        Some(true)
+    } else {
+        None
+    }
 }
 
 /// Waits until our child `pid`, just spawned to own the job in `dir`, holds its lock
 /// or has ended, at most `timeout`; a child still running is then reaped by a thread
-/// when it ends. Returns what the lock says at that point.
+/// when it ends. Returns what the lock says at that point. A child that failed is an
+/// error here, in the process that launched it, not only a line in its log: another
+/// process holding the lock (two launches at once) is [`JobError::AlreadyRunning`]
+/// with that holder's pid.
 pub fn wait_for_start(dir: &Path, pid: u32, timeout: Duration) -> Result<Liveness, JobError> {
     let Ok(child) = libc::pid_t::try_from(pid) else {
         return liveness(dir);
@@ -88,12 +99,32 @@ pub fn wait_for_start(dir: &Path, pid: u32, timeout: Duration) -> Result<Livenes
     let deadline = Instant::now() + timeout;
     loop {
         let state = liveness(dir)?;
-        if matches!(state, Liveness::Alive { .. }) {
+        // Held by our child, not by a worker another launch started at the same time
+        // (whose lock our child is about to fail to take).
+        if state
+            == (Liveness::Alive {
+                pid: Some(i64::from(pid)),
+            })
+        {
             reap_when_done(pid);
             return Ok(state);
         }
-        if child_ended(child) {
-            return liveness(dir);
+        if let Some(succeeded) = child_ended(child) {
+            let state = liveness(dir)?;
+            // Our child wrote its pid once it held the lock: it started, and how its
+            // run ended is in the run's events.
+            let took_lock = super::read_pid(dir) == Some(i64::from(pid));
+            return match state {
+                _ if succeeded || took_lock => Ok(state),
+                Liveness::Alive { pid: Some(holder) } => Err(JobError::AlreadyRunning {
+                    dir: dir.to_path_buf(),
+                    pid: holder,
+                }),
+                _ => Err(JobError::WorkerFailed {
+                    dir: dir.to_path_buf(),
+                    last_error: last_error_line(dir),
+                }),
+            };
         }
         if Instant::now() >= deadline {
             reap_when_done(pid);
@@ -101,4 +132,13 @@ pub fn wait_for_start(dir: &Path, pid: u32, timeout: Duration) -> Result<Livenes
         }
         std::thread::sleep(Duration::from_millis(20));
     }
+}
+
+/// The last `error:` line of a job's stderr log, which is what its failure says.
+fn last_error_line(dir: &Path) -> String {
+    let text = std::fs::read_to_string(dir.join(super::STDERR_LOG)).unwrap_or_default();
+    text.lines()
+        .rev()
+        .find(|l| l.starts_with("error:"))
+        .map_or_else(|| "see its stderr.log".to_owned(), |l| l.to_owned())
 }

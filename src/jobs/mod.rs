@@ -29,6 +29,8 @@ pub const HEARTBEAT_FILE: &str = "heartbeat";
 pub const STDOUT_LOG: &str = "stdout.log";
 pub const STDERR_LOG: &str = "stderr.log";
 pub const NOTES_LOG: &str = "notes.log";
+/// Attempts, 25 ms apart, to take a busy run lock before it counts as held.
+const LOCK_TRIES: u32 = 12;
 
 #[derive(Debug, thiserror::Error)]
 pub enum JobError {
@@ -39,6 +41,8 @@ pub enum JobError {
     },
     #[error("run in {} is already running (pid {pid})", dir.display())]
     AlreadyRunning { dir: PathBuf, pid: i64 },
+    #[error("the worker for {} exited before taking the run's lock: {last_error}", dir.display())]
+    WorkerFailed { dir: PathBuf, last_error: String },
     #[error("run in {} is not running", dir.display())]
     NotRunning { dir: PathBuf },
 }
@@ -119,7 +123,15 @@ impl RunLock {
             .write(true)
             .open(&path)
             .map_err(io_err(&path))?;
-        if !try_flock(&file).map_err(io_err(&path))? {
+        // [`liveness`] probes by taking the lock for an instant: a busy lock is retried
+        // for a moment so that a probe is not mistaken for a live holder.
+        let mut tries = 0;
+        while !try_flock(&file).map_err(io_err(&path))? {
+            tries += 1;
+            if tries < LOCK_TRIES {
+                std::thread::sleep(Duration::from_millis(25));
+                continue;
+            }
             return Err(JobError::AlreadyRunning {
                 dir: dir.to_path_buf(),
                 pid: read_pid(dir).unwrap_or(-1),

@@ -53,7 +53,11 @@ pub fn create_from_preset(ws: &Workspace, preset: &Preset) -> Result<RunId, RunE
 /// session, so closing the terminal, the TUI or the SSH connection does not stop it.
 /// Returns the worker's pid once it holds the run's lock (or has already ended).
 pub fn launch(ws: &Workspace, id: &str, launcher: &Launcher) -> Result<u32, RunError> {
+    RunId::existing(ws, id)?;
     let dir = RunDir::new(ws, id);
+    if !dir.config().is_file() {
+        return Err(RunError::NoConfig { id: id.to_owned() });
+    }
     let mut command = launcher.command(&ws.root, &["train", "worker", id])?;
     let pid = jobs::spawn_detached(&mut command, dir.root())?;
     jobs::wait_for_start(dir.root(), pid, START_WAIT)?;
@@ -63,12 +67,14 @@ pub fn launch(ws: &Workspace, id: &str, launcher: &Launcher) -> Result<u32, RunE
 /// Asks a running run to stop: SIGTERM to the process holding its lock, which then
 /// finishes its step, checkpoints and ends `stopped`. Returns that process's pid.
 pub fn stop(ws: &Workspace, id: &str) -> Result<i64, RunError> {
+    RunId::existing(ws, id)?;
     Ok(jobs::request_stop(RunDir::new(ws, id).root())?)
 }
 
 /// Whether run `id` may be resumed: not running, registered, not completed, and with
 /// the frozen config a worker needs.
 pub fn check_resumable(ws: &Workspace, id: &str) -> Result<(), RunError> {
+    RunId::existing(ws, id)?;
     let dir = RunDir::new(ws, id);
     if let Liveness::Alive { pid } = dir.liveness()? {
         return Err(RunError::StillRunning {
@@ -153,11 +159,18 @@ mod tests {
         std::fs::remove_file(dir.config()).unwrap();
         let err = check_resumable(&ws, id).unwrap_err().to_string();
         assert!(err.contains("has no run.toml"), "{err}");
+        std::fs::write(dir.config(), "").unwrap();
 
         ws.store().unwrap().set_run_status(id, "completed").unwrap();
         let err = check_resumable(&ws, id).unwrap_err().to_string();
-        assert_eq!(err, format!("run {id} already completed"));
+        assert!(
+            err.starts_with(&format!("run {id} already completed")),
+            "{err}"
+        );
 
+        let dead = ws.runs_dir().join("sft-0-dead");
+        std::fs::create_dir_all(&dead).unwrap();
+        std::fs::write(dead.join("run.toml"), "").unwrap();
         let err = check_resumable(&ws, "sft-0-dead").unwrap_err();
         assert_eq!(
             format!("{:#}", anyhow::Error::from(err)),

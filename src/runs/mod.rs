@@ -67,8 +67,12 @@ pub enum RunError {
     StillRunning { id: String, pid: Option<i64> },
     #[error("run {id} is not in the workspace's registry")]
     NotRegistered { id: String, source: StoreError },
-    #[error("run {id} already completed")]
+    #[error("run {id} already completed; nothing to resume (start a new run to train again)")]
     AlreadyCompleted { id: String },
+    #[error("{name:?} is not a run id: {reason}")]
+    BadRunName { name: String, reason: String },
+    #[error("no run {name} in {}", runs.display())]
+    NoSuchRun { name: String, runs: PathBuf },
     #[error("run {id} has no run.toml, so there is nothing to resume")]
     NoConfig { id: String },
 }

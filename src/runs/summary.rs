@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use crate::runlog::{DeviceStats, RunEvent, RunStatus, TimedEvent, read_all};
+use crate::runlog::{Attempts, DeviceStats, RunEvent, RunStatus, TimedEvent, read_all};
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct LastStep {
@@ -32,6 +32,9 @@ pub struct RunSummary {
     pub checkpoints: u64,
     /// The latest device statistics.
     pub device: Option<DeviceStats>,
+    /// Starts and resumes, and which attempt owns each step: a step replayed after a
+    /// resume is counted once ([`RunSummary::steps`]).
+    pub attempts: Attempts,
 }
 
 impl RunSummary {
@@ -47,6 +50,7 @@ impl RunSummary {
     pub fn apply(&mut self, timed: &TimedEvent) {
         self.events += 1;
         self.first_t.get_or_insert(timed.t);
+        self.attempts.apply(&timed.event);
         match &timed.event {
             RunEvent::RunStarted { device, .. } => {
                 self.finished = None;
@@ -82,6 +86,11 @@ impl RunSummary {
             | RunEvent::Log { .. }
             | RunEvent::Unknown => {}
         }
+    }
+
+    /// Distinct steps the run has written, each once however many attempts wrote it.
+    pub fn steps(&self) -> usize {
+        self.attempts.steps()
     }
 
     /// Seconds left at the current pace, when the run says how many steps it plans.

@@ -8,7 +8,8 @@ use std::time::Duration;
 
 use super::card::{CardFacts, write_card};
 use super::{
-    Ending, GrpoRunConfig, RunDir, RunError, RunKind, RunSummary, SftRunConfig, io, read_toml,
+    Ending, GrpoRunConfig, RunDir, RunError, RunId, RunKind, RunSummary, SftRunConfig, io,
+    read_toml,
 };
 use crate::jobs::{Heartbeat, RunLock, StopFlag};
 use crate::runlog::{EventWriter, RunEvent, RunStatus};
@@ -19,12 +20,21 @@ use crate::workspace::store::DatasetRecord;
 const HEARTBEAT_EVERY: Duration = Duration::from_secs(2);
 
 pub fn work(ws: &Workspace, id: &str, stop: StopFlag) -> Result<Ending, RunError> {
+    RunId::existing(ws, id)?;
     let dir = RunDir::new(ws, id);
+    if !dir.config().is_file() {
+        return Err(RunError::NoConfig { id: id.to_owned() });
+    }
     let _lock = RunLock::acquire(dir.root())?;
     let _beat = Heartbeat::start(dir.root(), HEARTBEAT_EVERY);
     let mut events = EventWriter::open(&dir.events()).map_err(io(dir.root()))?;
     let mut store = ws.store()?;
     let mut record = store.run(id)?;
+    // Checked again under the lock: a resume that raced another one to it must not
+    // train a run the other has just completed.
+    if record.status == "completed" {
+        return Err(RunError::AlreadyCompleted { id: id.to_owned() });
+    }
     record.status = "running".into();
     record.pid = Some(i64::from(std::process::id()));
     store.upsert_run(&record)?;

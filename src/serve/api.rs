@@ -183,13 +183,30 @@ pub fn parse_request(body: &[u8]) -> Result<ChatJob, ApiError> {
 fn message(index: usize, raw: RawMessage) -> Result<ChatMessage, ApiError> {
     // Newer OpenAI clients send system prompts as `developer`; local templates know
     // only `system`.
-    let role = if raw.role == "developer" {
-        "system".to_owned()
-    } else {
-        raw.role
+    let role = match raw.role.as_str() {
+        "developer" => "system".to_owned(),
+        "system" | "user" | "assistant" | "tool" => raw.role,
+        // OpenAI refuses a role it does not know rather than guessing.
+        other => {
+            return Err(ApiError::invalid(
+                format!(
+                    "messages[{index}].role: {:?} is not one of system, developer, user, \
+                     assistant, tool",
+                    crate::text::sanitize(other)
+                ),
+                Some("messages"),
+            ));
+        }
     };
     let content = match raw.content {
-        None => String::new(),
+        // Only an assistant turn (one that called tools) may come without content.
+        None if role == "assistant" => String::new(),
+        None => {
+            return Err(ApiError::invalid(
+                format!("messages[{index}].content: null or missing for role {role:?}"),
+                Some("messages"),
+            ));
+        }
         Some(Content::Text(text)) => text,
         Some(Content::Parts(parts)) => {
             let mut text = String::new();
@@ -379,6 +396,15 @@ mod tests {
                 r#"{"messages":[{"role":"user","content":[{"type":"image_url"}]}]}"#,
                 Some("messages"),
             ),
+            (
+                r#"{"messages":[{"role":"wizard","content":"x"}]}"#,
+                Some("messages"),
+            ),
+            (
+                r#"{"messages":[{"role":"user","content":null}]}"#,
+                Some("messages"),
+            ),
+            (r#"{"messages":[{"role":"system"}]}"#, Some("messages")),
         ];
         for (body, param) in cases {
             let err = parse(body).unwrap_err();

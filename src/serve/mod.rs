@@ -8,6 +8,7 @@
 //! accept loop or other connections, and a full queue is answered at once with 503.
 
 pub mod api;
+mod conn;
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -22,9 +23,12 @@ use hyper::header::{CACHE_CONTROL, CONTENT_TYPE, HeaderValue};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
-use hyper_util::rt::TokioIo;
-use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpListener;
+use tokio::task::JoinSet;
+
+pub use self::conn::Limits;
+use self::conn::{Activity, Busy, Tracked};
 
 pub use crate::infer::engine::{
     Backend, Engine, Generated, ModelSource, Queue, ServeError, Streaming, resolve_model,
@@ -43,6 +47,8 @@ pub struct ServerInfo {
     /// Listed by `/v1/models` and used in answers to requests that name no model.
     pub model_name: String,
     pub max_body: usize,
+    /// Timeouts and caps that keep slow or silent clients from holding the server.
+    pub limits: Limits,
 }
 
 /// One answered request, for the caller to log. Only fixed route names and numbers:
@@ -73,8 +79,9 @@ fn unix_seconds() -> u64 {
         .unwrap_or(0)
 }
 
-/// Serves on `listener` until `shutdown` resolves, then stops accepting and waits for
-/// the requests in flight (queued ones included) to be answered.
+/// Serves on `listener` until `shutdown` resolves, then stops accepting: connections
+/// with no request in flight close at once, requests in flight get
+/// `limits.shutdown_timeout` to be answered, and whatever is left is dropped.
 pub async fn serve(
     listener: TcpListener,
     queue: Queue,
@@ -82,13 +89,15 @@ pub async fn serve(
     log: LogSink,
     shutdown: impl Future<Output = ()>,
 ) -> std::io::Result<()> {
+    let limits = info.limits;
     let state = Arc::new(State {
         queue,
         info,
         created: unix_seconds(),
         log,
     });
-    let graceful = GracefulShutdown::new();
+    let (stopping, stop_watch) = tokio::sync::watch::channel(false);
+    let mut connections = JoinSet::new();
     tokio::pin!(shutdown);
     loop {
         tokio::select! {
@@ -105,22 +114,78 @@ pub async fn serve(
                         continue;
                     }
                 };
+                if connections.len() >= limits.max_connections {
+                    // Best effort, without waiting on a client that may not read.
+                    let _ = stream.try_write(FULL);
+                    continue;
+                }
                 let _ = stream.set_nodelay(true);
-                let state = state.clone();
-                let service = service_fn(move |req| handle(req, state.clone()));
-                let conn = http1::Builder::new().serve_connection(TokioIo::new(stream), service);
-                let conn = graceful.watch(conn);
-                tokio::spawn(async move {
-                    // A client that drops its connection is not the server's error.
-                    let _ = conn.await;
-                });
+                connections.spawn(connection(stream, state.clone(), limits, stop_watch.clone()));
             }
+            Some(_) = connections.join_next(), if !connections.is_empty() => {}
             _ = &mut shutdown => break,
         }
     }
     drop(listener);
-    graceful.shutdown().await;
+    let _ = stopping.send(true);
+    let drained = tokio::time::timeout(limits.shutdown_timeout, async {
+        while connections.join_next().await.is_some() {}
+    })
+    .await;
+    if drained.is_err() {
+        connections.abort_all();
+        while connections.join_next().await.is_some() {}
+    }
     Ok(())
+}
+
+/// The answer to a connection over the cap.
+const FULL: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\n\
+content-length: 71\r\nconnection: close\r\n\r\n\
+{\"error\":{\"message\":\"too many open connections\",\"type\":\"server_error\"}}";
+
+/// One client connection under `limits`: hyper enforces the header timeout; this loop
+/// closes the connection once it has been idle (no request in flight, no bytes moving)
+/// for `idle_timeout`, and, once the server stops, as soon as no request is in flight.
+async fn connection(
+    stream: tokio::net::TcpStream,
+    state: Arc<State>,
+    limits: Limits,
+    mut stopping: tokio::sync::watch::Receiver<bool>,
+) {
+    let activity = Activity::new();
+    let for_service = activity.clone();
+    let service = service_fn(move |req| {
+        let busy = Busy::new(&for_service);
+        handle(req, state.clone(), busy)
+    });
+    let conn = http1::Builder::new()
+        .timer(TokioTimer::new())
+        .header_read_timeout(limits.header_timeout)
+        .serve_connection(
+            TokioIo::new(Tracked::new(stream, activity.clone())),
+            service,
+        );
+    tokio::pin!(conn);
+    let tick = conn::check_every(&limits);
+    let mut stop_seen = false;
+    loop {
+        tokio::select! {
+            // A client that drops its connection is not the server's error.
+            _ = conn.as_mut() => return,
+            changed = stopping.changed(), if !stop_seen => {
+                stop_seen = true;
+                if changed.is_ok() {
+                    conn.as_mut().graceful_shutdown();
+                }
+            }
+            _ = tokio::time::sleep(tick) => {}
+        }
+        let idle = !activity.busy() && activity.idle_for() >= limits.idle_timeout;
+        if idle || (stop_seen && !activity.busy()) {
+            return;
+        }
+    }
 }
 
 fn is_fatal_accept_error(e: &std::io::Error) -> bool {
@@ -132,7 +197,11 @@ fn is_fatal_accept_error(e: &std::io::Error) -> bool {
 
 type Answer = Result<(serde_json::Value, Option<api::UsageBody>), ApiError>;
 
-async fn handle(req: Request<Incoming>, state: Arc<State>) -> Result<Response<Body>, Infallible> {
+async fn handle(
+    req: Request<Incoming>,
+    state: Arc<State>,
+    busy: Busy,
+) -> Result<Response<Body>, Infallible> {
     let started = Instant::now();
     let method = req.method().clone();
     let method_name: &'static str = match method {
@@ -142,7 +211,7 @@ async fn handle(req: Request<Incoming>, state: Arc<State>) -> Result<Response<Bo
     };
     let path = req.uri().path().trim_end_matches('/').to_owned();
     let (route, answer): (&'static str, Answer) = match (&method, path.as_str()) {
-        (&Method::POST, "/v1/chat/completions") => match chat(req, &state, started).await {
+        (&Method::POST, "/v1/chat/completions") => match chat(req, &state, started, busy).await {
             Chat::Streamed(response) => return Ok(response),
             Chat::Answered(answer) => ("/v1/chat/completions", answer),
         },
@@ -228,7 +297,8 @@ enum Chat {
     Streamed(Response<Body>),
 }
 
-async fn chat(req: Request<Incoming>, state: &Arc<State>, started: Instant) -> Chat {
+/// `busy` lasts until the answer is complete: for a stream, until its last event.
+async fn chat(req: Request<Incoming>, state: &Arc<State>, started: Instant, busy: Busy) -> Chat {
     let job = match read_job(req, state).await {
         Ok(job) => job,
         Err(e) => return Chat::Answered(Err(e)),
@@ -254,6 +324,7 @@ async fn chat(req: Request<Incoming>, state: &Arc<State>, started: Instant) -> C
                 },
                 state.clone(),
                 started,
+                busy,
             )),
             Err(e) => Chat::Answered(Err(e)),
         };
@@ -263,9 +334,10 @@ async fn chat(req: Request<Incoming>, state: &Arc<State>, started: Instant) -> C
 
 async fn read_job(req: Request<Incoming>, state: &State) -> Result<ChatJob, ApiError> {
     let limit = state.info.max_body;
-    let body = Limited::new(req.into_body(), limit)
-        .collect()
+    let timeout = state.info.limits.body_timeout;
+    let body = tokio::time::timeout(timeout, Limited::new(req.into_body(), limit).collect())
         .await
+        .map_err(|_| ApiError::body_timeout(timeout))?
         .map_err(|e| {
             if e.is::<LengthLimitError>() {
                 ApiError::too_large(limit)
@@ -364,9 +436,11 @@ fn event_stream(
     head: StreamHead,
     state: Arc<State>,
     started: Instant,
+    busy: Busy,
 ) -> Response<Body> {
     let (tx, rx) = tokio::sync::mpsc::channel::<Bytes>(64);
     tokio::spawn(async move {
+        let _busy = busy;
         // A client that hangs up makes `send` fail; the answer is still awaited so
         // the request is logged with what it cost.
         for index in 0..head.choices {
@@ -431,5 +505,7 @@ fn event_stream(
     response
 }
 
+#[cfg(test)]
+mod slow_clients;
 #[cfg(test)]
 mod tests;

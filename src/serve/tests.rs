@@ -6,8 +6,8 @@ use crate::infer::FinishReason;
 
 /// Answers with the last message reversed, after `delay`, so the HTTP layer can be
 /// tested without a model.
-struct Echo {
-    delay: Duration,
+pub(super) struct Echo {
+    pub(super) delay: Duration,
 }
 
 impl Backend for Echo {
@@ -46,14 +46,18 @@ impl Backend for Echo {
     }
 }
 
-struct Running {
-    base: String,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    server: tokio::task::JoinHandle<std::io::Result<()>>,
+pub(super) struct Running {
+    pub(super) base: String,
+    pub(super) stop: Option<tokio::sync::oneshot::Sender<()>>,
+    pub(super) server: tokio::task::JoinHandle<std::io::Result<()>>,
     logs: Arc<Mutex<Vec<RequestLog>>>,
 }
 
 async fn start(delay: Duration, capacity: usize) -> Running {
+    start_with(delay, capacity, Limits::default()).await
+}
+
+pub(super) async fn start_with(delay: Duration, capacity: usize, limits: Limits) -> Running {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}/v1", listener.local_addr().unwrap());
     let (queue, _worker) = crate::infer::engine::spawn_worker(Echo { delay }, capacity).unwrap();
@@ -64,6 +68,7 @@ async fn start(delay: Duration, capacity: usize) -> Running {
     let info = ServerInfo {
         model_name: "echo".into(),
         max_body: 1024,
+        limits,
     };
     let server = tokio::spawn(serve(listener, queue, info, log, async {
         let _ = stopped.await;

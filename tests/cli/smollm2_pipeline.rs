@@ -4,7 +4,6 @@
 
 #![allow(clippy::unwrap_used)]
 
-
 use crate::common;
 use std::path::Path;
 use std::process::Command as Process;

@@ -164,3 +164,43 @@ fn import_is_idempotent_and_a_bad_row_writes_nothing() {
         "the failed import wrote nothing"
     );
 }
+
+#[test]
+fn the_same_content_under_another_file_name_is_reported_not_stored_twice() {
+    let home = tempfile::tempdir().unwrap();
+    let ws = home.path().join("ws");
+    cli(home.path())
+        .args(["init", ws.to_str().unwrap()])
+        .assert()
+        .success();
+    // No id and no dataset field: the dataset is named after the file.
+    let rows: String = (0..25)
+        .map(|i| {
+            format!(
+                "{{\"question\": \"What is {i} + 1?\", \"answer\": \"{}\"}}\n",
+                i + 1
+            )
+        })
+        .collect();
+    let (a, b) = (home.path().join("a.jsonl"), home.path().join("b.jsonl"));
+    std::fs::write(&a, &rows).unwrap();
+    std::fs::write(&b, &rows).unwrap();
+    let import = |file: &std::path::Path| {
+        cli(home.path())
+            .args(["--workspace", ws.to_str().unwrap(), "import"])
+            .arg(file)
+            .args(["--format", "jsonl", "--split", "train"])
+            .assert()
+    };
+    import(&a)
+        .success()
+        .stdout(predicate::str::contains("25 new"));
+    import(&b)
+        .success()
+        .stdout(predicate::str::contains("0 new"))
+        .stderr(
+            predicate::str::contains("25 problems are already stored under another name")
+                .and(predicate::str::contains("(e.g. a/sha256:"))
+                .and(predicate::str::contains("content hash")),
+        );
+}

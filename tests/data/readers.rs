@@ -225,7 +225,7 @@ fn json_array_elements_report_the_line_where_they_start() {
     assert_eq!(
         text,
         format!(
-            "{}:4: answer: empty after trimming whitespace",
+            "{}:4: element 1: answer: empty after trimming whitespace",
             path.display()
         )
     );
@@ -585,4 +585,58 @@ fn json_file_that_is_neither_array_nor_objects_is_rejected() {
             path.display()
         )
     );
+}
+
+#[test]
+fn nul_characters_are_refused_with_file_line_and_field() {
+    let dir = TempDir::new().expect("tempdir");
+    // JSON's \u0000 escape, and in an array element.
+    let path = write(
+        &dir,
+        "n.jsonl",
+        "{\"question\": \"q\", \"answer\": \"1\"}\n{\"question\": \"a\\u0000b\", \"answer\": \"2\"}\n",
+    );
+    let (kind, text) = error_text(&path, DatasetFormat::Jsonl);
+    assert_eq!(kind, ImportErrorKind::NulCharacter);
+    assert_eq!(
+        text,
+        format!(
+            "{}:2: question: NUL character at character 2",
+            path.display()
+        )
+    );
+    let path = write(
+        &dir,
+        "n.json",
+        "[{\"question\": \"q\", \"answer\": \"1\", \"solution\": \"\\u0000\"}]",
+    );
+    let (kind, text) = error_text(&path, DatasetFormat::Jsonl);
+    assert_eq!(kind, ImportErrorKind::NulCharacter);
+    assert!(
+        text.ends_with(":1: element 0: solution: NUL character at character 1"),
+        "{text}"
+    );
+}
+
+#[test]
+fn a_gsm8k_answer_without_the_marker_is_an_error_unless_the_solution_is_apart() {
+    let dir = TempDir::new().expect("tempdir");
+    let path = write(
+        &dir,
+        "g.jsonl",
+        "{\"question\": \"q\", \"answer\": \"She has 3 + 4 = 7 apples.\"}\n",
+    );
+    let (kind, text) = error_text(&path, DatasetFormat::Gsm8k);
+    assert_eq!(kind, ImportErrorKind::NoAnswer);
+    assert!(
+        text.starts_with(&format!("{}:1: answer: no `####`", path.display())),
+        "{text}"
+    );
+    let split = write(
+        &dir,
+        "s.jsonl",
+        "{\"question\": \"q\", \"answer\": \"7\", \"solution\": \"3 + 4 = 7\"}\n",
+    );
+    let problems = read_problems(&split, DatasetFormat::Gsm8k, "train").expect("split layout");
+    assert_eq!(problems[0].gold_answer, "7");
 }

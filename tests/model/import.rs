@@ -3,7 +3,6 @@
 //! (The logit comparison against candle's quantized reference lives in
 //! `model_import_reference.rs`: it needs a process-wide candle setting.)
 
-
 use crate::common;
 use std::collections::HashMap;
 use std::io::{Read, Write};

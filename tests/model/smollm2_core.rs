@@ -4,7 +4,6 @@
 
 #![allow(clippy::unwrap_used)]
 
-
 use crate::common;
 use candle_core::{DType, Device, Tensor};
 use plantune_tui::infer::{SamplingParams, generate};

@@ -8,8 +8,8 @@ use crate::common;
 
 // Test scaffolding (the server, fixtures) panics to report a failure, like the tests.
 
-use plantune_tui::teacher::{ClientConfig, DistillOptions, OpenAiClient, distill};
 use common::teacher::{Fault, PLAN_PROMPT, ScriptedServer, pipeline_teacher, problem, workspace};
+use plantune_tui::teacher::{ClientConfig, DistillOptions, OpenAiClient, distill};
 
 const KEY_ENV: &str = "PLANTUNE_TEST_TEACHER_KEY";
 const KEY: &str = "sk-test-6f1d0c9a1b2e4d7f";

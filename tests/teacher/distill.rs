@@ -10,13 +10,13 @@ use crate::common;
 use std::collections::HashSet;
 use std::time::Duration;
 
-use plantune_tui::teacher::{DistillError, DistillEvent, DistillOptions, DistillProgress, distill};
-use plantune_tui::workspace::Workspace;
-use plantune_tui::workspace::records::Candidate;
 use common::teacher::{
     CONSTRAINTS_PROMPT, EXECUTE_PROMPT, JUDGE_PROMPT, PLAN_PROMPT, ScriptedServer,
     pipeline_teacher, problem, workspace,
 };
+use plantune_tui::teacher::{DistillError, DistillEvent, DistillOptions, DistillProgress, distill};
+use plantune_tui::workspace::Workspace;
+use plantune_tui::workspace::records::Candidate;
 
 fn config(server: &ScriptedServer, n_plans: u32, concurrency: usize) -> String {
     format!(

@@ -11,14 +11,14 @@ use crate::common;
 use std::sync::Arc;
 use std::time::Duration;
 
-use plantune_tui::teacher::{
-    ClientConfig, DistillOptions, DistillReport, OpenAiClient, distill_with,
-};
-use plantune_tui::workspace::Workspace;
 use common::teacher::{
     CONSTRAINTS_PROMPT, EXECUTE_PROMPT, Fault, JUDGE_PROMPT, PLAN_PROMPT, ScriptedServer,
     pipeline_teacher, problem, workspace,
 };
+use plantune_tui::teacher::{
+    ClientConfig, DistillOptions, DistillReport, OpenAiClient, distill_with,
+};
+use plantune_tui::workspace::Workspace;
 
 /// One problem, two plans: 1 constraints call + 2 × (plan, judge, execute) = 7 calls.
 const CALLS: usize = 7;

@@ -6,7 +6,6 @@
 
 #![allow(clippy::unwrap_used)]
 
-
 use crate::common;
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};

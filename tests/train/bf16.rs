@@ -4,7 +4,6 @@
 
 #![allow(clippy::unwrap_used)]
 
-
 use crate::common;
 use plantune_tui::data::synth::{SynthConfig, generate};
 use plantune_tui::jobs::StopFlag;

@@ -5,10 +5,11 @@ use crate::common;
 
 // The teacher tests' scripted server panics to report a failure, like a test does.
 #[allow(clippy::unwrap_used)]
-
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use common::teacher::{EXECUTE_PROMPT, ScriptedServer};
+use common::tui::*;
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers, MouseButton, MouseEvent, MouseEventKind};
 use plantune_tui::jobs;
 use plantune_tui::jobs::Launcher;
@@ -22,8 +23,6 @@ use plantune_tui::workspace::config::{TeacherKind, TeacherSection};
 use plantune_tui::workspace::records::CandidateStatus;
 use plantune_tui::workspace::store::RunRecord;
 use ratatui::layout::Rect;
-use common::teacher::{EXECUTE_PROMPT, ScriptedServer};
-use common::tui::*;
 
 fn press(app: &mut App, code: KeyCode, modifiers: KeyModifiers) {
     if let Some(action) = app.handle_key(&KeyEvent::new(code, modifiers)) {

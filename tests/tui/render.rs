@@ -1,11 +1,10 @@
 //! Every screen rendered into a buffer at 80×24 and 120×40 (insta snapshots), and the
 //! guarantee that untrusted text never puts an escape sequence into a frame.
 
-
 use crate::common;
+use common::tui::*;
 use plantune_tui::tui::Action;
 use plantune_tui::workspace::records::NewCandidate;
-use common::tui::*;
 
 fn snapshot_all(width: u16, height: u16) {
     let fx = curated_workspace();

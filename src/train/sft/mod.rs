@@ -123,6 +123,20 @@ impl<M: Trainable> SftJob<'_, M> {
         }
     }
 
+    /// When `max_steps` asks for more steps than the epochs give, the epochs win; this
+    /// says so, for the run's start (a stderr line and a `log` event), not silently.
+    pub fn step_budget_note(&self) -> Option<String> {
+        let max = self.config.max_steps;
+        let total = self.total_steps();
+        (max > total).then(|| {
+            format!(
+                "max_steps = {max} but epochs = {} of this dataset give {total} steps: the run \
+                 stops after {total} (raise epochs to train longer)",
+                self.config.epochs.max(1)
+            )
+        })
+    }
+
     fn mean_eval_loss(&self) -> Result<Option<f64>, SftError> {
         if self.eval.is_empty() {
             return Ok(None);

@@ -4,7 +4,7 @@
 
 use super::{Ending, SftError, SftJob, SftRunConfig};
 use crate::jobs::StopFlag;
-use crate::runlog::EventWriter;
+use crate::runlog::{EventWriter, RunEvent};
 use crate::train::dataset;
 use crate::train::job::{self, JobPaths, PrepareError};
 use crate::train::student::load_student_from;
@@ -60,6 +60,13 @@ pub fn train(
         stop,
         pause_at: None,
     };
+    if let Some(note) = job.step_budget_note() {
+        eprintln!("warning: {note}");
+        events.write(RunEvent::Log {
+            level: "warn".into(),
+            message: note,
+        })?;
+    }
     let outcome = job.run(events, resume.as_deref())?;
     if outcome.ending == Ending::Completed {
         job::save_final(&student, paths, events)?;

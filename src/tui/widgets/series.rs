@@ -18,6 +18,11 @@ impl Series {
         if !y.is_finite() {
             return;
         }
+        // A resumed run writes again the steps after its checkpoint: the newer point
+        // replaces the older ones from there on (see `runlog::attempts`).
+        if self.last.is_some_and(|(lx, _)| x <= lx) {
+            self.points.retain(|&(px, _)| px < x);
+        }
         self.last = Some((x, y));
         let stride = self.stride.max(1);
         if self.seen.is_multiple_of(stride) {
@@ -100,5 +105,19 @@ mod tests {
         assert!(down.len() <= 81, "{}", down.len());
         assert_eq!(down.last().unwrap().0, 999_999.0);
         assert_eq!(series.bounds(), Some((0.0, 6.0)));
+    }
+
+    #[test]
+    fn a_replayed_step_replaces_the_earlier_points_from_there_on() {
+        let mut series = Series::default();
+        for x in 1..=4 {
+            series.push(f64::from(x), 1.0);
+        }
+        for x in 3..=6 {
+            series.push(f64::from(x), 2.0);
+        }
+        let xs: Vec<f64> = series.downsample(80).iter().map(|p| p.0).collect();
+        assert_eq!(xs, vec![1.0, 2.0, 3.0, 4.0, 5.0, 6.0]);
+        assert_eq!(series.bounds(), Some((1.0, 2.0)));
     }
 }

@@ -6,11 +6,17 @@ use sha2::{Digest, Sha256};
 use super::{Result, Store, StoreError, now_ms, to_json};
 use crate::workspace::records::{NewProblem, Problem};
 
-/// What one import did: re-importing the same file inserts nothing.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+/// What one import did: re-importing the same file inserts nothing, and neither does
+/// the same content under another name (another file, so another dataset).
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
 pub struct InsertOutcome {
     pub inserted: usize,
     pub unchanged: usize,
+    /// Items whose content (by [`content_hash`]) was already stored under another
+    /// dataset or id before this import: not inserted again.
+    pub same_content: usize,
+    /// The first of those: `dataset/id` of the stored copy, and the content hash.
+    pub same_content_example: Option<(String, String)>,
 }
 
 pub fn content_hash(problem: &NewProblem) -> String {
@@ -75,6 +81,16 @@ impl Store {
                     gold_solution, metadata, content_hash, created_ms)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
             )?;
+            // Rows stored before this import; duplicates inside the file itself are the
+            // dataset's own business (GSM8K has a few) and are kept.
+            let before: i64 =
+                tx.query_row("SELECT COALESCE(MAX(id), 0) FROM problems", [], |row| {
+                    row.get(0)
+                })?;
+            let mut same = tx.prepare_cached(
+                "SELECT dataset, external_id FROM problems
+                 WHERE content_hash = ?1 AND id <= ?2 LIMIT 1",
+            )?;
             let now = now_ms();
             for problem in problems {
                 let hash = content_hash(problem);
@@ -93,6 +109,16 @@ impl Store {
                         )));
                     }
                     None => {
+                        let elsewhere: Option<(String, String)> = same
+                            .query_row(params![hash, before], |row| Ok((row.get(0)?, row.get(1)?)))
+                            .optional()?;
+                        if let Some((dataset, id)) = elsewhere {
+                            outcome.same_content += 1;
+                            outcome
+                                .same_content_example
+                                .get_or_insert_with(|| (format!("{dataset}/{id}"), hash.clone()));
+                            continue;
+                        }
                         insert.execute(params![
                             problem.dataset,
                             problem.split,

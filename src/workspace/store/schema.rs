@@ -8,7 +8,7 @@ use rusqlite::{Connection, TransactionBehavior};
 use super::StoreError;
 
 /// Each entry moves the schema from version `index` to `index + 1`.
-const MIGRATIONS: &[&str] = &[V1, V2, V3, V4];
+const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5];
 
 pub const CURRENT_VERSION: u32 = MIGRATIONS.len() as u32;
 
@@ -168,3 +168,9 @@ pub fn migrate_to(conn: &mut Connection, target: u32) -> Result<(), StoreError> 
     }
     Ok(())
 }
+
+/// Version 5: problems by content hash, so an import finds the same content already
+/// stored under another file's (dataset's) name.
+const V5: &str = r#"
+CREATE INDEX problems_by_content ON problems (content_hash);
+"#;
