@@ -17,6 +17,8 @@ pub mod file;
 mod normalize;
 mod num;
 mod parse;
+mod units;
+mod words;
 
 use serde::Serialize;
 use std::fmt;
@@ -38,6 +40,8 @@ pub enum ExtractRule {
     Hashes,
     /// "The answer is ..." / "Answer: ...".
     AnswerLine,
+    /// The value stated by the final sentence ("So n = 4, 3, 2", "the graph is an ellipse").
+    FinalSentence,
     /// The last number in the text (last resort).
     LastNumber,
 }
@@ -48,6 +52,7 @@ impl fmt::Display for ExtractRule {
             ExtractRule::Boxed => "boxed",
             ExtractRule::Hashes => "hashes",
             ExtractRule::AnswerLine => "answer_line",
+            ExtractRule::FinalSentence => "final_sentence",
             ExtractRule::LastNumber => "last_number",
         })
     }
@@ -72,7 +77,7 @@ pub struct Verdict {
 }
 
 /// Finds the final answer in free model text; `None` when there is none (including a
-/// truncated `\boxed{` without its closing brace).
+/// `\boxed{` the text ends inside, such as a cut-off `\boxed{\frac{1}{2`).
 pub fn extract_answer(text: &str) -> Option<Extraction> {
     extract::extract(text).ok()
 }
@@ -146,6 +151,8 @@ mod tests {
         };
         assert!(answers_equivalent("10\\%", "10", &q).0);
         assert!(!answers_equivalent("0.1", "10\\%", &q).0);
-        assert!(answers_equivalent("0.1", "10\\%", &GradeOptions::default()).0);
+        // A decimal is not a percentage, with or without the question.
+        assert!(!answers_equivalent("0.1", "10\\%", &GradeOptions::default()).0);
+        assert!(answers_equivalent("10", "10\\%", &GradeOptions::default()).0);
     }
 }

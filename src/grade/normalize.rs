@@ -6,153 +6,15 @@
 //! still LaTeX-ish text for the parser, never a lossy "strip everything" string: `(1,2)`,
 //! `1,2` and `12` must stay distinguishable.
 
+use super::units::{is_unit_phrase, is_unit_word};
+use super::words;
+
 /// An answer after surface normalisation.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct Normalized {
     pub text: String,
     /// The answer carried `%`, `\%` or the word "percent".
     pub percent: bool,
-}
-
-/// Words dropped when they qualify a number: units, currencies, counted things.
-const UNIT_WORDS: &[&str] = &[
-    "unit",
-    "units",
-    "sq",
-    "square",
-    "cubic",
-    "cm",
-    "centimeter",
-    "centimeters",
-    "centimetre",
-    "centimetres",
-    "mm",
-    "millimeters",
-    "m",
-    "meter",
-    "meters",
-    "metre",
-    "metres",
-    "km",
-    "kilometers",
-    "kilometres",
-    "inch",
-    "inches",
-    "in",
-    "ft",
-    "foot",
-    "feet",
-    "yd",
-    "yard",
-    "yards",
-    "mile",
-    "miles",
-    "mi",
-    "mph",
-    "kmh",
-    "hour",
-    "hours",
-    "hr",
-    "hrs",
-    "h",
-    "minute",
-    "minutes",
-    "min",
-    "mins",
-    "second",
-    "seconds",
-    "sec",
-    "secs",
-    "s",
-    "day",
-    "days",
-    "week",
-    "weeks",
-    "month",
-    "months",
-    "year",
-    "years",
-    "dollar",
-    "dollars",
-    "cent",
-    "cents",
-    "euro",
-    "euros",
-    "degree",
-    "degrees",
-    "deg",
-    "radian",
-    "radians",
-    "rad",
-    "pound",
-    "pounds",
-    "lb",
-    "lbs",
-    "ounce",
-    "ounces",
-    "oz",
-    "gram",
-    "grams",
-    "g",
-    "kg",
-    "kilogram",
-    "kilograms",
-    "liter",
-    "liters",
-    "litre",
-    "litres",
-    "l",
-    "ml",
-    "gallon",
-    "gallons",
-    "cup",
-    "cups",
-    "people",
-    "person",
-    "persons",
-    "student",
-    "students",
-    "item",
-    "items",
-    "point",
-    "points",
-    "way",
-    "ways",
-    "times",
-    "of",
-    "per",
-    "each",
-    "only",
-    "total",
-    "approximately",
-    "about",
-    "j",
-    "n",
-    "w",
-    "v",
-    "a",
-    "kw",
-    "hz",
-    "pa",
-    "k",
-    "mol",
-    "ohm",
-    "ohms",
-    "ev",
-];
-
-fn is_unit_word(word: &str) -> bool {
-    let w = word.trim_matches(|c: char| c == '.' || c == ',');
-    !w.is_empty() && UNIT_WORDS.iter().any(|u| u.eq_ignore_ascii_case(w))
-}
-
-/// "cm", "square units", "m/s", "m/s^2", "km \cdot h^{-1}".
-fn is_unit_phrase(text: &str) -> bool {
-    let mut words = text
-        .split(|c: char| c.is_whitespace() || matches!(c, '/' | '^' | '{' | '}' | '-' | '*' | '\\'))
-        .filter(|w| !w.is_empty() && !w.chars().all(|c| c.is_ascii_digit()) && *w != "cdot")
-        .peekable();
-    words.peek().is_some() && words.all(is_unit_word)
 }
 
 /// Commands that only affect typesetting.
@@ -225,15 +87,13 @@ pub(crate) fn normalize(raw: &str) -> Normalized {
 
 fn normalize_nested(raw: &str, nesting: usize) -> Normalized {
     let mut out = String::with_capacity(raw.len());
-    let mut percent = false;
+    let mut state = ScanState::default();
     let chars: Vec<char> = raw.trim().chars().collect();
     let mut i = 0;
-    // After a dropped unit, a following `^2` / `^{3}` belongs to the unit, not the number.
-    let mut drop_unit_power = false;
     while i < chars.len() {
         let c = chars[i];
-        if drop_unit_power && !c.is_whitespace() {
-            drop_unit_power = false;
+        if state.drop_unit_power && !c.is_whitespace() {
+            state.drop_unit_power = false;
             if c == '^' {
                 i = skip_script(&chars, i + 1);
                 continue;
@@ -241,74 +101,19 @@ fn normalize_nested(raw: &str, nesting: usize) -> Normalized {
         }
         match c {
             '\\' => {
-                let start = i + 1;
-                let mut end = start;
-                while end < chars.len() && chars[end].is_ascii_alphabetic() {
-                    end += 1;
-                }
-                if end == start {
-                    // Single-character control symbol.
-                    match chars.get(start) {
-                        // Spacing, and the math delimiters \( \) \[ \].
-                        Some(',' | '!' | ';' | ':' | ' ' | '>' | '(' | ')' | '[' | ']') => {}
-                        Some('%') => percent = true,
-                        Some('$') => {}
-                        Some(&other) => {
-                            out.push('\\');
-                            out.push(other);
-                        }
-                        None => {}
-                    }
-                    i = start + 1;
-                    continue;
-                }
-                let name: String = chars[start..end].iter().collect();
-                i = end;
-                if DROPPED_COMMANDS.contains(&name.as_str()) {
-                    if (name == "circ" || name == "degree") && out.ends_with('^') {
-                        out.pop();
-                    }
-                    continue;
-                }
-                if TEXT_COMMANDS.contains(&name.as_str()) {
-                    let (content, next) = braced_argument(&chars, i);
-                    i = next;
-                    let trimmed = content.trim();
-                    let words_are_units = is_unit_phrase(trimmed);
-                    if trimmed.eq_ignore_ascii_case("percent") || trimmed == "%" {
-                        percent = true;
-                    } else if words_are_units && !out.trim().is_empty() {
-                        drop_unit_power = true;
-                    } else {
-                        // Nested markup inside \text is rare; normalise it the same way.
-                        out.push(' ');
-                        if nesting < MAX_TEXT_NESTING {
-                            let inner = normalize_nested(&content, nesting + 1);
-                            percent |= inner.percent;
-                            out.push_str(&inner.text);
-                        } else {
-                            out.push_str(&content);
-                        }
-                        out.push(' ');
-                    }
-                    continue;
-                }
-                if name == "pm" || name == "mp" {
-                    out.push_str("\\pm ");
-                    continue;
-                }
-                out.push('\\');
-                out.push_str(renamed_command(&name).unwrap_or(&name));
-                out.push(' ');
+                i = backslash(&chars, i, &mut out, &mut state, nesting);
                 continue;
             }
             '$' => {}
-            '%' => percent = true,
+            '%' => state.percent = true,
             '°' => {
                 if out.ends_with('^') {
                     out.pop();
                 }
+                i = skip_temperature_scale(&chars, i + 1);
+                continue;
             }
+            '∅' => out.push_str("\\emptyset "),
             '~' | '\t' | '\n' | '\r' => push_space(&mut out),
             ' ' => push_space(&mut out),
             '{' if chars.get(i + 1) == Some(&',') && chars.get(i + 2) == Some(&'}') => {
@@ -317,14 +122,28 @@ fn normalize_nested(raw: &str, nesting: usize) -> Normalized {
                 continue;
             }
             '^' if is_circ_script(&chars, i + 1) => {
-                i = skip_script(&chars, i + 1);
+                i = skip_temperature_scale(&chars, skip_script(&chars, i + 1));
                 continue;
             }
             '−' | '–' => out.push('-'),
             '×' => out.push_str("\\times "),
             '·' => out.push_str("\\cdot "),
             '÷' => out.push_str("\\div "),
-            '√' => out.push_str("\\sqrt "),
+            '√' => {
+                // "√12" means the root of 12, not TeX's `\sqrt 12` (√1·2).
+                let end = (i + 1..chars.len())
+                    .find(|&j| !chars[j].is_ascii_digit())
+                    .unwrap_or(chars.len());
+                if end > i + 1 {
+                    out.push_str("\\sqrt{");
+                    out.extend(&chars[i + 1..end]);
+                    out.push('}');
+                    i = end;
+                    continue;
+                }
+                out.push_str("\\sqrt ");
+            }
+            '±' => out.push_str("\\pm "),
             'π' => out.push_str("\\pi "),
             '∞' => out.push_str("\\infty "),
             '≤' => out.push_str("\\leq "),
@@ -344,12 +163,114 @@ fn normalize_nested(raw: &str, nesting: usize) -> Normalized {
         .trim_start_matches("\\approx")
         .trim()
         .to_string();
+    let mut percent = state.percent;
+    if text.contains(' ') || text.bytes().all(|b| b.is_ascii_alphabetic() || b == b'-') {
+        rewrite_words(&mut text);
+    }
     strip_trailing_words(&mut text, &mut percent);
     if text.contains("\\overline") {
         text = expand_repeating_decimals(&text);
     }
     text = remove_thousands_separators(&text);
     Normalized { text, percent }
+}
+
+/// What one scan of [`normalize_nested`] carries between characters.
+#[derive(Default)]
+struct ScanState {
+    percent: bool,
+    /// After a dropped unit, a following `^2` / `^{3}` belongs to the unit, not the number.
+    drop_unit_power: bool,
+}
+
+/// Rewrites the backslash command at `at` into `out`; returns the index after it.
+fn backslash(
+    chars: &[char],
+    at: usize,
+    out: &mut String,
+    state: &mut ScanState,
+    nesting: usize,
+) -> usize {
+    let mut i = at;
+    let start = i + 1;
+    let mut end = start;
+    while end < chars.len() && chars[end].is_ascii_alphabetic() {
+        end += 1;
+    }
+    if end == start {
+        // Single-character control symbol.
+        match chars.get(start) {
+            // Spacing, and the math delimiters \( \) \[ \].
+            Some(',' | '!' | ';' | ':' | ' ' | '>' | '(' | ')' | '[' | ']') => {}
+            Some('%') => state.percent = true,
+            Some('$') => {}
+            Some(&other) => {
+                out.push('\\');
+                out.push(other);
+            }
+            None => {}
+        }
+        return start + 1;
+    }
+    let name: String = chars[start..end].iter().collect();
+    i = end;
+    if DROPPED_COMMANDS.contains(&name.as_str()) {
+        if name == "circ" || name == "degree" {
+            if out.ends_with('^') {
+                out.pop();
+            }
+            return skip_temperature_scale(chars, i);
+        }
+        return i;
+    }
+    if TEXT_COMMANDS.contains(&name.as_str()) {
+        let (content, next) = braced_argument(chars, i);
+        i = next;
+        let trimmed = content.trim();
+        let words_are_units = is_unit_phrase(trimmed);
+        if trimmed.eq_ignore_ascii_case("percent") || trimmed == "%" {
+            state.percent = true;
+        } else if words_are_units && !out.trim().is_empty() {
+            state.drop_unit_power = true;
+        } else {
+            // Nested markup inside \text is rare; normalise it the same way.
+            out.push(' ');
+            if nesting < MAX_TEXT_NESTING {
+                let inner = normalize_nested(&content, nesting + 1);
+                state.percent |= inner.percent;
+                out.push_str(&inner.text);
+            } else {
+                out.push_str(&content);
+            }
+            out.push(' ');
+        }
+        return i;
+    }
+    if name == "pm" || name == "mp" {
+        out.push_str("\\pm ");
+        return i;
+    }
+    out.push('\\');
+    out.push_str(renamed_command(&name).unwrap_or(&name));
+    out.push(' ');
+    i
+}
+
+/// Number words, "below zero", trailing prose and the empty set said in words.
+fn rewrite_words(text: &mut String) {
+    if let Some(t) = words::below_zero(text) {
+        *text = t;
+    }
+    if let Some(t) = words::replace_number_words(text) {
+        *text = t;
+    }
+    words::strip_trailing_prose(text);
+    if let Some(t) = words::strip_article(text) {
+        *text = t;
+    }
+    if words::is_empty_set_phrase(text) {
+        *text = "\\emptyset".to_string();
+    }
 }
 
 fn push_space(out: &mut String) {
@@ -400,6 +321,30 @@ fn braced_argument(chars: &[char], mut i: usize) -> (String, usize) {
     (content, j)
 }
 
+/// After a degree sign, the scale letter of a temperature: `°C`, `^\\circ \\text{F}`.
+fn skip_temperature_scale(chars: &[char], mut i: usize) -> usize {
+    while i < chars.len() && matches!(chars[i], ' ' | '~') {
+        i += 1;
+    }
+    for form in [
+        "C",
+        "F",
+        "\\text{C}",
+        "\\text{F}",
+        "\\mathrm{C}",
+        "\\mathrm{F}",
+        "{C}",
+        "{F}",
+    ] {
+        let len = form.chars().count();
+        let matches = chars.len() >= i + len && chars[i..i + len].iter().copied().eq(form.chars());
+        if matches && !chars.get(i + len).is_some_and(|c| c.is_ascii_alphabetic()) {
+            return i + len;
+        }
+    }
+    i
+}
+
 fn is_circ_script(chars: &[char], i: usize) -> bool {
     let rest: String = chars[i..chars.len().min(i + 12)]
         .iter()
@@ -439,6 +384,16 @@ fn strip_trailing_words(text: &mut String, percent: &mut bool) {
         let word = &text[last_space + 1..];
         let word_core = word.trim_end_matches(['^', '2', '3']);
         let head = text[..last_space].trim_end();
+        if is_plain_number(head)
+            && (matches!(
+                word,
+                "g" | "m" | "s" | "h" | "l" | "L" | "K" | "J" | "N" | "W" | "V" | "A"
+            ) || (word.contains('/') && is_unit_phrase(word)))
+        {
+            let keep = head.len();
+            text.truncate(keep);
+            continue;
+        }
         if head.is_empty()
             || !word_core.chars().all(|c| c.is_ascii_alphabetic())
             || word_core.is_empty()
@@ -463,6 +418,14 @@ fn strip_trailing_words(text: &mut String, percent: &mut bool) {
         let keep = head.len();
         text.truncate(keep);
     }
+}
+
+/// `12`, `-3.5`: a number literal and nothing else.
+fn is_plain_number(text: &str) -> bool {
+    let t = text.strip_prefix('-').unwrap_or(text);
+    !t.is_empty()
+        && t.bytes().all(|b| b.is_ascii_digit() || b == b'.')
+        && t.bytes().any(|b| b.is_ascii_digit())
 }
 
 /// `0.\overline{3}` → `\frac{1}{3}`, `1.2\overline{45}` → its exact fraction.

@@ -191,3 +191,96 @@ fn pathological_inputs_are_cheap_and_safe() {
     assert!(!answers_equivalent("10^{10^{10}}", "10^{10^{11}}", &GradeOptions::default()).0);
     assert!(answers_equivalent("10^{10^{10}}", "10^{10^{10}}", &GradeOptions::default()).0);
 }
+
+/// Answers in exact forms a human reads the same both ways round: integers, fractions,
+/// decimals of exact value, radicals, expressions, tuples, lists, sets and intervals.
+/// (Rounded decimal golds are deliberately one-sided: gold `0.333` accepts `1/3`, but
+/// gold `1/3` does not accept the truncation `0.333`; those are left out here.)
+fn exact_answer() -> impl Strategy<Value = String> {
+    let atom = prop_oneof![
+        (-30i64..30).prop_map(|n| n.to_string()),
+        (1i64..20, 1i64..9).prop_map(|(a, b)| format!("\\frac{{{a}}}{{{b}}}")),
+        (-9i64..9).prop_map(|n| format!("{}.5", n)),
+        (2i64..30).prop_map(|n| format!("\\sqrt{{{n}}}")),
+        (1i64..9).prop_map(|n| format!("{n}x + 1")),
+        (1i64..5).prop_map(|n| format!("x^{n}")),
+        Just("\\pi".to_string()),
+        Just("i".to_string()),
+        Just("three".to_string()),
+        Just("\\textbf{(B)}".to_string()),
+        Just("1011_2".to_string()),
+    ];
+    prop_oneof![
+        atom.clone(),
+        prop::collection::vec(atom.clone(), 2..4).prop_map(|v| format!("({})", v.join(", "))),
+        prop::collection::vec(atom.clone(), 2..4).prop_map(|v| v.join(", ")),
+        prop::collection::vec(atom.clone(), 1..4).prop_map(|v| format!("\\{{{}\\}}", v.join(", "))),
+        (atom.clone(), atom).prop_map(|(a, b)| format!("[{a}, {b})")),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 1500, ..ProptestConfig::default() })]
+
+    #[test]
+    fn equivalence_is_symmetric(a in exact_answer(), b in exact_answer()) {
+        let opts = GradeOptions::default();
+        let (ab, why_ab) = answers_equivalent(&a, &b, &opts);
+        let (ba, why_ba) = answers_equivalent(&b, &a, &opts);
+        prop_assert_eq!(ab, ba, "{:?} vs {:?}: {} / {}", a, b, why_ab, why_ba);
+        prop_assert!(answers_equivalent(&a, &a, &opts).0, "{:?} not equal to itself", a);
+    }
+
+    #[test]
+    fn shuffled_set_elements_stay_equal(
+        items in prop::collection::vec(-50i64..50, 1..7),
+        seed in any::<u64>(),
+        drop in any::<bool>(),
+    ) {
+        let opts = GradeOptions::default();
+        let mut shuffled = items.clone();
+        // Fisher-Yates with a splitmix-style generator seeded by the case.
+        let mut state = seed;
+        for i in (1..shuffled.len()).rev() {
+            state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            let j = (state >> 33) as usize % (i + 1);
+            shuffled.swap(i, j);
+        }
+        let join = |v: &[i64]| v.iter().map(i64::to_string).collect::<Vec<_>>().join(", ");
+        let gold_set = format!("\\{{{}\\}}", join(&items));
+        let shuffled_set = format!("\\{{{}\\}}", join(&shuffled));
+        prop_assert!(answers_equivalent(&shuffled_set, &gold_set, &opts).0);
+        // A bare list of solutions is order-free as well, against a set or a list gold
+        // (one bare number is not a set: `1` ≠ `\{1\}` stays as the table has it).
+        if items.len() > 1 {
+            prop_assert!(answers_equivalent(&join(&shuffled), &gold_set, &opts).0);
+            prop_assert!(answers_equivalent(&join(&shuffled), &join(&items), &opts).0);
+        }
+        // Several boxes together form the same answer.
+        if items.len() > 1 {
+            let boxed = shuffled.iter().map(|n| format!("$\\boxed{{{n}}}$")).collect::<Vec<_>>().join(" and ");
+            let text = format!("The solutions are {boxed}.");
+            prop_assert!(grade(&text, &gold_set).correct);
+        }
+        if drop && items.len() > 1 {
+            // Losing a distinct element breaks equality.
+            let missing = shuffled[0];
+            let rest: Vec<i64> = shuffled.iter().copied().filter(|n| *n != missing).collect();
+            if !rest.is_empty() {
+                let smaller = format!("\\{{{}\\}}", join(&rest));
+                prop_assert!(!answers_equivalent(&smaller, &gold_set, &opts).0);
+            }
+        }
+    }
+
+    #[test]
+    fn tuples_keep_their_order(items in prop::collection::vec(-50i64..50, 2..6)) {
+        let opts = GradeOptions::default();
+        let join = |v: &[i64]| v.iter().map(i64::to_string).collect::<Vec<_>>().join(", ");
+        let mut reversed = items.clone();
+        reversed.reverse();
+        let (pred, gold) = (format!("({})", join(&reversed)), format!("({})", join(&items)));
+        let equal = answers_equivalent(&pred, &gold, &opts).0;
+        prop_assert_eq!(equal, reversed == items);
+    }
+}

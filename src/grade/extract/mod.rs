@@ -1,11 +1,19 @@
 //! Finds the final answer in free model text.
 //!
-//! Rules in priority order: the last `\boxed{...}` / `\fbox{...}`, the last GSM8K
-//! `#### ...` line, the last "answer is ..." / "Answer: ..." line, and the last number.
-//! A truncated box (no closing brace) is "no answer": a half-written box is not an answer,
-//! and falling back to an earlier number would reward a cut-off generation.
+//! Rules in priority order: the last `\boxed{...}` / `\fbox{...}` (with the boxes just
+//! before it when only "and" / commas separate them: several roots), the last GSM8K
+//! `#### ...` line, the last "answer is ..." / "Answer: ..." line, the final sentence's
+//! stated value, and the last number. A last box whose closing brace was forgotten but
+//! whose writer went on (`\boxed{12$.`, `\boxed{x = 4` then a new line) is read as
+//! written, as a human reader does; a box the text ends inside (`\boxed{12` at the very
+//! end, `\boxed{\frac{1}{2`) is a cut-off generation and "no answer": falling back to an
+//! earlier number would reward it.
+
+mod boxed;
+mod sentence;
 
 use super::{ExtractRule, Extraction};
+use boxed::last_box;
 
 /// Why no answer could be extracted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -48,86 +56,15 @@ pub(crate) fn extract(text: &str) -> Result<Extraction, NoAnswer> {
             rule: ExtractRule::AnswerLine,
         });
     }
-    last_number(text)
-        .map(|n| Extraction {
-            text: n,
-            rule: ExtractRule::LastNumber,
-        })
-        .ok_or(NoAnswer::Nothing)
-}
-
-fn last_box(text: &str) -> Option<Result<Extraction, NoAnswer>> {
-    let (start, cmd) = [("\\boxed", "boxed"), ("\\fbox", "fbox")]
-        .iter()
-        .filter_map(|(pat, cmd)| rfind_command(text, pat).map(|i| (i + pat.len(), *cmd)))
-        .max_by_key(|(i, _)| *i)?;
-    let rest = &text[start..];
-    let body = rest.trim_start();
-    if let Some(inner) = body.strip_prefix('{') {
-        return Some(match matching_brace(inner) {
-            Some(end) => {
-                let content = inner[..end].trim();
-                if content.is_empty() {
-                    Err(NoAnswer::EmptyBox(cmd))
-                } else {
-                    Ok(Extraction {
-                        text: content.to_string(),
-                        rule: ExtractRule::Boxed,
-                    })
-                }
-            }
-            None => Err(NoAnswer::UnclosedBox(cmd)),
-        });
+    let last = last_number(text);
+    if let Some(found) = sentence::final_statement(text, last.as_deref()) {
+        return Ok(found);
     }
-    // `\boxed 5`: TeX takes the next token; models write a short word or number.
-    let token: &str = body
-        .split(|c: char| c.is_whitespace() || c == '$' || c == '\\')
-        .next()
-        .unwrap_or("");
-    let token = token.trim_end_matches(['.', ',']);
-    Some(if token.is_empty() {
-        Err(NoAnswer::EmptyBox(cmd))
-    } else {
-        Ok(Extraction {
-            text: token.to_string(),
-            rule: ExtractRule::Boxed,
-        })
+    last.map(|n| Extraction {
+        text: n,
+        rule: ExtractRule::LastNumber,
     })
-}
-
-/// Last occurrence of a command name not followed by more letters (`\boxed`, not `\boxedx`).
-fn rfind_command(text: &str, pat: &str) -> Option<usize> {
-    let mut end = text.len();
-    while let Some(i) = text[..end].rfind(pat) {
-        let after = text[i + pat.len()..].chars().next();
-        if !after.is_some_and(|c| c.is_ascii_alphabetic()) {
-            return Some(i);
-        }
-        end = i;
-    }
-    None
-}
-
-/// Byte index of the `}` closing a group whose `{` was just consumed; escaped braces skip.
-fn matching_brace(s: &str) -> Option<usize> {
-    let bytes = s.as_bytes();
-    let mut depth = 1usize;
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'\\' => i += 1,
-            b'{' => depth += 1,
-            b'}' => {
-                depth -= 1;
-                if depth == 0 {
-                    return Some(i);
-                }
-            }
-            _ => {}
-        }
-        i += 1;
-    }
-    None
+    .ok_or(NoAnswer::Nothing)
 }
 
 fn after_hashes(text: &str) -> Option<String> {
@@ -171,7 +108,7 @@ const NOT_AN_ANSWER: &[&str] = &[
 ];
 
 /// Words between the cue and the answer: "the answer is therefore 5".
-fn strip_filler(mut line: &str) -> &str {
+pub(super) fn strip_filler(mut line: &str) -> &str {
     const FILLER: &[&str] = &[
         "therefore",
         "thus",
@@ -197,7 +134,7 @@ fn strip_filler(mut line: &str) -> &str {
 }
 
 /// Trims markdown and punctuation around an answer taken from the end of a line.
-fn clean_tail(line: &str) -> Option<String> {
+pub(super) fn clean_tail(line: &str) -> Option<String> {
     let trimmed = line
         .trim()
         .trim_start_matches([':', '*', ' '])
@@ -264,6 +201,11 @@ mod tests {
 
     #[test]
     fn truncated_box_is_no_answer() {
+        assert_eq!(
+            get("so \\boxed{12$ done"),
+            Ok(("12".into(), ExtractRule::Boxed))
+        );
+        assert_eq!(get("so \\boxed{12"), Err(NoAnswer::UnclosedBox("boxed")));
         assert_eq!(
             get("answer 3 so \\boxed{\\frac{1}{2"),
             Err(NoAnswer::UnclosedBox("boxed"))
