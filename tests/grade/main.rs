@@ -6,5 +6,6 @@ mod common;
 
 mod data;
 mod file;
+mod issue21;
 mod props;
 mod table;

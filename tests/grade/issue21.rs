@@ -4,7 +4,7 @@
 use plantune_tui::grade::{GradeOptions, answers_equivalent, grade_with};
 use std::collections::BTreeMap;
 
-const TABLE: &str = include_str!("fixtures/grade/issue21_cases.txt");
+const TABLE: &str = include_str!("../fixtures/grade/issue21_cases.txt");
 
 /// Every category the issue names, with the fewest cases each must have.
 const CATEGORIES: &[(&str, usize)] = &[
