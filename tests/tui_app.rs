@@ -174,11 +174,11 @@ fn bulk_rules_through_the_prompt_and_keys() {
     let fx = curated_workspace();
     let mut app = fx.app();
     press(&mut app, KeyCode::Char('A'), KeyModifiers::SHIFT);
-    assert!(matches!(app.overlay, Some(Overlay::Prompt { .. })));
+    assert!(matches!(app.overlay(), Some(Overlay::Prompt { .. })));
     press(&mut app, KeyCode::Char('u'), KeyModifiers::CONTROL);
     typing(&mut app, "80");
     press(&mut app, KeyCode::Enter, KeyModifiers::NONE);
-    assert!(app.overlay.is_none());
+    assert!(app.overlay().is_none());
     let store = fx.store();
     let accepted = store
         .candidates_with_status(CandidateStatus::Accepted)
@@ -325,14 +325,14 @@ fn screens_switch_and_the_help_and_palette_overlays_work() {
     assert_eq!(app.screen, ScreenId::Eval);
     assert_eq!(app.eval.rows.len(), 2);
     press(&mut app, KeyCode::Char('?'), KeyModifiers::NONE);
-    assert!(matches!(app.overlay, Some(Overlay::Help { .. })));
+    assert!(matches!(app.overlay(), Some(Overlay::Help { .. })));
     let help = text(&render(&app, 120, 40));
     assert!(
         help.contains("toggle_help") || help.contains("show or hide this help"),
         "{help}"
     );
     press(&mut app, KeyCode::Esc, KeyModifiers::NONE);
-    assert!(app.overlay.is_none());
+    assert!(app.overlay().is_none());
 
     press(&mut app, KeyCode::Char(':'), KeyModifiers::NONE);
     typing(&mut app, "compare screen");
@@ -595,8 +595,8 @@ fn a_preset_creates_a_run_that_starts_fails_and_resumes_for_real() {
 
     press(&mut app, KeyCode::Char('2'), KeyModifiers::NONE);
     press(&mut app, KeyCode::Char('n'), KeyModifiers::NONE);
-    let Some(Overlay::Picker { items, .. }) = &app.overlay else {
-        panic!("expected the preset picker, got {:?}", app.overlay);
+    let Some(Overlay::Picker { items, .. }) = app.overlay() else {
+        panic!("expected the preset picker, got {:?}", app.overlay());
     };
     let labels: Vec<&str> = items.iter().map(|i| i.label.as_str()).collect();
     assert_eq!(labels.len(), 3, "{labels:?}");
@@ -619,7 +619,7 @@ fn a_preset_creates_a_run_that_starts_fails_and_resumes_for_real() {
     // A preset of no kind is refused at once; the picker is gone.
     app.update(Action::Down);
     press(&mut app, KeyCode::Enter, KeyModifiers::NONE);
-    assert!(app.overlay.is_none());
+    assert!(app.overlay().is_none());
     let (error, text) = status_of(&app);
     assert!(error && text.contains("not both"), "{text}");
 
@@ -669,14 +669,14 @@ fn a_preset_creates_a_run_that_starts_fails_and_resumes_for_real() {
 
     // The frozen config opens in a scrollable overlay.
     press(&mut app, KeyCode::Char('o'), KeyModifiers::NONE);
-    let Some(Overlay::Text { title, text, .. }) = &app.overlay else {
-        panic!("expected the config overlay, got {:?}", app.overlay);
+    let Some(Overlay::Text { title, text, .. }) = app.overlay() else {
+        panic!("expected the config overlay, got {:?}", app.overlay());
     };
     assert!(title.contains(&id) && text.contains("0000dead"));
     app.update(Action::Down);
-    assert!(matches!(app.overlay, Some(Overlay::Text { scroll: 1, .. })));
+    assert!(matches!(app.overlay(), Some(Overlay::Text { scroll: 1, .. })));
     press(&mut app, KeyCode::Esc, KeyModifiers::NONE);
-    assert!(app.overlay.is_none());
+    assert!(app.overlay().is_none());
 
     press(&mut app, KeyCode::Char('R'), KeyModifiers::SHIFT);
     let (error, text) = status_of(&app);
@@ -726,7 +726,7 @@ fn no_presets_and_no_models_are_status_messages() {
     app.update(Action::LaunchEval);
     let (error, text) = status_of(&app);
     assert!(error && text.contains("no models to evaluate"), "{text}");
-    assert!(app.overlay.is_none());
+    assert!(app.overlay().is_none());
 }
 
 #[test]
@@ -741,7 +741,7 @@ fn launching_an_evaluation_picks_model_benchmark_mode_and_starts_the_cli() {
     app.launcher = real_launcher(&fx);
     press(&mut app, KeyCode::Char('4'), KeyModifiers::NONE);
     press(&mut app, KeyCode::Char('n'), KeyModifiers::NONE);
-    let picked = |app: &App| match &app.overlay {
+    let picked = |app: &App| match app.overlay() {
         Some(Overlay::Picker { title, items, .. }) => (
             title.clone(),
             items.iter().map(|i| i.label.clone()).collect::<Vec<_>>(),
@@ -764,7 +764,7 @@ fn launching_an_evaluation_picks_model_benchmark_mode_and_starts_the_cli() {
         press(&mut app, KeyCode::Char('j'), KeyModifiers::NONE);
     }
     press(&mut app, KeyCode::Enter, KeyModifiers::NONE);
-    assert!(app.overlay.is_none());
+    assert!(app.overlay().is_none());
     let (error, text) = status_of(&app);
     assert!(!error, "{text}");
     assert!(
@@ -790,12 +790,13 @@ fn clicks_select_rows_and_the_wheel_scrolls_the_pane_under_it() {
     add_eval_and_runs(&fx);
     let mut app = fx.app();
     app.frame = Rect::new(0, 0, 120, 40);
-    // Curate at 120 columns: tab bar on row 0, list box from row 1, rows from row 2.
-    app.update(Action::ClickAt { column: 5, row: 3 });
+    // Curate at 120 columns: tab bar on row 0, list box from row 1, its header on
+    // row 2, rows from row 3.
+    app.update(Action::ClickAt { column: 5, row: 4 });
     assert_eq!(app.curate.selected, 1);
     app.update(Action::ScrollAt {
         column: 5,
-        row: 3,
+        row: 4,
         down: true,
     });
     assert_eq!(app.curate.selected, 2);
@@ -831,11 +832,12 @@ fn clicks_select_rows_and_the_wheel_scrolls_the_pane_under_it() {
     });
     assert_eq!(app.screen, ScreenId::Runs);
     assert_eq!(app.runs.selected, 0);
-    app.update(Action::ClickAt { column: 3, row: 3 });
+    // Runs: the list's header on row 2, rows from row 3.
+    app.update(Action::ClickAt { column: 3, row: 4 });
     assert_eq!(app.runs.selected, 1);
     app.update(Action::ScrollAt {
         column: 3,
-        row: 2,
+        row: 3,
         down: false,
     });
     assert_eq!(app.runs.selected, 0);
@@ -843,8 +845,8 @@ fn clicks_select_rows_and_the_wheel_scrolls_the_pane_under_it() {
     app.update(Action::ShowCompare);
     assert_eq!(app.compare.visible.len(), 2);
     let first_question = app.compare.question.clone();
-    // Compare: 5-row head, then the list box; its rows start at row 1 + 5 + 1.
-    app.update(Action::ClickAt { column: 3, row: 8 });
+    // Compare: 6-row head, then the list box; its rows start at row 1 + 6 + 1.
+    app.update(Action::ClickAt { column: 3, row: 9 });
     assert_eq!(app.compare.selected, 1);
     assert_ne!(app.compare.question, first_question);
 

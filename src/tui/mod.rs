@@ -7,8 +7,10 @@
 
 pub mod action;
 pub mod app;
+pub mod background;
 pub mod keymap;
 pub mod launch;
+pub mod overlay;
 pub mod reexecute;
 pub mod regrade;
 pub mod screens;
