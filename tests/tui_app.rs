@@ -1058,3 +1058,38 @@ fn reexecuting_an_edited_plan_stores_the_teachers_execution_as_a_regraded_edit()
 fn text_of(app: &App) -> String {
     text(&render(app, 120, 40))
 }
+
+#[test]
+fn space_marks_runs_to_overlay_and_compare_jumps_to_only_a_or_only_b() {
+    let fx = curated_workspace();
+    add_eval_and_runs(&fx);
+    let mut app = fx.app();
+    press(&mut app, KeyCode::Char('2'), KeyModifiers::NONE);
+    press(&mut app, KeyCode::Char(' '), KeyModifiers::NONE);
+    assert!(app.runs.overlaid().is_empty(), "one mark overlays nothing");
+    press(&mut app, KeyCode::Char('j'), KeyModifiers::NONE);
+    press(&mut app, KeyCode::Char(' '), KeyModifiers::NONE);
+    let ids: Vec<&str> = app.runs.overlaid().iter().map(|r| r.id.as_str()).collect();
+    assert_eq!(ids, ["sft-001", "grpo-002"]);
+    let (error, status) = status_of(&app);
+    assert!(!error && status.contains("2 runs overlaid"), "{status}");
+    press(&mut app, KeyCode::Char('w'), KeyModifiers::NONE);
+    press(&mut app, KeyCode::Char('x'), KeyModifiers::NONE);
+    assert!(app.runs.overlay.smooth && app.runs.overlay.by_tokens);
+    // Unmarking one leaves a single run: back to its own charts.
+    press(&mut app, KeyCode::Char(' '), KeyModifiers::NONE);
+    assert!(app.runs.overlaid().is_empty());
+
+    // Compare: problem #1 both right, #2 only B right.
+    press(&mut app, KeyCode::Char('3'), KeyModifiers::NONE);
+    assert_eq!(app.compare.selected, 0);
+    press(&mut app, KeyCode::Char('B'), KeyModifiers::SHIFT);
+    assert_eq!(app.compare.selected, 1);
+    let row = app.compare.current().unwrap();
+    assert!(!row.a.fields.correct && row.b.fields.correct);
+    press(&mut app, KeyCode::Char('A'), KeyModifiers::SHIFT);
+    assert_eq!(app.compare.selected, 1, "no only-A problem: the selection stays");
+    let (error, status) = status_of(&app);
+    assert!(!error && status.contains("only A got right"), "{status}");
+}
+

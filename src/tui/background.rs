@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::sync::mpsc::{self, Receiver, Sender};
 
-use super::screens::ScreenId;
+use super::screen_id::ScreenId;
 
 /// Names one background job for as long as the TUI runs.
 pub type JobId = u64;

@@ -13,6 +13,7 @@ pub mod launch;
 pub mod overlay;
 pub mod reexecute;
 pub mod regrade;
+pub mod screen_id;
 pub mod screens;
 pub mod widgets;
 

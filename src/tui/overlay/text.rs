@@ -1,13 +1,12 @@
 //! Read-only text in a scrollable window (a run's frozen config).
 
 use ratatui::buffer::Buffer;
-use ratatui::text::Span;
+use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Clear, Paragraph, Widget};
 
 use super::{Surface, centered};
 use crate::text::sanitize;
 use crate::tui::action::Action;
-use crate::tui::screens::text_lines;
 
 /// Scrolling shared by the text and help windows.
 pub fn scroll(scroll: &mut u16, action: &Action) {
@@ -31,7 +30,12 @@ pub fn render(s: &Surface, buf: &mut Buffer, title: &str, text: &str, scroll: u1
             format!(" {} · esc closes ", sanitize(title)),
             s.theme.style("ui.title"),
         ));
-    Paragraph::new(text_lines(text, s.theme.style("ui.text")))
+    let style = s.theme.style("ui.text");
+    let lines: Vec<Line> = sanitize(text)
+        .split('\n')
+        .map(|l| Line::styled(l.to_owned(), style))
+        .collect();
+    Paragraph::new(lines)
         .block(block)
         .scroll((scroll, 0))
         .render(popup, buf);

@@ -15,6 +15,8 @@ use ratatui::layout::{Position, Rect};
 use ratatui::style::Style;
 use ratatui::text::Line;
 
+pub use super::screen_id::ScreenId;
+
 use super::action::Action;
 use super::background::{Done, JobId, Jobs};
 use super::keymap::{Pane, Scope};
@@ -24,17 +26,6 @@ use crate::jobs::Launcher;
 use crate::workspace::Workspace;
 use crate::workspace::store::Store;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum ScreenId {
-    Curate,
-    Runs,
-    Compare,
-    Eval,
-}
-
-impl ScreenId {
-    pub const ALL: [ScreenId; 4] = [Self::Curate, Self::Runs, Self::Compare, Self::Eval];
-}
 
 /// One screen of the app. The app knows screens only through this trait: it forwards
 /// actions, ticks, clicks and background results, and draws the one shown.

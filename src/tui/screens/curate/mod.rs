@@ -11,7 +11,6 @@ mod render;
 
 use super::{Ctx, Screen, clamp, step};
 use crate::config::theme::Theme;
-use crate::text::sanitize;
 use crate::tui::action::Action;
 use crate::tui::background::Done;
 use crate::tui::keymap::{Pane, Scope};
@@ -515,42 +514,6 @@ impl CurateScreen {
         self.selected = 0;
         self.detail = None;
         self.reload(ctx)
-    }
-
-    pub fn filter_summary(&self) -> String {
-        let f = &self.filter;
-        let mut parts = Vec::new();
-        if let Some(s) = f.status {
-            parts.push(s.as_str().to_owned());
-        }
-        match f.correct {
-            Some(true) => parts.push("correct".into()),
-            Some(false) => parts.push("incorrect".into()),
-            None => {}
-        }
-        if f.edited == Some(true) {
-            parts.push("edited".into());
-        }
-        if f.min_score.is_some() || f.max_score.is_some() {
-            let lo = f.min_score.map_or(String::new(), |v| v.to_string());
-            let hi = f.max_score.map_or(String::new(), |v| v.to_string());
-            parts.push(format!("score {lo}..{hi}"));
-        }
-        if let Some(s) = &f.search {
-            parts.push(format!("/{}", sanitize(s)));
-        }
-        let sort = match self.sort {
-            CurationSort::ScoreDesc => "score↓",
-            CurationSort::ScoreAsc => "score↑",
-            CurationSort::ProblemId => "problem",
-            CurationSort::RecentlyUpdated => "recent",
-        };
-        let filters = if parts.is_empty() {
-            "all".to_owned()
-        } else {
-            parts.join(" ")
-        };
-        format!("{filters} · sort {sort}")
     }
 
     /// The list and detail panes; render and mouse hit-testing share it.

@@ -15,6 +15,43 @@ use crate::workspace::records::CandidateStatus;
 use crate::workspace::store::{CurationRow, CurationSort};
 
 impl CurateScreen {
+    /// The filters and sort in words, for the list's title.
+    pub fn filter_summary(&self) -> String {
+        let f = &self.filter;
+        let mut parts = Vec::new();
+        if let Some(s) = f.status {
+            parts.push(s.as_str().to_owned());
+        }
+        match f.correct {
+            Some(true) => parts.push("correct".into()),
+            Some(false) => parts.push("incorrect".into()),
+            None => {}
+        }
+        if f.edited == Some(true) {
+            parts.push("edited".into());
+        }
+        if f.min_score.is_some() || f.max_score.is_some() {
+            let lo = f.min_score.map_or(String::new(), |v| v.to_string());
+            let hi = f.max_score.map_or(String::new(), |v| v.to_string());
+            parts.push(format!("score {lo}..{hi}"));
+        }
+        if let Some(s) = &f.search {
+            parts.push(format!("/{}", sanitize(s)));
+        }
+        let sort = match self.sort {
+            CurationSort::ScoreDesc => "score↓",
+            CurationSort::ScoreAsc => "score↑",
+            CurationSort::ProblemId => "problem",
+            CurationSort::RecentlyUpdated => "recent",
+        };
+        let filters = if parts.is_empty() {
+            "all".to_owned()
+        } else {
+            parts.join(" ")
+        };
+        format!("{filters} · sort {sort}")
+    }
+
     pub fn render(&self, area: Rect, buf: &mut Buffer, theme: &Theme) {
         let [list_area, detail_area] = Self::panes(area);
         self.render_list(list_area, buf, theme);

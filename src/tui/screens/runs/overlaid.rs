@@ -184,8 +184,12 @@ fn render_one(curves: &Curves, x_name: &str, area: Rect, buf: &mut Buffer, theme
         .render(area, buf);
 }
 
-fn compact(v: f64) -> String {
-    super::render::compact(v)
+pub(super) fn compact(v: f64) -> String {
+    if v != 0.0 && (v.abs() < 1e-2 || v.abs() >= 1e4) {
+        format!("{v:.1e}")
+    } else {
+        format!("{v:.3}")
+    }
 }
 
 #[cfg(test)]

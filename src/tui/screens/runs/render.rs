@@ -7,6 +7,7 @@ use ratatui::symbols::Marker;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Axis, Block, Borders, Chart, Dataset, GraphType, Paragraph, Widget, Wrap};
 
+use super::overlaid::compact;
 use super::view::RunView;
 use super::{RunsLayout, RunsScreen};
 use crate::config::theme::Theme;
@@ -321,13 +322,6 @@ fn render_chart(
         .render(area, buf);
 }
 
-pub(super) fn compact(v: f64) -> String {
-    if v != 0.0 && (v.abs() < 1e-2 || v.abs() >= 1e4) {
-        format!("{v:.1e}")
-    } else {
-        format!("{v:.3}")
-    }
-}
 
 pub(super) fn render_side(run: &RunView, area: Rect, buf: &mut Buffer, theme: &Theme) {
     let block = Block::default()
