@@ -674,7 +674,10 @@ fn a_preset_creates_a_run_that_starts_fails_and_resumes_for_real() {
     };
     assert!(title.contains(&id) && text.contains("0000dead"));
     app.update(Action::Down);
-    assert!(matches!(app.overlay(), Some(Overlay::Text { scroll: 1, .. })));
+    assert!(matches!(
+        app.overlay(),
+        Some(Overlay::Text { scroll: 1, .. })
+    ));
     press(&mut app, KeyCode::Esc, KeyModifiers::NONE);
     assert!(app.overlay().is_none());
 
@@ -1088,8 +1091,10 @@ fn space_marks_runs_to_overlay_and_compare_jumps_to_only_a_or_only_b() {
     let row = app.compare.current().unwrap();
     assert!(!row.a.fields.correct && row.b.fields.correct);
     press(&mut app, KeyCode::Char('A'), KeyModifiers::SHIFT);
-    assert_eq!(app.compare.selected, 1, "no only-A problem: the selection stays");
+    assert_eq!(
+        app.compare.selected, 1,
+        "no only-A problem: the selection stays"
+    );
     let (error, status) = status_of(&app);
     assert!(!error && status.contains("only A got right"), "{status}");
 }
-

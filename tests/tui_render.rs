@@ -147,7 +147,10 @@ fn runs_overlaid_at_80x24_and_120x40() {
     app.update(Action::ToggleRunMark);
     for (width, height) in [(80, 24), (120, 40)] {
         let shown = text(&render(&app, width, height));
-        assert!(shown.contains("━━ sft-001") && shown.contains("━━ grpo-002"), "{shown}");
+        assert!(
+            shown.contains("━━ sft-001") && shown.contains("━━ grpo-002"),
+            "{shown}"
+        );
         insta::assert_snapshot!(format!("runs_overlaid_{width}x{height}"), shown);
     }
     app.update(Action::ToggleSmoothing);

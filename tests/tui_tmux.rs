@@ -67,8 +67,9 @@ fn accept_two_and_edit_one_in_a_real_terminal() {
     for (name, scale) in [("base-sft", 1.0), ("plan-sft", 0.7)] {
         let dir = ws.runs_dir().join(name);
         std::fs::create_dir_all(&dir).unwrap();
-        let mut events =
-            String::from("{\"t\":0,\"kind\":\"run_started\",\"device\":\"cpu\",\"parameters\":1}\n");
+        let mut events = String::from(
+            "{\"t\":0,\"kind\":\"run_started\",\"device\":\"cpu\",\"parameters\":1}\n",
+        );
         for step in 1..=30u32 {
             events.push_str(&format!(
                 "{{\"t\":{step},\"kind\":\"step\",\"step\":{step},\"loss\":{:.4},\"tokens_per_s\":100.0,\"elapsed_s\":{step}.0}}\n",

@@ -172,7 +172,10 @@ mod tests {
         // All right, n=5: Wilson (0.56552, 1); a margin is 0 so φ = 0 and
         // δ = √((1 − 0.56552)² + 0) = 0.43448: (−0.4345, 0.4345).
         let d = newcombe_paired_difference(&table(5, 0, 0, 0));
-        assert!(close(d.low, -0.434_482) && close(d.high, 0.434_482), "{d:?}");
+        assert!(
+            close(d.low, -0.434_482) && close(d.high, 0.434_482),
+            "{d:?}"
+        );
         // Newcombe's worked example, a=12, b=9, c=2, d=21 (n=44): θ = 7/44 = 0.15909;
         // Wilson p_A=21/44 (0.33755, 0.62065), p_B=14/44 (0.19999, 0.46557);
         // φ = (252 − 18)/√(21·23·14·30) = 0.51954;
@@ -184,7 +187,10 @@ mod tests {
         assert!(close(d.low, 0.018_210) && close(d.high, 0.289_157), "{d:?}");
         // B better: the sign follows, the interval excludes 0.
         let d = newcombe_paired_difference(&table(1, 1, 7, 12));
-        assert!(close(d.low, -0.501_663) && close(d.high, -0.036_053), "{d:?}");
+        assert!(
+            close(d.low, -0.501_663) && close(d.high, -0.036_053),
+            "{d:?}"
+        );
         // Nothing compared: the widest interval.
         let d = newcombe_paired_difference(&table(0, 0, 0, 0));
         assert_eq!((d.low, d.high), (-1.0, 1.0));

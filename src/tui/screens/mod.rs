@@ -26,7 +26,6 @@ use crate::jobs::Launcher;
 use crate::workspace::Workspace;
 use crate::workspace::store::Store;
 
-
 /// One screen of the app. The app knows screens only through this trait: it forwards
 /// actions, ticks, clicks and background results, and draws the one shown.
 pub trait Screen {

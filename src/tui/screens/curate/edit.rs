@@ -199,7 +199,11 @@ pub(super) fn candidate_view(c: &Candidate) -> (String, Vec<String>, String) {
 
 /// A verdict is stale when the execution differs from what was graded and no fresh
 /// grade agrees with the stored one.
-pub(super) fn verdict_is_stale(candidate: &Candidate, problem: &Problem, original: &Original) -> bool {
+pub(super) fn verdict_is_stale(
+    candidate: &Candidate,
+    problem: &Problem,
+    original: &Original,
+) -> bool {
     let f = &candidate.fields;
     if f.execution == original.execution {
         return false;

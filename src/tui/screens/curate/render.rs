@@ -149,8 +149,6 @@ impl CurateScreen {
     }
 }
 
-
-
 fn status_span(status: CandidateStatus, theme: &Theme) -> Span<'static> {
     let (text, slot) = match status {
         CandidateStatus::Pending => ("pend", "status.pending"),
@@ -346,4 +344,3 @@ fn diff_lines(detail: &Detail, theme: &Theme) -> Vec<Line<'static>> {
         })
         .collect()
 }
-

@@ -102,7 +102,12 @@ fn render_legend(
 }
 
 /// A run's series as chart points: downsampled, x mapped to tokens, smoothed.
-fn points(run: &RunView, series: &Series, columns: usize, options: OverlayOptions) -> Vec<(f64, f64)> {
+fn points(
+    run: &RunView,
+    series: &Series,
+    columns: usize,
+    options: OverlayOptions,
+) -> Vec<(f64, f64)> {
     let mut points = series.downsample(columns);
     if options.by_tokens {
         let tokens = run.metrics.tokens.downsample(4 * columns);
@@ -124,7 +129,10 @@ fn points(run: &RunView, series: &Series, columns: usize, options: OverlayOption
 /// Tokens seen at `step`, linearly between the known points.
 fn tokens_at(tokens: &[(f64, f64)], step: f64) -> f64 {
     let at = tokens.partition_point(|p| p.0 < step);
-    match (at.checked_sub(1).and_then(|i| tokens.get(i)), tokens.get(at)) {
+    match (
+        at.checked_sub(1).and_then(|i| tokens.get(i)),
+        tokens.get(at),
+    ) {
         (Some(a), Some(b)) if b.0 > a.0 => a.1 + (b.1 - a.1) * (step - a.0) / (b.0 - a.0),
         (_, Some(b)) => b.1,
         (Some(a), None) => a.1,

@@ -322,7 +322,6 @@ fn render_chart(
         .render(area, buf);
 }
 
-
 pub(super) fn render_side(run: &RunView, area: Rect, buf: &mut Buffer, theme: &Theme) {
     let block = Block::default()
         .borders(Borders::ALL)

@@ -46,7 +46,13 @@ pub struct RunView {
 }
 
 impl RunView {
-    pub(super) fn new(id: String, kind: String, status: String, pid: Option<i64>, dir: RunDir) -> Self {
+    pub(super) fn new(
+        id: String,
+        kind: String,
+        status: String,
+        pid: Option<i64>,
+        dir: RunDir,
+    ) -> Self {
         Self {
             id,
             kind,

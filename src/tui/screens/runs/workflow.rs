@@ -132,9 +132,7 @@ impl RunsScreen {
         match (pid, error) {
             (Some(pid), None) => {
                 self.mark_launched(id, *pid);
-                ctx.info = Some(format!(
-                    "run {id} started from preset {preset} (pid {pid})"
-                ));
+                ctx.info = Some(format!("run {id} started from preset {preset} (pid {pid})"));
                 Ok(())
             }
             (_, error) => anyhow::bail!(
