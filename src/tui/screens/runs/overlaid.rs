@@ -35,6 +35,9 @@ pub struct OverlayOptions {
     pub by_tokens: bool,
 }
 
+/// Picks one metric out of a run's metrics.
+type Pick = fn(&Metrics) -> &Series;
+
 /// One metric of every run, as chart points.
 struct Curves {
     title: &'static str,
@@ -52,7 +55,7 @@ pub fn render(
         Layout::vertical([Constraint::Length(1), Constraint::Min(0)]).areas(area);
     render_legend(runs, options, legend, buf, theme);
     let columns = (area.width / 3).saturating_sub(8).max(2) as usize;
-    let metrics: [(&'static str, fn(&Metrics) -> &Series); 3] = [
+    let metrics: [(&'static str, Pick); 3] = [
         ("loss", |m| &m.loss),
         ("reward mean", |m| &m.reward),
         ("accuracy", |m| &m.accuracy),
