@@ -30,6 +30,9 @@ pub struct TuiBenchOptions {
     pub frames: usize,
     pub width: u16,
     pub height: u16,
+    /// Runs drawn overlaid on one chart, and the steps each has.
+    pub overlaid_runs: usize,
+    pub overlaid_steps: usize,
 }
 
 impl Default for TuiBenchOptions {
@@ -40,6 +43,8 @@ impl Default for TuiBenchOptions {
             frames: 1_000,
             width: 120,
             height: 40,
+            overlaid_runs: 10,
+            overlaid_steps: 10_000,
         }
     }
 }
@@ -62,6 +67,12 @@ pub struct TuiBench {
     /// Runs screen with the full run loaded, one tick + draw per frame.
     pub runs_frame_p50_ms: f64,
     pub runs_frame_p99_ms: f64,
+    /// Runs screen with `overlaid_runs` runs marked and drawn on one chart (loss,
+    /// reward, accuracy, with legend), one tick + draw per frame.
+    pub overlaid_runs: usize,
+    pub overlaid_steps: usize,
+    pub overlaid_frame_p50_ms: f64,
+    pub overlaid_frame_p99_ms: f64,
     pub frames: usize,
     /// Peak over the whole process, including building the fixture.
     pub peak_rss_mib: Option<f64>,
@@ -237,6 +248,7 @@ pub fn run(options: &TuiBenchOptions, dir: &Path) -> anyhow::Result<TuiBench> {
         terminal.draw(|f| app.render(f.area(), f.buffer_mut()))?;
         runs.push(ms(t.elapsed()));
     }
+    let mut overlaid = measure_overlaid(&mut app, &mut terminal, options)?;
 
     Ok(TuiBench {
         candidates: options.candidates,
@@ -251,10 +263,96 @@ pub fn run(options: &TuiBenchOptions, dir: &Path) -> anyhow::Result<TuiBench> {
         curate_frame_p99_ms: percentile(&mut curate, 0.99),
         runs_frame_p50_ms: percentile(&mut runs, 0.5),
         runs_frame_p99_ms: percentile(&mut runs, 0.99),
+        overlaid_runs: options.overlaid_runs,
+        overlaid_steps: options.overlaid_steps,
+        overlaid_frame_p50_ms: percentile(&mut overlaid, 0.5),
+        overlaid_frame_p99_ms: percentile(&mut overlaid, 0.99),
         frames: options.frames,
         peak_rss_mib: crate::bench::peak_rss_mib(),
         rss_end_mib: current_rss_mib(),
     })
+}
+
+/// Writes `options.overlaid_runs` GRPO runs of `overlaid_steps` steps, waits until the
+/// app has read them all, marks them, and times tick + draw with all of them overlaid.
+fn measure_overlaid(
+    app: &mut App,
+    terminal: &mut Terminal<TestBackend>,
+    options: &TuiBenchOptions,
+) -> anyhow::Result<Vec<f64>> {
+    let ids: Vec<String> = (0..options.overlaid_runs)
+        .map(|i| format!("overlay-{i:02}"))
+        .collect();
+    for id in &ids {
+        write_run(&app.workspace, id, options.overlaid_steps)?;
+    }
+    // A tick re-lists the runs folder every few ticks; then the tailers catch up.
+    let want = options.overlaid_steps as u64;
+    let caught_up = |app: &App| {
+        ids.iter().all(|id| {
+            app.runs
+                .runs
+                .iter()
+                .find(|r| &r.id == id)
+                .is_some_and(|r| r.summary.events >= want)
+        })
+    };
+    let mut ticks = 0u64;
+    while !caught_up(app) {
+        app.update(Action::Tick);
+        ticks += 1;
+        if ticks > 100_000 {
+            anyhow::bail!("the overlaid runs were never read to the end");
+        }
+    }
+    app.runs.marked = ids.iter().cloned().collect();
+    anyhow::ensure!(
+        app.runs.overlaid().len() == options.overlaid_runs,
+        "not every run is overlaid"
+    );
+    let mut frames = Vec::with_capacity(options.frames);
+    for _ in 0..options.frames {
+        let t = Instant::now();
+        app.update(Action::Tick);
+        terminal.draw(|f| app.render(f.area(), f.buffer_mut()))?;
+        frames.push(ms(t.elapsed()));
+    }
+    Ok(frames)
+}
+
+/// One registered GRPO run of `steps` steps (loss, reward, accuracy, tokens).
+fn write_run(workspace: &Workspace, id: &str, steps: usize) -> anyhow::Result<()> {
+    let dir = RunDir::new(workspace, id);
+    std::fs::create_dir_all(dir.root())?;
+    let mut out = std::io::BufWriter::new(std::fs::File::create(dir.events())?);
+    writeln!(
+        out,
+        r#"{{"t":0,"kind":"run_started","device":"cpu","parameters":1000}}"#
+    )?;
+    for i in 1..steps as u64 {
+        let x = i as f64;
+        writeln!(
+            out,
+            r#"{{"t":{i},"kind":"step","step":{i},"loss":{:.5},"tokens_per_s":1000.0,"elapsed_s":{},"total_steps":{steps},"reward_mean":{:.4},"accuracy":{:.4}}}"#,
+            1.0 / x.sqrt(),
+            x * 0.01,
+            1.0 - 1.0 / x.sqrt(),
+            (x / steps as f64).min(1.0)
+        )?;
+    }
+    out.flush()?;
+    workspace.store()?.upsert_run(&RunRecord {
+        id: id.into(),
+        kind: "grpo".into(),
+        status: "running".into(),
+        pid: None,
+        dir: RunDir::registry_dir(id),
+        dataset_hash: None,
+        config: serde_json::json!({}),
+        created_ms: 0,
+        updated_ms: 0,
+    })?;
+    Ok(())
 }
 
 fn current_rss_mib() -> Option<f64> {
@@ -277,8 +375,12 @@ mod tests {
             frames: 20,
             width: 80,
             height: 24,
+            overlaid_runs: 3,
+            overlaid_steps: 200,
         };
         let result = run(&options, dir.path()).unwrap();
+        assert_eq!(result.overlaid_runs, 3);
+        assert!(result.overlaid_frame_p99_ms >= result.overlaid_frame_p50_ms);
         assert_eq!(result.candidates, 50);
         assert_eq!(result.events_read, 2_000);
         assert!(result.curate_frame_p99_ms >= result.curate_frame_p50_ms);

@@ -41,6 +41,81 @@ pub fn mcnemar_exact_p(only_a: u64, only_b: u64) -> f64 {
     (2.0 * tail).min(1.0)
 }
 
+/// A paired comparison of two prediction sets on the same problems: the 2×2 table of
+/// who got each problem right.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PairedCounts {
+    pub both_right: u64,
+    pub only_a: u64,
+    pub only_b: u64,
+    pub both_wrong: u64,
+}
+
+impl PairedCounts {
+    pub fn n(&self) -> u64 {
+        self.both_right + self.only_a + self.only_b + self.both_wrong
+    }
+
+    /// A's accuracy minus B's, with its 95% interval (`newcombe_paired_difference`).
+    pub fn difference(&self) -> Difference {
+        newcombe_paired_difference(self)
+    }
+}
+
+/// A difference of two accuracies and its 95% interval.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Difference {
+    pub estimate: f64,
+    pub low: f64,
+    pub high: f64,
+}
+
+/// The 95% interval for the difference of two paired proportions, p_A − p_B, by
+/// Newcombe's method 10 (Newcombe 1998, "Improved confidence intervals for the
+/// difference between binomial proportions based on paired data"): the Wilson
+/// intervals of the two accuracies combined with the correlation φ of the 2×2 table.
+/// Like Wilson's it stays inside [−1, 1] and behaves at 0 and n, where the Wald
+/// interval collapses to a point.
+pub fn newcombe_paired_difference(t: &PairedCounts) -> Difference {
+    let n = t.n();
+    if n == 0 {
+        return Difference {
+            estimate: 0.0,
+            low: -1.0,
+            high: 1.0,
+        };
+    }
+    let (a, b, c, d) = (
+        t.both_right as f64,
+        t.only_a as f64,
+        t.only_b as f64,
+        t.both_wrong as f64,
+    );
+    let nf = n as f64;
+    let (p1, p2) = ((a + b) / nf, (a + c) / nf);
+    let (l1, u1) = wilson_interval(t.both_right + t.only_a, n);
+    let (l2, u2) = wilson_interval(t.both_right + t.only_b, n);
+    // φ of the table; a zero margin makes it 0/0, taken as 0 (Newcombe's convention).
+    let margins = (a + b) * (c + d) * (a + c) * (b + d);
+    let phi = if margins > 0.0 {
+        (a * d - b * c) / margins.sqrt()
+    } else {
+        0.0
+    };
+    let below = ((p1 - l1).powi(2) - 2.0 * phi * (p1 - l1) * (u2 - p2) + (u2 - p2).powi(2))
+        .max(0.0)
+        .sqrt();
+    let above = ((u1 - p1).powi(2) - 2.0 * phi * (u1 - p1) * (p2 - l2) + (p2 - l2).powi(2))
+        .max(0.0)
+        .sqrt();
+    let estimate = p1 - p2;
+    Difference {
+        estimate,
+        low: (estimate - below).max(-1.0),
+        high: (estimate + above).min(1.0),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -76,5 +151,48 @@ mod tests {
         // Large counts stay finite and tiny.
         let p = mcnemar_exact_p(900, 100);
         assert!(p > 0.0 && p < 1e-100, "{p}");
+    }
+
+    fn table(both_right: u64, only_a: u64, only_b: u64, both_wrong: u64) -> PairedCounts {
+        PairedCounts {
+            both_right,
+            only_a,
+            only_b,
+            both_wrong,
+        }
+    }
+
+    #[test]
+    fn newcombe_paired_difference_matches_hand_worked_values() {
+        // a=2, b=c=0, d=18 (n=20): p_A = p_B = 0.1, both Wilson (0.02787, 0.30103);
+        // φ = (2·18 − 0)/√(2·18·2·18) = 1, so δ = |(p1−l1) − (u2−p2)|
+        // = |0.07213 − 0.20103| = 0.12890 and ε the same: (−0.1289, 0.1289).
+        let d = newcombe_paired_difference(&table(2, 0, 0, 18));
+        assert!(close(d.estimate, 0.0) && close(d.low, -0.128_900) && close(d.high, 0.128_900));
+        // All right, n=5: Wilson (0.56552, 1); a margin is 0 so φ = 0 and
+        // δ = √((1 − 0.56552)² + 0) = 0.43448: (−0.4345, 0.4345).
+        let d = newcombe_paired_difference(&table(5, 0, 0, 0));
+        assert!(
+            close(d.low, -0.434_482) && close(d.high, 0.434_482),
+            "{d:?}"
+        );
+        // Newcombe's worked example, a=12, b=9, c=2, d=21 (n=44): θ = 7/44 = 0.15909;
+        // Wilson p_A=21/44 (0.33755, 0.62065), p_B=14/44 (0.19999, 0.46557);
+        // φ = (252 − 18)/√(21·23·14·30) = 0.51954;
+        // δ = √(0.13972² − 2φ·0.13972·0.14739 + 0.14739²) = 0.14088,
+        // ε = √(0.14337² − 2φ·0.14337·0.11819 + 0.11819²) = 0.13007:
+        // (0.01821, 0.28916).
+        let d = newcombe_paired_difference(&table(12, 9, 2, 21));
+        assert!(close(d.estimate, 7.0 / 44.0), "{d:?}");
+        assert!(close(d.low, 0.018_210) && close(d.high, 0.289_157), "{d:?}");
+        // B better: the sign follows, the interval excludes 0.
+        let d = newcombe_paired_difference(&table(1, 1, 7, 12));
+        assert!(
+            close(d.low, -0.501_663) && close(d.high, -0.036_053),
+            "{d:?}"
+        );
+        // Nothing compared: the widest interval.
+        let d = newcombe_paired_difference(&table(0, 0, 0, 0));
+        assert_eq!((d.low, d.high), (-1.0, 1.0));
     }
 }

@@ -62,6 +62,11 @@ pub enum Action {
     CycleSetA,
     CycleSetB,
     CycleCompareFilter,
+    NextOnlyA,
+    NextOnlyB,
+    ToggleRunMark,
+    ToggleSmoothing,
+    ToggleChartX,
     // Eval.
     LaunchEval,
     // Internal: produced by prompts, editors and the loop, never bound to keys.
@@ -94,23 +99,6 @@ pub enum Action {
     /// Create and launch a run from this preset file.
     #[serde(skip)]
     StartPreset(PathBuf),
-    /// Creating a run from a preset ended: the run created (`None`: none), its worker's
-    /// pid (`None`: not started), and the error, if it failed.
-    #[serde(skip)]
-    RunCreated {
-        preset: String,
-        id: Option<String>,
-        pid: Option<u32>,
-        error: Option<String>,
-    },
-    /// The teacher executed `plan` (the candidate's plan when it was asked) again: the
-    /// execution text, or why not.
-    #[serde(skip)]
-    PlanExecuted {
-        candidate_id: i64,
-        plan: String,
-        result: Result<String, String>,
-    },
     /// The eval launcher's steps: a model was picked, then a benchmark, then a mode.
     #[serde(skip)]
     PickEvalBenchmark {
@@ -179,6 +167,11 @@ pub const BINDABLE: &[Action] = &[
     Action::CycleSetA,
     Action::CycleSetB,
     Action::CycleCompareFilter,
+    Action::NextOnlyA,
+    Action::NextOnlyB,
+    Action::ToggleRunMark,
+    Action::ToggleSmoothing,
+    Action::ToggleChartX,
     Action::LaunchEval,
 ];
 
@@ -254,6 +247,11 @@ impl Action {
             Self::CycleSetA => "compare: next prediction set A",
             Self::CycleSetB => "compare: next prediction set B",
             Self::CycleCompareFilter => "compare: filter fixed/broke/both",
+            Self::NextOnlyA => "compare: next problem only A got right",
+            Self::NextOnlyB => "compare: next problem only B got right",
+            Self::ToggleRunMark => "runs: mark/unmark the run to overlay its curves",
+            Self::ToggleSmoothing => "runs: smooth the overlaid curves or not",
+            Self::ToggleChartX => "runs: overlaid x axis by step or by tokens",
             Self::LaunchEval => "eval: evaluate a model in the background",
             Self::Tick
             | Self::SetSearch(_)
@@ -264,8 +262,6 @@ impl Action {
             | Self::ClickAt { .. }
             | Self::ScrollAt { .. }
             | Self::StartPreset(_)
-            | Self::RunCreated { .. }
-            | Self::PlanExecuted { .. }
             | Self::PickEvalBenchmark { .. }
             | Self::PickEvalMode { .. }
             | Self::StartEval { .. } => "internal",
@@ -292,6 +288,5 @@ mod tests {
         assert_eq!(Action::from_name("set_search"), None);
         assert_eq!(Action::from_name("click_at"), None);
         assert_eq!(Action::from_name("start_preset"), None);
-        assert_eq!(Action::from_name("plan_executed"), None);
     }
 }

@@ -1,12 +1,12 @@
 //! Work the TUI starts in the background. Runs are created and launched in process
-//! through `runs/` on a thread, whose outcome comes back as an action; their workers and
+//! through `runs/` on a thread, whose outcome comes back as a background result; their workers and
 //! evaluations (`plantune-tui eval`) are detached processes (their own session, output
 //! to log files), so quitting the TUI or losing the SSH connection never stops them.
 
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::Sender;
 
-use super::action::Action;
+use super::background::{Done, JobId, Outcome};
 use crate::jobs::{self, Launcher};
 use crate::runs::{self, preset::Preset};
 use crate::workspace::Workspace;
@@ -43,9 +43,15 @@ impl EvalRequest {
 }
 
 /// Creates a run from `preset` and launches its worker, on a thread; the outcome
-/// arrives on `done` as `Action::RunCreated`. The preset is validated as `train
+/// arrives on `done` as `Outcome::RunCreated` under `job`. The preset is validated as `train
 /// --config` reads it, so its errors are exactly what a shell user would see.
-pub fn create_run(ws: &Workspace, launcher: &Launcher, preset: Preset, done: Sender<Action>) {
+pub fn create_run(
+    ws: &Workspace,
+    launcher: &Launcher,
+    preset: Preset,
+    job: JobId,
+    done: Sender<Done>,
+) {
     let (ws, launcher) = (ws.clone(), launcher.clone());
     let name = preset
         .path
@@ -64,11 +70,14 @@ pub fn create_run(ws: &Workspace, launcher: &Launcher, preset: Preset, done: Sen
             },
         };
         // The receiver goes away only when the TUI quits; the run exists regardless.
-        let _ = done.send(Action::RunCreated {
-            preset: name,
-            id,
-            pid,
-            error,
+        let _ = done.send(Done {
+            id: job,
+            outcome: Outcome::RunCreated {
+                preset: name,
+                id,
+                pid,
+                error,
+            },
         });
     });
 }

@@ -7,10 +7,13 @@
 
 pub mod action;
 pub mod app;
+pub mod background;
 pub mod keymap;
 pub mod launch;
+pub mod overlay;
 pub mod reexecute;
 pub mod regrade;
+pub mod screen_id;
 pub mod screens;
 pub mod widgets;
 

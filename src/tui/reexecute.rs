@@ -1,11 +1,11 @@
 //! "Re-execute this edited plan": the teacher's execute step run again on a candidate's
 //! current plan. A teacher call takes seconds to minutes, so it runs on its own thread
-//! and its answer comes back as `Action::PlanExecuted`; the curate screen then stores
+//! and its answer comes back as `Outcome::PlanExecuted`; the curate screen then stores
 //! it as an edit of the execution, re-graded, the teacher's original kept.
 
 use std::sync::mpsc::Sender;
 
-use super::action::Action;
+use super::background::{Done, JobId, Outcome};
 use crate::teacher::distill::execute_plan;
 use crate::workspace::Workspace;
 use crate::workspace::records::Sampling;
@@ -22,7 +22,7 @@ pub struct Request {
 }
 
 /// Starts the teacher call; the answer, or the error's text, arrives on `done`.
-pub fn spawn(ws: Workspace, request: Request, done: Sender<Action>) {
+pub fn spawn(ws: Workspace, request: Request, job: JobId, done: Sender<Done>) {
     std::thread::spawn(move || {
         let result = tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -40,10 +40,13 @@ pub fn spawn(ws: Workspace, request: Request, done: Sender<Action>) {
                     .map_err(|e| e.to_string())
             });
         // The receiver goes away only when the TUI quits, and the answer with it.
-        let _ = done.send(Action::PlanExecuted {
-            candidate_id: request.candidate_id,
-            plan: request.plan,
-            result,
+        let _ = done.send(Done {
+            id: job,
+            outcome: Outcome::PlanExecuted {
+                candidate_id: request.candidate_id,
+                plan: request.plan,
+                result,
+            },
         });
     });
 }

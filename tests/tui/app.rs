@@ -173,11 +173,11 @@ fn bulk_rules_through_the_prompt_and_keys() {
     let fx = curated_workspace();
     let mut app = fx.app();
     press(&mut app, KeyCode::Char('A'), KeyModifiers::SHIFT);
-    assert!(matches!(app.overlay, Some(Overlay::Prompt { .. })));
+    assert!(matches!(app.overlay(), Some(Overlay::Prompt { .. })));
     press(&mut app, KeyCode::Char('u'), KeyModifiers::CONTROL);
     typing(&mut app, "80");
     press(&mut app, KeyCode::Enter, KeyModifiers::NONE);
-    assert!(app.overlay.is_none());
+    assert!(app.overlay().is_none());
     let store = fx.store();
     let accepted = store
         .candidates_with_status(CandidateStatus::Accepted)
@@ -324,14 +324,14 @@ fn screens_switch_and_the_help_and_palette_overlays_work() {
     assert_eq!(app.screen, ScreenId::Eval);
     assert_eq!(app.eval.rows.len(), 2);
     press(&mut app, KeyCode::Char('?'), KeyModifiers::NONE);
-    assert!(matches!(app.overlay, Some(Overlay::Help { .. })));
+    assert!(matches!(app.overlay(), Some(Overlay::Help { .. })));
     let help = text(&render(&app, 120, 40));
     assert!(
         help.contains("toggle_help") || help.contains("show or hide this help"),
         "{help}"
     );
     press(&mut app, KeyCode::Esc, KeyModifiers::NONE);
-    assert!(app.overlay.is_none());
+    assert!(app.overlay().is_none());
 
     press(&mut app, KeyCode::Char(':'), KeyModifiers::NONE);
     typing(&mut app, "compare screen");
@@ -594,8 +594,8 @@ fn a_preset_creates_a_run_that_starts_fails_and_resumes_for_real() {
 
     press(&mut app, KeyCode::Char('2'), KeyModifiers::NONE);
     press(&mut app, KeyCode::Char('n'), KeyModifiers::NONE);
-    let Some(Overlay::Picker { items, .. }) = &app.overlay else {
-        panic!("expected the preset picker, got {:?}", app.overlay);
+    let Some(Overlay::Picker { items, .. }) = app.overlay() else {
+        panic!("expected the preset picker, got {:?}", app.overlay());
     };
     let labels: Vec<&str> = items.iter().map(|i| i.label.as_str()).collect();
     assert_eq!(labels.len(), 3, "{labels:?}");
@@ -618,7 +618,7 @@ fn a_preset_creates_a_run_that_starts_fails_and_resumes_for_real() {
     // A preset of no kind is refused at once; the picker is gone.
     app.update(Action::Down);
     press(&mut app, KeyCode::Enter, KeyModifiers::NONE);
-    assert!(app.overlay.is_none());
+    assert!(app.overlay().is_none());
     let (error, text) = status_of(&app);
     assert!(error && text.contains("not both"), "{text}");
 
@@ -668,14 +668,17 @@ fn a_preset_creates_a_run_that_starts_fails_and_resumes_for_real() {
 
     // The frozen config opens in a scrollable overlay.
     press(&mut app, KeyCode::Char('o'), KeyModifiers::NONE);
-    let Some(Overlay::Text { title, text, .. }) = &app.overlay else {
-        panic!("expected the config overlay, got {:?}", app.overlay);
+    let Some(Overlay::Text { title, text, .. }) = app.overlay() else {
+        panic!("expected the config overlay, got {:?}", app.overlay());
     };
     assert!(title.contains(&id) && text.contains("0000dead"));
     app.update(Action::Down);
-    assert!(matches!(app.overlay, Some(Overlay::Text { scroll: 1, .. })));
+    assert!(matches!(
+        app.overlay(),
+        Some(Overlay::Text { scroll: 1, .. })
+    ));
     press(&mut app, KeyCode::Esc, KeyModifiers::NONE);
-    assert!(app.overlay.is_none());
+    assert!(app.overlay().is_none());
 
     press(&mut app, KeyCode::Char('R'), KeyModifiers::SHIFT);
     let (error, text) = status_of(&app);
@@ -725,7 +728,7 @@ fn no_presets_and_no_models_are_status_messages() {
     app.update(Action::LaunchEval);
     let (error, text) = status_of(&app);
     assert!(error && text.contains("no models to evaluate"), "{text}");
-    assert!(app.overlay.is_none());
+    assert!(app.overlay().is_none());
 }
 
 #[test]
@@ -740,7 +743,7 @@ fn launching_an_evaluation_picks_model_benchmark_mode_and_starts_the_cli() {
     app.launcher = real_launcher(&fx);
     press(&mut app, KeyCode::Char('4'), KeyModifiers::NONE);
     press(&mut app, KeyCode::Char('n'), KeyModifiers::NONE);
-    let picked = |app: &App| match &app.overlay {
+    let picked = |app: &App| match app.overlay() {
         Some(Overlay::Picker { title, items, .. }) => (
             title.clone(),
             items.iter().map(|i| i.label.clone()).collect::<Vec<_>>(),
@@ -763,7 +766,7 @@ fn launching_an_evaluation_picks_model_benchmark_mode_and_starts_the_cli() {
         press(&mut app, KeyCode::Char('j'), KeyModifiers::NONE);
     }
     press(&mut app, KeyCode::Enter, KeyModifiers::NONE);
-    assert!(app.overlay.is_none());
+    assert!(app.overlay().is_none());
     let (error, text) = status_of(&app);
     assert!(!error, "{text}");
     assert!(
@@ -789,12 +792,13 @@ fn clicks_select_rows_and_the_wheel_scrolls_the_pane_under_it() {
     add_eval_and_runs(&fx);
     let mut app = fx.app();
     app.frame = Rect::new(0, 0, 120, 40);
-    // Curate at 120 columns: tab bar on row 0, list box from row 1, rows from row 2.
-    app.update(Action::ClickAt { column: 5, row: 3 });
+    // Curate at 120 columns: tab bar on row 0, list box from row 1, its header on
+    // row 2, rows from row 3.
+    app.update(Action::ClickAt { column: 5, row: 4 });
     assert_eq!(app.curate.selected, 1);
     app.update(Action::ScrollAt {
         column: 5,
-        row: 3,
+        row: 4,
         down: true,
     });
     assert_eq!(app.curate.selected, 2);
@@ -830,11 +834,12 @@ fn clicks_select_rows_and_the_wheel_scrolls_the_pane_under_it() {
     });
     assert_eq!(app.screen, ScreenId::Runs);
     assert_eq!(app.runs.selected, 0);
-    app.update(Action::ClickAt { column: 3, row: 3 });
+    // Runs: the list's header on row 2, rows from row 3.
+    app.update(Action::ClickAt { column: 3, row: 4 });
     assert_eq!(app.runs.selected, 1);
     app.update(Action::ScrollAt {
         column: 3,
-        row: 2,
+        row: 3,
         down: false,
     });
     assert_eq!(app.runs.selected, 0);
@@ -842,8 +847,8 @@ fn clicks_select_rows_and_the_wheel_scrolls_the_pane_under_it() {
     app.update(Action::ShowCompare);
     assert_eq!(app.compare.visible.len(), 2);
     let first_question = app.compare.question.clone();
-    // Compare: 5-row head, then the list box; its rows start at row 1 + 5 + 1.
-    app.update(Action::ClickAt { column: 3, row: 8 });
+    // Compare: 6-row head, then the list box; its rows start at row 1 + 6 + 1.
+    app.update(Action::ClickAt { column: 3, row: 9 });
     assert_eq!(app.compare.selected, 1);
     assert_ne!(app.compare.question, first_question);
 
@@ -1054,4 +1059,41 @@ fn reexecuting_an_edited_plan_stores_the_teachers_execution_as_a_regraded_edit()
 
 fn text_of(app: &App) -> String {
     text(&render(app, 120, 40))
+}
+
+#[test]
+fn space_marks_runs_to_overlay_and_compare_jumps_to_only_a_or_only_b() {
+    let fx = curated_workspace();
+    add_eval_and_runs(&fx);
+    let mut app = fx.app();
+    press(&mut app, KeyCode::Char('2'), KeyModifiers::NONE);
+    press(&mut app, KeyCode::Char(' '), KeyModifiers::NONE);
+    assert!(app.runs.overlaid().is_empty(), "one mark overlays nothing");
+    press(&mut app, KeyCode::Char('j'), KeyModifiers::NONE);
+    press(&mut app, KeyCode::Char(' '), KeyModifiers::NONE);
+    let ids: Vec<&str> = app.runs.overlaid().iter().map(|r| r.id.as_str()).collect();
+    assert_eq!(ids, ["sft-001", "grpo-002"]);
+    let (error, status) = status_of(&app);
+    assert!(!error && status.contains("2 runs overlaid"), "{status}");
+    press(&mut app, KeyCode::Char('w'), KeyModifiers::NONE);
+    press(&mut app, KeyCode::Char('x'), KeyModifiers::NONE);
+    assert!(app.runs.overlay.smooth && app.runs.overlay.by_tokens);
+    // Unmarking one leaves a single run: back to its own charts.
+    press(&mut app, KeyCode::Char(' '), KeyModifiers::NONE);
+    assert!(app.runs.overlaid().is_empty());
+
+    // Compare: problem #1 both right, #2 only B right.
+    press(&mut app, KeyCode::Char('3'), KeyModifiers::NONE);
+    assert_eq!(app.compare.selected, 0);
+    press(&mut app, KeyCode::Char('B'), KeyModifiers::SHIFT);
+    assert_eq!(app.compare.selected, 1);
+    let row = app.compare.current().unwrap();
+    assert!(!row.a.fields.correct && row.b.fields.correct);
+    press(&mut app, KeyCode::Char('A'), KeyModifiers::SHIFT);
+    assert_eq!(
+        app.compare.selected, 1,
+        "no only-A problem: the selection stays"
+    );
+    let (error, status) = status_of(&app);
+    assert!(!error && status.contains("only A got right"), "{status}");
 }

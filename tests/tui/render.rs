@@ -131,3 +131,31 @@ fn escape_sequences_in_untrusted_text_never_reach_the_buffer() {
     let screen = text(&render(&app, 120, 40));
     assert!(screen.contains("What is 2+2?"), "{screen}");
 }
+
+/// Two runs marked: their curves on one chart with a legend naming both; then
+/// smoothed and by tokens. At both sizes, on the default (16-colour) theme.
+#[test]
+fn runs_overlaid_at_80x24_and_120x40() {
+    let fx = curated_workspace();
+    add_eval_and_runs(&fx);
+    let mut app = fx.app();
+    app.update(Action::ShowRuns);
+    app.update(Action::Tick);
+    app.update(Action::ToggleRunMark);
+    app.update(Action::Down);
+    app.update(Action::ToggleRunMark);
+    for (width, height) in [(80, 24), (120, 40)] {
+        let shown = text(&render(&app, width, height));
+        assert!(
+            shown.contains("━━ sft-001") && shown.contains("━━ grpo-002"),
+            "{shown}"
+        );
+        insta::assert_snapshot!(format!("runs_overlaid_{width}x{height}"), shown);
+    }
+    app.update(Action::ToggleSmoothing);
+    app.update(Action::ToggleChartX);
+    insta::assert_snapshot!(
+        "runs_overlaid_smoothed_by_tokens_120x40",
+        text(&render(&app, 120, 40))
+    );
+}

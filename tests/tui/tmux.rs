@@ -1,5 +1,6 @@
 //! The real binary in a real terminal (tmux): open the demo workspace, go to pending
-//! candidates, accept two, edit a plan step inline, quit; then check the store.
+//! candidates, accept two, edit a plan step inline; mark two runs on the Runs screen
+//! and see both named in the overlaid chart's legend; quit; then check the store.
 
 #![allow(clippy::unwrap_used)]
 
@@ -62,6 +63,21 @@ fn accept_two_and_edit_one_in_a_real_terminal() {
     };
     let ws = Workspace::open(&ws_dir, &paths).unwrap();
     let before = ws.store().unwrap().candidate_status_counts().unwrap();
+    // Two runs' event files (a baseline and a plan-tuned SFT), as a worker writes them.
+    for (name, scale) in [("base-sft", 1.0), ("plan-sft", 0.7)] {
+        let dir = ws.runs_dir().join(name);
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut events = String::from(
+            "{\"t\":0,\"kind\":\"run_started\",\"device\":\"cpu\",\"parameters\":1}\n",
+        );
+        for step in 1..=30u32 {
+            events.push_str(&format!(
+                "{{\"t\":{step},\"kind\":\"step\",\"step\":{step},\"loss\":{:.4},\"tokens_per_s\":100.0,\"elapsed_s\":{step}.0}}\n",
+                scale * 2.0 / f64::from(step).sqrt()
+            ));
+        }
+        std::fs::write(dir.join("events.jsonl"), events).unwrap();
+    }
 
     let session = format!("plantune-e2e-{}", std::process::id());
     let command = format!(
@@ -89,6 +105,11 @@ fn accept_two_and_edit_one_in_a_real_terminal() {
     tmux(&["send-keys", "-t", &session, "-l", " (checked by hand)"]);
     keys(&session, &["C-s"]);
     wait_for(&session, "(checked by hand)");
+    // Runs: mark both runs; the chart overlays them, the legend names both.
+    keys(&session, &["2"]);
+    wait_for(&session, "plan-sft");
+    keys(&session, &["Space", "j", "Space"]);
+    wait_for(&session, "━━ base-sft  ━━ plan-sft");
     keys(&session, &["q"]);
     let deadline = Instant::now() + Duration::from_secs(10);
     let alive = || {

@@ -8,10 +8,12 @@ use ratatui::layout::{Constraint, Layout, Position, Rect};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Paragraph, Widget, Wrap};
 
-use super::{Ctx, border_style, clamp, step, text_lines};
+use super::{Ctx, Screen, border_style, clamp, step, text_lines};
 use crate::config::theme::Theme;
+use crate::eval::stats::{PairedCounts, mcnemar_exact_p, wilson_interval};
 use crate::text::sanitize;
 use crate::tui::action::Action;
+use crate::tui::keymap::Scope;
 use crate::workspace::store::{Prediction, PredictionKey};
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -66,13 +68,7 @@ pub struct PairRow {
 }
 
 /// Counts of the 2×2 paired table.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Paired {
-    pub both_right: u64,
-    pub only_a: u64,
-    pub only_b: u64,
-    pub both_wrong: u64,
-}
+pub type Paired = PairedCounts;
 
 #[derive(Debug, Clone, Default)]
 pub struct CompareScreen {
@@ -217,6 +213,8 @@ impl CompareScreen {
                     self.load_pairs(ctx)?;
                 }
             }
+            Action::NextOnlyA => self.jump(ctx, true, false)?,
+            Action::NextOnlyB => self.jump(ctx, false, true)?,
             Action::CycleCompareFilter => {
                 self.filter = self.filter.next();
                 self.selected = 0;
@@ -225,6 +223,85 @@ impl CompareScreen {
             _ => {}
         }
         Ok(None)
+    }
+
+    /// Selects the next visible problem (wrapping) where A's and B's verdicts are
+    /// `a` and `b`.
+    fn jump(&mut self, ctx: &mut Ctx, a: bool, b: bool) -> anyhow::Result<()> {
+        let n = self.visible.len();
+        let hit = (1..=n).map(|d| (self.selected + d) % n).find(|&i| {
+            let row = &self.pairs[self.visible[i]];
+            row.a.fields.correct == a && row.b.fields.correct == b
+        });
+        match hit {
+            Some(i) => {
+                self.selected = i;
+                self.scroll = 0;
+                self.load_question(ctx)
+            }
+            None => {
+                let who = if a { "A" } else { "B" };
+                ctx.info = Some(format!("no problem shown that only {who} got right"));
+                Ok(())
+            }
+        }
+    }
+
+    /// The head's lines: each set with its accuracy and Wilson interval, then the
+    /// paired difference with Newcombe's interval and McNemar's p, then the counts.
+    fn head_lines(&self, theme: &Theme) -> Vec<Line<'static>> {
+        let p = self.paired;
+        let n = p.n();
+        let acc = |right: u64| {
+            if n == 0 {
+                return "acc —".to_owned();
+            }
+            let (lo, hi) = wilson_interval(right, n);
+            format!(
+                "acc {:.1}% [{:.1}, {:.1}]",
+                100.0 * right as f64 / n as f64,
+                100.0 * lo,
+                100.0 * hi
+            )
+        };
+        let d = p.difference();
+        let difference = if n == 0 {
+            "A − B: no shared problems".to_owned()
+        } else {
+            format!(
+                "A − B {:+.1} pts, 95% CI [{:+.1}, {:+.1}] (Newcombe, paired) · McNemar p = {:.3}",
+                100.0 * d.estimate,
+                100.0 * d.low,
+                100.0 * d.high,
+                mcnemar_exact_p(p.only_a, p.only_b)
+            )
+        };
+        vec![
+            Line::from(vec![
+                Span::raw(format!("A: {}  ", self.set_name(self.a))),
+                Span::styled(acc(p.both_right + p.only_a), theme.style("ui.accent")),
+            ]),
+            Line::from(vec![
+                Span::raw(format!("B: {}  ", self.set_name(self.b))),
+                Span::styled(acc(p.both_right + p.only_b), theme.style("ui.accent")),
+            ]),
+            Line::styled(difference, theme.style("ui.title")),
+            Line::from(vec![
+                Span::styled(
+                    format!("both ✓ {}  ", p.both_right),
+                    theme.style("verdict.correct"),
+                ),
+                Span::raw(format!("only A {}  only B {}  ", p.only_a, p.only_b)),
+                Span::styled(
+                    format!("both ✗ {}", p.both_wrong),
+                    theme.style("verdict.incorrect"),
+                ),
+                Span::styled(
+                    format!("  · filter {} · A/B next only-A/only-B", self.filter.name()),
+                    theme.style("ui.dim"),
+                ),
+            ]),
+        ]
     }
 
     fn set_name(&self, index: Option<usize>) -> String {
@@ -242,7 +319,7 @@ impl CompareScreen {
     /// Head, problem list and outputs; render and mouse hit-testing share it.
     pub fn layout(area: Rect) -> [Rect; 3] {
         Layout::vertical([
-            Constraint::Length(5),
+            Constraint::Length(6),
             Constraint::Percentage(35),
             Constraint::Min(4),
         ])
@@ -300,7 +377,6 @@ impl CompareScreen {
 
     pub fn render(&self, area: Rect, buf: &mut Buffer, theme: &Theme) {
         let [head, list, outputs] = Self::layout(area);
-        let p = self.paired;
         let head_block = Block::default()
             .borders(Borders::ALL)
             .border_style(border_style(theme, false))
@@ -308,25 +384,7 @@ impl CompareScreen {
                 " Compare (a/b pick sets, f filter) ",
                 theme.style("ui.title"),
             ));
-        let head_lines = vec![
-            Line::raw(format!("A: {}", self.set_name(self.a))),
-            Line::raw(format!("B: {}", self.set_name(self.b))),
-            Line::from(vec![
-                Span::styled(
-                    format!("both right {}  ", p.both_right),
-                    theme.style("verdict.correct"),
-                ),
-                Span::raw(format!("only A {}  only B {}  ", p.only_a, p.only_b)),
-                Span::styled(
-                    format!("both wrong {}", p.both_wrong),
-                    theme.style("verdict.incorrect"),
-                ),
-                Span::styled(
-                    format!("  · filter {}", self.filter.name()),
-                    theme.style("ui.dim"),
-                ),
-            ]),
-        ];
+        let head_lines = self.head_lines(theme);
         Paragraph::new(head_lines)
             .block(head_block)
             .render(head, buf);
@@ -417,5 +475,49 @@ impl CompareScreen {
                 .scroll((self.scroll, 0))
                 .render(side, buf);
         }
+    }
+}
+
+impl Screen for CompareScreen {
+    fn title(&self) -> &'static str {
+        "Compare"
+    }
+
+    fn scope(&self) -> Scope {
+        Scope::Compare
+    }
+
+    fn hints(&self) -> &'static [Action] {
+        &[
+            Action::CycleSetA,
+            Action::CycleSetB,
+            Action::CycleCompareFilter,
+        ]
+    }
+
+    fn shown(&mut self, ctx: &mut Ctx) -> anyhow::Result<()> {
+        self.refresh(ctx)
+    }
+
+    fn update(&mut self, action: &Action, ctx: &mut Ctx) -> anyhow::Result<Option<Action>> {
+        CompareScreen::update(self, action, ctx)
+    }
+
+    fn click(&mut self, ctx: &mut Ctx, area: Rect, at: Position) -> anyhow::Result<()> {
+        CompareScreen::click(self, ctx, area, at)
+    }
+
+    fn scroll_at(
+        &mut self,
+        ctx: &mut Ctx,
+        area: Rect,
+        at: Position,
+        down: bool,
+    ) -> anyhow::Result<()> {
+        CompareScreen::scroll_at(self, ctx, area, at, down)
+    }
+
+    fn render(&self, area: Rect, buf: &mut Buffer, theme: &Theme) {
+        CompareScreen::render(self, area, buf, theme)
     }
 }

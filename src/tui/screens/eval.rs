@@ -6,10 +6,11 @@ use ratatui::layout::{Constraint, Layout, Position, Rect};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Bar, BarChart, BarGroup, Block, Borders, Paragraph, Widget};
 
-use super::{Ctx, border_style, clamp, step};
+use super::{Ctx, Screen, border_style, clamp, step};
 use crate::config::theme::Theme;
 use crate::text::sanitize;
 use crate::tui::action::Action;
+use crate::tui::keymap::Scope;
 use crate::workspace::store::PredictionKey;
 
 #[derive(Debug, Clone, PartialEq)]
@@ -61,6 +62,9 @@ impl EvalScreen {
     }
 
     pub fn update(&mut self, action: &Action, ctx: &mut Ctx) -> anyhow::Result<Option<Action>> {
+        if self.launch_step(action, ctx)? {
+            return Ok(None);
+        }
         match action {
             Action::ShowEval => self.refresh(ctx)?,
             Action::Tick => {
@@ -186,5 +190,55 @@ impl EvalScreen {
             .bar_gap(1)
             .max(1000)
             .render(chart, buf);
+    }
+}
+
+impl Screen for EvalScreen {
+    fn title(&self) -> &'static str {
+        "Eval"
+    }
+
+    fn scope(&self) -> Scope {
+        Scope::Eval
+    }
+
+    fn hints(&self) -> &'static [Action] {
+        &[Action::LaunchEval, Action::Down]
+    }
+
+    fn shown(&mut self, ctx: &mut Ctx) -> anyhow::Result<()> {
+        self.refresh(ctx)
+    }
+
+    fn update(&mut self, action: &Action, ctx: &mut Ctx) -> anyhow::Result<Option<Action>> {
+        EvalScreen::update(self, action, ctx)
+    }
+
+    /// Stored results are re-read only while the screen is shown.
+    fn tick(&mut self, ctx: &mut Ctx, shown: bool) -> anyhow::Result<()> {
+        if shown {
+            EvalScreen::update(self, &Action::Tick, ctx)?;
+        }
+        Ok(())
+    }
+
+    fn click(&mut self, _ctx: &mut Ctx, area: Rect, at: Position) -> anyhow::Result<()> {
+        EvalScreen::click(self, area, at);
+        Ok(())
+    }
+
+    fn scroll_at(
+        &mut self,
+        ctx: &mut Ctx,
+        _area: Rect,
+        _at: Position,
+        down: bool,
+    ) -> anyhow::Result<()> {
+        let step = if down { Action::Down } else { Action::Up };
+        EvalScreen::update(self, &step, ctx).map(|_| ())
+    }
+
+    fn render(&self, area: Rect, buf: &mut Buffer, theme: &Theme) {
+        EvalScreen::render(self, area, buf, theme)
     }
 }

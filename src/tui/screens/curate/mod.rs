@@ -2,18 +2,19 @@
 //! whole trajectory; accept/reject/undo, bulk rules, and inline edits with a diff
 //! against the teacher's original.
 
-use anyhow::Context as _;
 use crossterm::event::KeyEvent;
 use ratatui::buffer::Buffer;
 use ratatui::layout::{Constraint, Layout, Position, Rect};
-use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, Borders, Clear, Paragraph, Widget, Wrap};
 
-use super::{Ctx, border_style, clamp, step, text_lines};
+mod edit;
+mod render;
+
+use super::{Ctx, Screen, clamp, step};
 use crate::config::theme::Theme;
-use crate::text::sanitize;
 use crate::tui::action::Action;
-use crate::tui::regrade::regrade_execution;
+use crate::tui::background::Done;
+use crate::tui::keymap::{Pane, Scope};
+use crate::tui::overlay::{Overlay, PromptKind};
 use crate::tui::widgets::diff::{DiffLine, line_diff};
 use crate::tui::widgets::editor::{Editor, EditorOutcome};
 use crate::workspace::curate::{accept_best_correct, reject_incorrect};
@@ -21,6 +22,7 @@ use crate::workspace::records::{Candidate, CandidateStatus, Problem};
 use crate::workspace::store::{
     CurationFilter, CurationRow, CurationSort, EditField, FieldChange, StatusCounts,
 };
+use edit::{candidate_view, comparable, original_view, verdict_is_stale};
 
 /// Rows fetched per query; more are fetched as the selection nears the end.
 const PAGE: usize = 500;
@@ -86,6 +88,9 @@ pub struct CurateScreen {
     /// The detail shows a sibling that is not the selected row (it may be filtered
     /// out of the list), so reloads keep showing it.
     sibling_shown: bool,
+    /// Candidates whose plan the teacher is executing, so a second key press while the
+    /// first call runs does not pay for the same call twice.
+    reexecuting: std::collections::BTreeSet<i64>,
 }
 
 /// `Focus` with a default, so the screen can derive `Default`.
@@ -294,88 +299,16 @@ impl CurateScreen {
         self.load_detail(ctx, id)
     }
 
-    fn commit_edit(
-        &mut self,
-        ctx: &mut Ctx,
-        target: EditTarget,
-        text: String,
-    ) -> anyhow::Result<()> {
-        let Some(detail) = &self.detail else {
-            return Ok(());
-        };
-        let id = detail.candidate.id;
-        let fields = &detail.candidate.fields;
-        let changes = match target {
-            EditTarget::Step(i) => {
-                let mut steps = fields.plan_steps.clone();
-                let Some(old) = steps.get(i).cloned() else {
-                    anyhow::bail!("plan step {} no longer exists", i + 1);
-                };
-                steps[i] = text.clone();
-                let plan = if !old.is_empty() && fields.plan.matches(&old).count() == 1 {
-                    fields.plan.replacen(&old, &text, 1)
-                } else {
-                    numbered(&steps)
-                };
-                vec![
-                    FieldChange::new(
-                        id,
-                        EditField::PlanSteps,
-                        serde_json::to_string(&steps).context("encoding plan steps")?,
-                    ),
-                    FieldChange::new(id, EditField::Plan, plan),
-                ]
-            }
-            EditTarget::Execution => execution_changes(id, &detail.problem, &text),
-        };
-        let applied = ctx.store.apply_changes(&changes)?;
-        ctx.info = Some(match (applied, target) {
-            (None, _) => "no change".into(),
-            (Some(_), EditTarget::Step(i)) => format!("candidate {id}: step {} edited", i + 1),
-            (Some(_), EditTarget::Execution) => format!("candidate {id}: execution edited"),
-        });
-        self.reload(ctx)
-    }
-
-    /// Stores the teacher's new execution of a candidate's plan as an edit of the
-    /// execution, like one typed in the editor: re-graded, one undo step, the
-    /// original kept for the diff.
-    fn store_reexecution(
-        &mut self,
-        ctx: &mut Ctx,
-        id: i64,
-        plan: &str,
-        text: &str,
-    ) -> anyhow::Result<()> {
-        let candidate = ctx.store.candidate(id)?;
-        if candidate.fields.plan != plan {
-            anyhow::bail!(
-                "candidate {id}'s plan changed while the teacher executed it; its answer \
-                 was not stored (re-execute again)"
-            );
-        }
-        let problem = ctx.store.problem(candidate.fields.problem_id)?;
-        let applied = ctx
-            .store
-            .apply_changes(&execution_changes(id, &problem, text))?;
-        ctx.info = Some(match applied {
-            None => format!("candidate {id}: the teacher wrote the same execution again"),
-            Some(_) => {
-                let verdict = match regrade_execution(&problem, text) {
-                    Some(grade) => match (grade.correct, grade.extracted_answer) {
-                        (Some(true), _) => "correct".to_owned(),
-                        (_, Some(answer)) => format!("incorrect (answer {answer})"),
-                        (_, None) => "incorrect (no answer found)".to_owned(),
-                    },
-                    None => "not graded".to_owned(),
-                };
-                format!("candidate {id}: plan re-executed by the teacher, re-graded {verdict}")
-            }
-        });
-        self.reload(ctx)
-    }
-
     pub fn update(&mut self, action: &Action, ctx: &mut Ctx) -> anyhow::Result<Option<Action>> {
+        if self.update_list(action, ctx)? || self.update_filters(action, ctx)? {
+            return Ok(None);
+        }
+        self.update_detail(action, ctx)?;
+        Ok(None)
+    }
+
+    /// Moving through the list, focus, status changes, undo. True when handled.
+    fn update_list(&mut self, action: &Action, ctx: &mut Ctx) -> anyhow::Result<bool> {
         let detail_focus = self.focus.0 == Focus::Detail;
         match action {
             Action::Down | Action::Up | Action::PageDown | Action::PageUp if detail_focus => {
@@ -434,6 +367,14 @@ impl CurateScreen {
                 });
                 self.reload(ctx)?;
             }
+            _ => return Ok(false),
+        }
+        Ok(true)
+    }
+
+    /// Bulk rules, filters and sort. True when handled.
+    fn update_filters(&mut self, action: &Action, ctx: &mut Ctx) -> anyhow::Result<bool> {
+        match action {
             Action::BulkAcceptAt(min_score) => {
                 let outcome = accept_best_correct(ctx.store, *min_score)?;
                 ctx.info = Some(format!(
@@ -493,6 +434,34 @@ impl CurateScreen {
                 };
                 self.refilter(ctx)?;
             }
+            Action::Search => {
+                let before = self.filter.search.clone().unwrap_or_default();
+                ctx.open = Some(Overlay::prompt(PromptKind::Search, before));
+            }
+            Action::BulkAcceptBest => {
+                let default = ctx.workspace.config.distill.min_score.to_string();
+                ctx.open = Some(Overlay::prompt(PromptKind::BulkScore, default));
+            }
+            Action::ScoreRange => {
+                let f = &self.filter;
+                let current = match (f.min_score, f.max_score) {
+                    (None, None) => String::new(),
+                    (lo, hi) => format!(
+                        "{}..{}",
+                        lo.map_or(String::new(), |v| v.to_string()),
+                        hi.map_or(String::new(), |v| v.to_string())
+                    ),
+                };
+                ctx.open = Some(Overlay::prompt(PromptKind::ScoreRange, current));
+            }
+            _ => return Ok(false),
+        }
+        Ok(true)
+    }
+
+    /// The detail pane: siblings, plan steps, edits, the diff, re-execution.
+    fn update_detail(&mut self, action: &Action, ctx: &mut Ctx) -> anyhow::Result<()> {
+        match action {
             Action::NextCandidate => self.show_sibling(ctx, 1)?,
             Action::PrevCandidate => self.show_sibling(ctx, -1)?,
             Action::NextStep | Action::PrevStep => {
@@ -505,7 +474,7 @@ impl CurateScreen {
             }
             Action::EditStep => {
                 let Some(detail) = &self.detail else {
-                    return Ok(None);
+                    return Ok(());
                 };
                 match detail.candidate.fields.plan_steps.get(self.step) {
                     Some(text) => {
@@ -525,22 +494,19 @@ impl CurateScreen {
             Action::CommitEdit(text) => {
                 let target = match (self.editor.take(), self.external_target.take()) {
                     (Some((target, _)), _) | (None, Some(target)) => target,
-                    (None, None) => return Ok(None),
+                    (None, None) => return Ok(()),
                 };
                 self.commit_edit(ctx, target, text.clone())?;
             }
             Action::ToggleDiff => self.show_diff = !self.show_diff,
-            Action::PlanExecuted {
-                candidate_id,
-                plan,
-                result,
-            } => match result {
-                Ok(text) => self.store_reexecution(ctx, *candidate_id, plan, text)?,
-                Err(e) => anyhow::bail!("re-executing candidate {candidate_id}'s plan: {e}"),
+            Action::EditExecutionExternal => match self.begin_external_edit() {
+                Some(text) => ctx.external_edit = Some(text),
+                None => anyhow::bail!("no candidate selected"),
             },
+            Action::ReexecutePlan => self.reexecute_plan(ctx)?,
             _ => {}
         }
-        Ok(None)
+        Ok(())
     }
 
     fn refilter(&mut self, ctx: &mut Ctx) -> anyhow::Result<()> {
@@ -548,42 +514,6 @@ impl CurateScreen {
         self.selected = 0;
         self.detail = None;
         self.reload(ctx)
-    }
-
-    pub fn filter_summary(&self) -> String {
-        let f = &self.filter;
-        let mut parts = Vec::new();
-        if let Some(s) = f.status {
-            parts.push(s.as_str().to_owned());
-        }
-        match f.correct {
-            Some(true) => parts.push("correct".into()),
-            Some(false) => parts.push("incorrect".into()),
-            None => {}
-        }
-        if f.edited == Some(true) {
-            parts.push("edited".into());
-        }
-        if f.min_score.is_some() || f.max_score.is_some() {
-            let lo = f.min_score.map_or(String::new(), |v| v.to_string());
-            let hi = f.max_score.map_or(String::new(), |v| v.to_string());
-            parts.push(format!("score {lo}..{hi}"));
-        }
-        if let Some(s) = &f.search {
-            parts.push(format!("/{}", sanitize(s)));
-        }
-        let sort = match self.sort {
-            CurationSort::ScoreDesc => "score↓",
-            CurationSort::ScoreAsc => "score↑",
-            CurationSort::ProblemId => "problem",
-            CurationSort::RecentlyUpdated => "recent",
-        };
-        let filters = if parts.is_empty() {
-            "all".to_owned()
-        } else {
-            parts.join(" ")
-        };
-        format!("{filters} · sort {sort}")
     }
 
     /// The list and detail panes; render and mouse hit-testing share it.
@@ -612,7 +542,7 @@ impl CurateScreen {
             self.focus.0 = Focus::Detail;
         } else if list.contains(at) {
             self.focus.0 = Focus::List;
-            let inner = bordered(list);
+            let inner = list_rows(list);
             if inner.contains(at) {
                 let index = self.list_top(inner.height as usize) + usize::from(at.y - inner.y);
                 if index < self.rows.len() && index != self.selected {
@@ -647,361 +577,89 @@ impl CurateScreen {
             self.select(ctx, step(self.selected, delta, self.rows.len()))
         }
     }
+}
 
-    pub fn render(&self, area: Rect, buf: &mut Buffer, theme: &Theme) {
-        let [list_area, detail_area] = Self::panes(area);
-        self.render_list(list_area, buf, theme);
-        self.render_detail(detail_area, buf, theme);
+impl Screen for CurateScreen {
+    fn title(&self) -> &'static str {
+        "Curate"
     }
 
-    fn render_list(&self, area: Rect, buf: &mut Buffer, theme: &Theme) {
-        let c = &self.counts;
-        let title = format!(
-            " Candidates {}{} · P{} A{} R{} · {} ",
-            self.rows.len(),
-            if self.exhausted { "" } else { "+" },
-            c.pending,
-            c.accepted,
-            c.rejected,
-            self.filter_summary()
-        );
-        let block = Block::default()
-            .borders(Borders::ALL)
-            .border_style(border_style(theme, self.focus.0 == Focus::List))
-            .title(Span::styled(title, theme.style("ui.title")));
-        let inner = block.inner(area);
-        block.render(area, buf);
-        if self.rows.is_empty() {
-            Paragraph::new(Line::styled(
-                "no candidates match (F clears filters)",
-                theme.style("ui.dim"),
-            ))
-            .render(inner, buf);
-            return;
-        }
-        let height = inner.height as usize;
-        let top = self.list_top(height);
-        let lines: Vec<Line> = self.rows[top..]
-            .iter()
-            .take(height)
-            .enumerate()
-            .map(|(i, row)| {
-                let line = row_line(row, theme);
-                if top + i == self.selected {
-                    line.style(theme.style("ui.selection"))
-                } else {
-                    line
-                }
-            })
-            .collect();
-        Paragraph::new(lines).render(inner, buf);
+    fn scope(&self) -> Scope {
+        Scope::Curate
     }
 
-    fn render_detail(&self, area: Rect, buf: &mut Buffer, theme: &Theme) {
-        let focused = self.focus.0 == Focus::Detail || self.editor.is_some();
-        let title = match (&self.detail, self.show_diff, &self.editor) {
-            (None, _, _) => " Detail ".to_owned(),
-            (Some(d), _, Some((target, _))) => format!(
-                " Editing candidate {} {} (ctrl-s save, esc cancel) ",
-                d.candidate.id,
-                match target {
-                    EditTarget::Step(i) => format!("step {}", i + 1),
-                    EditTarget::Execution => "execution".into(),
-                }
-            ),
-            (Some(d), true, None) => format!(" Diff vs original · candidate {} ", d.candidate.id),
-            (Some(d), false, None) => format!(
-                " Candidate {} · problem {} · {} ",
-                d.candidate.id,
-                d.problem.id,
-                sanitize(&d.problem.fields.dataset)
-            ),
-        };
-        let block = Block::default()
-            .borders(Borders::ALL)
-            .border_style(border_style(theme, focused))
-            .title(Span::styled(title, theme.style("ui.title")));
-        let inner = block.inner(area);
-        block.render(area, buf);
-        let Some(detail) = &self.detail else {
-            return;
-        };
-        if let Some((_, editor)) = &self.editor {
-            Clear.render(inner, buf);
-            editor.render(inner, buf, theme.style("ui.text"));
-            return;
-        }
-        let lines = if self.show_diff {
-            diff_lines(detail, theme)
+    fn hints(&self) -> &'static [Action] {
+        &[
+            Action::Accept,
+            Action::Reject,
+            Action::NextPending,
+            Action::Undo,
+            Action::Search,
+            Action::EditStep,
+            Action::ToggleDiff,
+        ]
+    }
+
+    fn shown(&mut self, _ctx: &mut Ctx) -> anyhow::Result<()> {
+        Ok(())
+    }
+
+    fn update(&mut self, action: &Action, ctx: &mut Ctx) -> anyhow::Result<Option<Action>> {
+        CurateScreen::update(self, action, ctx)
+    }
+
+    fn finished(&mut self, done: &Done, ctx: &mut Ctx) -> anyhow::Result<()> {
+        self.plan_executed(&done.outcome, ctx)
+    }
+
+    fn click(&mut self, ctx: &mut Ctx, area: Rect, at: Position) -> anyhow::Result<()> {
+        CurateScreen::click(self, ctx, area, at)
+    }
+
+    fn scroll_at(
+        &mut self,
+        ctx: &mut Ctx,
+        area: Rect,
+        at: Position,
+        down: bool,
+    ) -> anyhow::Result<()> {
+        CurateScreen::scroll_at(self, ctx, area, at, down)
+    }
+
+    fn render(&self, area: Rect, buf: &mut Buffer, theme: &Theme) {
+        CurateScreen::render(self, area, buf, theme)
+    }
+
+    fn captures_keys(&self) -> bool {
+        CurateScreen::captures_keys(self)
+    }
+
+    fn handle_key(&mut self, key: &KeyEvent) -> Option<Action> {
+        CurateScreen::handle_key(self, key)
+    }
+
+    fn paste(&mut self, text: &str) {
+        CurateScreen::paste(self, text)
+    }
+
+    fn focus(&self) -> (Pane, bool) {
+        let pane = if self.focus.0 == Focus::Detail {
+            Pane::Detail
         } else {
-            detail_lines(detail, self.step, theme)
+            Pane::List
         };
-        Paragraph::new(lines)
-            .wrap(Wrap { trim: false })
-            .scroll((self.detail_scroll, 0))
-            .render(inner, buf);
+        (pane, self.show_diff)
     }
 }
 
-/// The inside of a bordered block.
-fn bordered(area: Rect) -> Rect {
-    Block::default().borders(Borders::ALL).inner(area)
-}
-
-fn status_span(status: CandidateStatus, theme: &Theme) -> Span<'static> {
-    let (text, slot) = match status {
-        CandidateStatus::Pending => ("pend", "status.pending"),
-        CandidateStatus::Accepted => ("acc ", "status.accepted"),
-        CandidateStatus::Rejected => ("rej ", "status.rejected"),
-    };
-    Span::styled(text, theme.style(slot))
-}
-
-fn verdict_span(correct: Option<bool>, theme: &Theme) -> Span<'static> {
-    match correct {
-        Some(true) => Span::styled("✓", theme.style("verdict.correct")),
-        Some(false) => Span::styled("✗", theme.style("verdict.incorrect")),
-        None => Span::styled("?", theme.style("ui.dim")),
-    }
-}
-
-fn score_text(score: Option<i32>) -> String {
-    score.map_or("   -".into(), |s| format!("{s:>4}"))
-}
-
-fn row_line(row: &CurationRow, theme: &Theme) -> Line<'static> {
-    let question: String = sanitize(&row.question)
-        .chars()
-        .map(|c| if c == '\n' { ' ' } else { c })
-        .collect();
-    Line::from(vec![
-        status_span(row.status, theme),
-        Span::raw(" "),
-        Span::styled(
-            format!("{:<6.6}", sanitize(&row.dataset)),
-            theme.style("ui.dim"),
-        ),
-        Span::raw(format!(" {:>5}.{} ", row.problem_id, row.plan_index)),
-        Span::raw(score_text(row.judge_score)),
-        Span::raw(" "),
-        verdict_span(row.correct, theme),
-        Span::styled(
-            if row.edited { "✎ " } else { "  " },
-            theme.style("ui.accent"),
-        ),
-        Span::raw(question),
-    ])
-}
-
-fn section(title: &str, theme: &Theme) -> Line<'static> {
-    Line::styled(title.to_owned(), theme.style("plan.section"))
-}
-
-fn detail_lines(detail: &Detail, selected_step: usize, theme: &Theme) -> Vec<Line<'static>> {
-    let c = &detail.candidate;
-    let f = &c.fields;
-    let text = theme.style("ui.text");
-    let mut lines = Vec::new();
-    let mut siblings = vec![Span::styled("plans ", theme.style("ui.dim"))];
-    for s in &detail.siblings {
-        let label = format!("[{} {}]", s.plan_index + 1, score_text(s.score).trim());
-        let style = if s.id == c.id {
-            theme.style("ui.selection")
-        } else {
-            theme.style(match s.status {
-                CandidateStatus::Pending => "status.pending",
-                CandidateStatus::Accepted => "status.accepted",
-                CandidateStatus::Rejected => "status.rejected",
-            })
-        };
-        siblings.push(Span::styled(label, style));
-        siblings.push(verdict_span(s.correct, theme));
-        siblings.push(Span::raw(" "));
-    }
-    lines.push(Line::from(siblings));
-    lines.push(Line::from(vec![
-        Span::styled("status ", theme.style("ui.dim")),
-        status_span(c.status, theme),
-        Span::styled(
-            format!("  teacher {}", sanitize(&f.teacher)),
-            theme.style("ui.dim"),
-        ),
-        Span::styled(
-            if c.edited { "  ✎ edited" } else { "" },
-            theme.style("ui.accent"),
-        ),
-    ]));
-    lines.push(section("Question", theme));
-    lines.extend(text_lines(&detail.problem.fields.question, text));
-    lines.push(Line::from(vec![
-        Span::styled("Gold answer: ", theme.style("plan.section")),
-        Span::styled(
-            sanitize(&detail.problem.fields.gold_answer).into_owned(),
-            theme.style("answer.extracted"),
-        ),
-    ]));
-    lines.push(section("Constraints", theme));
-    lines.extend(text_lines(&f.constraints, text));
-    lines.push(section("Plan", theme));
-    if f.plan_steps.is_empty() {
-        lines.extend(text_lines(&f.plan, text));
-    }
-    for (i, step) in f.plan_steps.iter().enumerate() {
-        let marker = Span::styled(format!("{:>2}. ", i + 1), theme.style("plan.step"));
-        let style = if i == selected_step {
-            theme.style("ui.selection")
-        } else {
-            text
-        };
-        let mut step_lines = text_lines(step, style).into_iter();
-        if let Some(first) = step_lines.next() {
-            let mut spans = vec![marker];
-            spans.extend(first.spans);
-            lines.push(Line::from(spans));
-        }
-        lines.extend(step_lines.map(|l| {
-            let mut spans = vec![Span::raw("    ")];
-            spans.extend(l.spans);
-            Line::from(spans)
-        }));
-    }
-    lines.push(section("Execution", theme));
-    lines.extend(text_lines(&f.execution, text));
-    lines.push(Line::from(vec![
-        Span::styled("Extracted answer: ", theme.style("plan.section")),
-        Span::styled(
-            f.extracted_answer
-                .as_deref()
-                .map_or("(none)".into(), |a| sanitize(a).into_owned()),
-            theme.style("answer.extracted"),
-        ),
-    ]));
-    let mut verdict = vec![
-        Span::styled("Verdict: ", theme.style("plan.section")),
-        verdict_span(f.correct, theme),
-        Span::raw(" "),
-    ];
-    verdict.extend(
-        text_lines(&f.grade_reason, text)
-            .into_iter()
-            .flat_map(|l| l.spans),
-    );
-    if detail.verdict_stale {
-        verdict.push(Span::styled(
-            "  [stale: execution edited, not re-graded]",
-            theme.style("ui.warning"),
-        ));
-    }
-    lines.push(Line::from(verdict));
-    lines.push(Line::from(vec![
-        Span::styled("Judge score: ", theme.style("plan.section")),
-        Span::raw(score_text(f.judge_score).trim().to_owned()),
-    ]));
-    lines.extend(text_lines(&f.judge_reason, theme.style("ui.dim")));
-    lines
-}
-
-fn diff_lines(detail: &Detail, theme: &Theme) -> Vec<Line<'static>> {
-    if detail.diff.is_empty() {
-        return vec![Line::styled(
-            "not edited: identical to the teacher's original",
-            theme.style("ui.dim"),
-        )];
-    }
-    detail
-        .diff
-        .iter()
-        .flat_map(|line| {
-            let (prefix, text, style) = match line {
-                DiffLine::Same(t) => ("  ", t, theme.style("ui.text")),
-                DiffLine::Added(t) => ("+ ", t, theme.style("diff.added")),
-                DiffLine::Removed(t) => ("- ", t, theme.style("diff.removed")),
-            };
-            text_lines(text, style).into_iter().map(move |l| {
-                let mut spans = vec![Span::styled(prefix, style)];
-                spans.extend(l.spans);
-                Line::from(spans)
-            })
-        })
-        .collect()
-}
-
-/// An edit of the execution with the verdict recomputed for it, applied as one step.
-fn execution_changes(id: i64, problem: &Problem, text: &str) -> Vec<FieldChange> {
-    let mut changes = vec![FieldChange::new(id, EditField::Execution, text.to_owned())];
-    if let Some(grade) = regrade_execution(problem, text) {
-        changes.extend(
-            grade
-                .fields()
-                .into_iter()
-                .map(|(field, value)| FieldChange {
-                    candidate_id: id,
-                    field,
-                    value,
-                }),
-        );
-    }
-    changes
-}
-
-fn numbered(steps: &[String]) -> String {
-    steps
-        .iter()
-        .enumerate()
-        .map(|(i, s)| format!("{}. {s}", i + 1))
-        .collect::<Vec<_>>()
-        .join("\n")
-}
-
-/// The editable parts of a trajectory as one text, so one diff shows every edit.
-fn comparable(parts: &(String, Vec<String>, String)) -> String {
-    format!(
-        "## Constraints\n{}\n## Plan\n{}\n## Execution\n{}",
-        parts.0,
-        numbered(&parts.1),
-        parts.2
-    )
-}
-
-fn original_view(o: &Original) -> (String, Vec<String>, String) {
-    (
-        o.constraints.clone(),
-        o.plan_steps.clone(),
-        o.execution.clone(),
-    )
-}
-
-fn candidate_view(c: &Candidate) -> (String, Vec<String>, String) {
-    (
-        c.fields.constraints.clone(),
-        c.fields.plan_steps.clone(),
-        c.fields.execution.clone(),
-    )
-}
-
-/// A verdict is stale when the execution differs from what was graded and no fresh
-/// grade agrees with the stored one.
-fn verdict_is_stale(candidate: &Candidate, problem: &Problem, original: &Original) -> bool {
-    let f = &candidate.fields;
-    if f.execution == original.execution {
-        return false;
-    }
-    match regrade_execution(problem, &f.execution) {
-        Some(grade) => {
-            grade.correct != f.correct
-                || grade.extracted_answer != f.extracted_answer
-                || grade.reason != f.grade_reason
-        }
-        None => true,
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_step_edit_keeps_the_rest_of_the_plan_text() {
-        assert_eq!(numbered(&["a".into(), "b".into()]), "1. a\n2. b");
+/// The list pane's data rows: inside the border, below the header row.
+fn list_rows(list: Rect) -> Rect {
+    let inner = ratatui::widgets::Block::default()
+        .borders(ratatui::widgets::Borders::ALL)
+        .inner(list);
+    Rect {
+        y: inner.y.saturating_add(1),
+        height: inner.height.saturating_sub(1),
+        ..inner
     }
 }

@@ -1,0 +1,386 @@
+//! Drawing the Runs screen: the list, the stats line, charts, the log and the side
+//! pane (device and samples). Pure: reads state only.
+
+use ratatui::buffer::Buffer;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::symbols::Marker;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Axis, Block, Borders, Chart, Dataset, GraphType, Paragraph, Widget, Wrap};
+
+use super::overlaid::compact;
+use super::view::RunView;
+use super::{RunsLayout, RunsScreen};
+use crate::config::theme::Theme;
+use crate::runlog::RunStatus;
+use crate::runs::RunState;
+use crate::text::sanitize;
+use crate::tui::screens::{border_style, text_lines};
+use crate::tui::widgets::series::Series;
+
+impl RunsScreen {
+    pub fn render(&self, area: Rect, buf: &mut Buffer, theme: &Theme) {
+        let RunsLayout {
+            list,
+            stats,
+            charts,
+            log,
+            side,
+        } = self.layout(area);
+        self.render_list(list, buf, theme);
+        let Some(run) = self.runs.get(self.selected) else {
+            return;
+        };
+        render_stats(run, stats, buf, theme);
+        let overlaid = self.overlaid();
+        if !overlaid.is_empty() {
+            super::overlaid::render(&overlaid, self.overlay, charts, buf, theme);
+            self.render_log(run, log, buf, theme);
+            render_side(run, side, buf, theme);
+            return;
+        }
+        let [left, right] =
+            Layout::horizontal([Constraint::Percentage(50), Constraint::Percentage(50)])
+                .areas(charts);
+        render_chart("loss", &run.metrics.loss, "chart.loss", left, buf, theme);
+        if run.is_grpo() {
+            let [r1, r2] =
+                Layout::vertical([Constraint::Percentage(50), Constraint::Percentage(50)])
+                    .areas(right);
+            render_chart(
+                "reward mean",
+                &run.metrics.reward,
+                "chart.reward",
+                r1,
+                buf,
+                theme,
+            );
+            if run.metrics.accuracy.is_empty() {
+                let title = if run.kl_beta == Some(0.0) {
+                    "KL — (β = 0, not computed)"
+                } else {
+                    "KL (nats/token)"
+                };
+                render_chart(title, &run.metrics.kl, "chart.kl", r2, buf, theme);
+            } else {
+                render_chart(
+                    "accuracy",
+                    &run.metrics.accuracy,
+                    "chart.accuracy",
+                    r2,
+                    buf,
+                    theme,
+                );
+            }
+        } else {
+            render_chart(
+                "learning rate",
+                &run.metrics.lr,
+                "chart.lr",
+                right,
+                buf,
+                theme,
+            );
+        }
+        self.render_log(run, log, buf, theme);
+        render_side(run, side, buf, theme);
+    }
+
+    fn render_list(&self, area: Rect, buf: &mut Buffer, theme: &Theme) {
+        let block = list_block(self.runs.len())
+            .border_style(border_style(theme, true))
+            .title_style(theme.style("ui.title"));
+        let (inner, top) = self.list_window(area);
+        block.render(area, buf);
+        let header = Rect {
+            y: inner.y.saturating_sub(1),
+            height: 1,
+            ..inner
+        };
+        Paragraph::new(Line::styled(
+            format!(
+                "  {:<9} {:<24} {:<5} {}",
+                "state", "run", "kind", "progress"
+            ),
+            theme.style("plan.section"),
+        ))
+        .render(header, buf);
+        if self.runs.is_empty() {
+            Paragraph::new(Line::styled(
+                "no runs yet: n starts one from a preset, or `plantune-tui train ...`",
+                theme.style("ui.dim"),
+            ))
+            .render(inner, buf);
+            return;
+        }
+        let height = inner.height as usize;
+        let lines: Vec<Line> = self
+            .runs
+            .iter()
+            .enumerate()
+            .skip(top)
+            .take(height)
+            .map(|(i, run)| {
+                let (label, slot) = state_label(run.state());
+                let progress =
+                    run.summary
+                        .last_step
+                        .as_ref()
+                        .map_or(String::new(), |s| match s.total {
+                            Some(total) => format!("step {}/{total}", s.step),
+                            None => format!("step {}", s.step),
+                        });
+                let mark = if self.marked.contains(&run.id) {
+                    "● "
+                } else {
+                    "  "
+                };
+                let line = Line::from(vec![
+                    Span::styled(mark, theme.style("ui.accent")),
+                    Span::styled(format!("{label:<9}"), theme.style(slot)),
+                    Span::raw(format!(
+                        " {:<24.24} {:<5.5} {progress}",
+                        sanitize(&run.id),
+                        sanitize(&run.kind)
+                    )),
+                ]);
+                if i == self.selected {
+                    line.style(theme.style("ui.selection"))
+                } else {
+                    line
+                }
+            })
+            .collect();
+        Paragraph::new(lines).render(inner, buf);
+    }
+
+    fn render_log(&self, run: &RunView, area: Rect, buf: &mut Buffer, theme: &Theme) {
+        let block = Block::default()
+            .borders(Borders::ALL)
+            .border_style(border_style(theme, false))
+            .title(Span::styled(" Log ", theme.style("ui.title")));
+        let inner = block.inner(area);
+        block.render(area, buf);
+        let height = inner.height as usize;
+        let end = run.logs.len().saturating_sub(self.log_scroll as usize);
+        let start = end.saturating_sub(height);
+        let mut lines: Vec<Line> = run
+            .logs
+            .range(start..end)
+            .flat_map(|l| text_lines(l, theme.style("ui.text")))
+            .collect();
+        if run.torn_tail && self.log_scroll == 0 {
+            lines.push(Line::styled(
+                "… last line incomplete (being written, or torn)",
+                theme.style("ui.warning"),
+            ));
+        }
+        let skip = lines.len().saturating_sub(height);
+        Paragraph::new(lines.split_off(skip)).render(inner, buf);
+    }
+}
+
+fn list_block(runs: usize) -> Block<'static> {
+    Block::default()
+        .borders(Borders::ALL)
+        .title(format!(" Runs ({runs}) "))
+}
+
+fn state_label(state: RunState) -> (&'static str, &'static str) {
+    match state {
+        RunState::Running => ("running", "run.running"),
+        RunState::Finished(RunStatus::Completed) => ("finished", "run.completed"),
+        RunState::Finished(RunStatus::Failed) => ("failed", "run.failed"),
+        RunState::Finished(RunStatus::Stopped) => ("stopped", "run.stopped"),
+        RunState::Died => ("died", "run.failed"),
+        RunState::Unknown => ("unknown", "run.stopped"),
+        RunState::Waiting => ("waiting", "ui.dim"),
+    }
+}
+
+pub(super) fn duration(seconds: f64) -> String {
+    let s = seconds.max(0.0).round() as u64;
+    if s >= 3600 {
+        format!("{}h{:02}m", s / 3600, (s % 3600) / 60)
+    } else {
+        format!("{}m{:02}s", s / 60, s % 60)
+    }
+}
+
+fn render_stats(run: &RunView, area: Rect, buf: &mut Buffer, theme: &Theme) {
+    let dim = theme.style("ui.dim");
+    let mut first = vec![];
+    let summary = &run.summary;
+    if let Some(s) = &summary.last_step {
+        first.push(Span::raw(format!(
+            "loss {:.4}  lr {:.2e}  grad {:.3}  {:.0} tok/s  elapsed {}",
+            s.loss,
+            s.lr,
+            s.grad_norm,
+            s.tokens_per_s,
+            duration(s.elapsed_s)
+        )));
+        if let Some(eta) = summary.eta_s() {
+            first.push(Span::raw(format!("  ETA {}", duration(eta))));
+        }
+    } else {
+        first.push(Span::styled("no steps yet", dim));
+    }
+    let mut second = Vec::new();
+    if run.is_grpo() {
+        let last = |s: &Series| s.last().map_or("-".into(), |p| format!("{:.3}", p.1));
+        second.push(Span::raw(format!(
+            "reward {}  KL {}  acc {}  ",
+            last(&run.metrics.reward),
+            kl_text(run, last(&run.metrics.kl)),
+            last(&run.metrics.accuracy)
+        )));
+    }
+    let status = match (run.state(), &summary.finished) {
+        (RunState::Died, _) => Span::styled(
+            "process gone without run_finished: treat as crashed",
+            theme.style("run.failed"),
+        ),
+        (RunState::Unknown, _) => Span::styled(
+            "no run_finished and no pid to check: running elsewhere, or died",
+            theme.style("run.stopped"),
+        ),
+        (_, Some((_, Some(error)))) => Span::styled(
+            format!("error: {}", sanitize(error)),
+            theme.style("run.failed"),
+        ),
+        _ => Span::styled(
+            format!(
+                "{} events, {} checkpoints{}",
+                summary.events,
+                summary.checkpoints,
+                if run.malformed > 0 {
+                    format!(", {} malformed lines", run.malformed)
+                } else {
+                    String::new()
+                }
+            ),
+            dim,
+        ),
+    };
+    second.push(status);
+    if let Some(e) = &run.read_error {
+        second.push(Span::styled(
+            format!("  read error: {}", sanitize(e)),
+            theme.style("ui.error"),
+        ));
+    }
+    Paragraph::new(vec![Line::from(first), Line::from(second)]).render(area, buf);
+}
+
+fn render_chart(
+    title: &str,
+    series: &Series,
+    slot: &str,
+    area: Rect,
+    buf: &mut Buffer,
+    theme: &Theme,
+) {
+    let block = Block::default()
+        .borders(Borders::ALL)
+        .border_style(border_style(theme, false))
+        .title(Span::styled(format!(" {title} "), theme.style("ui.title")));
+    let points = series.downsample(area.width.saturating_sub(10) as usize);
+    let (Some((lo, hi)), Some(first), Some(last)) =
+        (series.bounds(), points.first(), points.last())
+    else {
+        let inner = block.inner(area);
+        block.render(area, buf);
+        Paragraph::new(Line::styled("no data", theme.style("ui.dim"))).render(inner, buf);
+        return;
+    };
+    let pad = ((hi - lo) * 0.05).max(1e-12);
+    let (y0, y1) = (lo - pad, hi + pad);
+    let x1 = if last.0 > first.0 {
+        last.0
+    } else {
+        first.0 + 1.0
+    };
+    let dataset = Dataset::default()
+        .marker(Marker::Braille)
+        .graph_type(GraphType::Line)
+        .style(theme.style(slot))
+        .data(&points);
+    Chart::new(vec![dataset])
+        .block(block)
+        .x_axis(
+            Axis::default()
+                .bounds([first.0, x1])
+                .style(theme.style("ui.dim"))
+                .labels([format!("{:.0}", first.0), format!("{:.0}", last.0)]),
+        )
+        .y_axis(
+            Axis::default()
+                .bounds([y0, y1])
+                .style(theme.style("ui.dim"))
+                .labels([compact(lo), compact(hi)]),
+        )
+        .render(area, buf);
+}
+
+pub(super) fn render_side(run: &RunView, area: Rect, buf: &mut Buffer, theme: &Theme) {
+    let block = Block::default()
+        .borders(Borders::ALL)
+        .border_style(border_style(theme, false))
+        .title(Span::styled(" Device · samples ", theme.style("ui.title")));
+    let inner = block.inner(area);
+    block.render(area, buf);
+    let dim = theme.style("ui.dim");
+    let mut lines = Vec::new();
+    if !run.summary.device_label.is_empty() {
+        lines.push(Line::styled(
+            sanitize(&run.summary.device_label).into_owned(),
+            dim,
+        ));
+    }
+    match &run.summary.device {
+        Some(d) => {
+            let opt =
+                |v: Option<f64>, unit: &str| v.map_or("-".into(), |v| format!("{v:.0}{unit}"));
+            lines.push(Line::raw(format!(
+                "CPU {}  RSS {}",
+                opt(d.cpu_pct, "%"),
+                opt(d.rss_mib, " MiB")
+            )));
+            for g in &d.gpus {
+                lines.push(Line::raw(format!(
+                    "GPU{} {} util {} mem {}/{} {} {}",
+                    g.index,
+                    sanitize(&g.name),
+                    opt(g.utilisation_pct, "%"),
+                    opt(g.memory_used_mib, ""),
+                    opt(g.memory_total_mib, " MiB"),
+                    opt(g.temperature_c, "°C"),
+                    opt(g.power_w, " W"),
+                )));
+            }
+        }
+        None => lines.push(Line::styled("no device stats yet", dim)),
+    }
+    for (step, prompt, completion, reward) in run.samples.iter().rev() {
+        let reward = reward.map_or(String::new(), |r| format!(" reward {r:.2}"));
+        lines.push(Line::styled(
+            format!("sample @{step}{reward}"),
+            theme.style("plan.section"),
+        ));
+        lines.extend(text_lines(prompt, dim));
+        lines.extend(text_lines(completion, theme.style("ui.text")));
+    }
+    Paragraph::new(lines)
+        .wrap(Wrap { trim: false })
+        .render(inner, buf);
+}
+
+/// The KL figure, or a dash saying why there is none: with β = 0 the reference model
+/// is not run and the KL a worker logs is a placeholder 0.
+fn kl_text(run: &RunView, measured: String) -> String {
+    if run.kl_beta == Some(0.0) {
+        "— (β = 0)".to_owned()
+    } else {
+        measured
+    }
+}
