@@ -3,8 +3,6 @@
 
 use crate::common;
 
-// The teacher tests' scripted server panics to report a failure, like a test does.
-#[allow(clippy::unwrap_used)]
 use std::path::Path;
 use std::time::{Duration, Instant};
 

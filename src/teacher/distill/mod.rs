@@ -169,31 +169,7 @@ pub async fn distill_with<T: Teacher + 'static>(
             split: opts.split.clone(),
         });
     }
-    let mut jobs = Vec::new();
-    let mut already_complete = 0;
-    for problem in problems.iter() {
-        let candidates: Vec<_> = store
-            .candidates_for_problem(problem.id)?
-            .into_iter()
-            .filter(|c| c.fields.teacher == label)
-            .collect();
-        let stored: HashSet<u32> = candidates.iter().map(|c| c.fields.plan_index).collect();
-        let missing: Vec<u32> = (0..n_plans).filter(|i| !stored.contains(i)).collect();
-        if missing.is_empty() {
-            already_complete += 1;
-        } else {
-            let plans = PlanSet::new(
-                candidates
-                    .into_iter()
-                    .map(|c| (c.fields.plan, c.fields.sampling.seed)),
-            );
-            jobs.push(ProblemJob {
-                problem: problem.clone(),
-                missing,
-                plans,
-            });
-        }
-    }
+    let (jobs, already_complete) = pending_jobs(&store, &problems, &label, n_plans)?;
 
     let (events, mut received) = mpsc::unbounded_channel();
     let ctx = Arc::new(Context {
@@ -258,6 +234,42 @@ pub async fn distill_with<T: Teacher + 'static>(
         errors,
         elapsed: started.elapsed(),
     })
+}
+
+/// The problems that still miss some of their `n_plans` plans from `label`, each with
+/// the plans it already has (so a repeat is recognised), and how many are complete.
+fn pending_jobs(
+    store: &Store,
+    problems: &[Problem],
+    label: &str,
+    n_plans: u32,
+) -> Result<(Vec<ProblemJob>, usize), DistillError> {
+    let mut jobs = Vec::new();
+    let mut already_complete = 0;
+    for problem in problems.iter() {
+        let candidates: Vec<_> = store
+            .candidates_for_problem(problem.id)?
+            .into_iter()
+            .filter(|c| c.fields.teacher == label)
+            .collect();
+        let stored: HashSet<u32> = candidates.iter().map(|c| c.fields.plan_index).collect();
+        let missing: Vec<u32> = (0..n_plans).filter(|i| !stored.contains(i)).collect();
+        if missing.is_empty() {
+            already_complete += 1;
+        } else {
+            let plans = PlanSet::new(
+                candidates
+                    .into_iter()
+                    .map(|c| (c.fields.plan, c.fields.sampling.seed)),
+            );
+            jobs.push(ProblemJob {
+                problem: problem.clone(),
+                missing,
+                plans,
+            });
+        }
+    }
+    Ok((jobs, already_complete))
 }
 
 /// The execute step's messages for `plan`, from the workspace's templates: what the
