@@ -1,6 +1,6 @@
 //! `plantune-tui eval` with a progress bar and the accuracy line at the end.
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 
 use std::path::PathBuf;
 
@@ -94,5 +94,22 @@ pub fn run(args: EvalArgs, globals: &Globals) -> Result<()> {
         rows.push(accuracy_row(&store, &vote)?);
     }
     say_raw!("{}", render_accuracy(&rows, Format::Table));
+    // A run's final/ carries its model card; what was just measured goes into it.
+    for row in &rows {
+        let metric = format!("accuracy ({}, {})", row.benchmark, row.mode);
+        let value = format!(
+            "{:.3} ({}/{}, 95% CI {:.3}-{:.3})",
+            row.accuracy, row.correct, row.n, row.ci_low, row.ci_high
+        );
+        let card_dir = &opts.model_dir;
+        if crate::runs::card::record_evaluation(card_dir, &metric, &value)
+            .with_context(|| format!("updating the model card in {}", card_dir.display()))?
+        {
+            say!(
+                "model card: {} updated",
+                card_dir.join("README.md").display()
+            );
+        }
+    }
     Ok(())
 }

@@ -99,7 +99,8 @@ pub fn render(f: &CardFacts) -> String {
     out += "## Evaluation\n\n";
     if f.evaluations.is_empty() {
         out += &format!(
-            "None stored when the run finished; `plantune-tui eval {}` measures it.\n\n",
+            "None stored when the run finished; `plantune-tui eval --model runs/{}/final \
+             --benchmark DATASET/SPLIT --mode MODE` measures it and records it here.\n\n",
             f.run_id
         );
     } else {
@@ -121,6 +122,60 @@ pub fn render(f: &CardFacts) -> String {
 pub fn write_card(dir: &RunDir, facts: &CardFacts) -> std::io::Result<()> {
     let final_dir = dir.final_model();
     write_atomically(&final_dir.join(CARD_FILE), &render(facts))
+}
+
+const EVALUATION: &str = "## Evaluation\n\n";
+
+/// Puts `metric = value` into the Evaluation table of the card in `model_dir` (a run's
+/// `final/`), replacing an earlier value of the same metric, so the card follows the
+/// evaluations stored after training. Returns false, touching nothing, where the folder
+/// holds no card of ours (a README someone else wrote stays as it is).
+pub fn record_evaluation(model_dir: &Path, metric: &str, value: &str) -> std::io::Result<bool> {
+    let path = model_dir.join(CARD_FILE);
+    let Ok(text) = std::fs::read_to_string(&path) else {
+        return Ok(false);
+    };
+    let Some(updated) = with_evaluation(&text, metric, value) else {
+        return Ok(false);
+    };
+    write_atomically(&path, &updated)?;
+    Ok(true)
+}
+
+fn with_evaluation(card: &str, metric: &str, value: &str) -> Option<String> {
+    if !card.starts_with("---\n") || !card.contains("- plantune-tui\n") {
+        return None;
+    }
+    let start = card.find(EVALUATION)? + EVALUATION.len();
+    let end = card[start..]
+        .find("\n## ")
+        .map_or(card.len(), |i| start + i + 1);
+    // Table cells hold no pipes of their own: metric and value are ours.
+    let clean = |cell: &str| cell.replace('|', "/");
+    let mut rows: Vec<(String, String)> = card[start..end]
+        .lines()
+        .filter_map(|line| {
+            let cells: Vec<&str> = line
+                .trim()
+                .strip_prefix('|')?
+                .strip_suffix('|')?
+                .split('|')
+                .collect();
+            let [m, v] = cells[..] else { return None };
+            let (m, v) = (m.trim(), v.trim());
+            (m != "metric" && !m.starts_with("---")).then(|| (m.to_string(), v.to_string()))
+        })
+        .collect();
+    let metric = clean(metric);
+    match rows.iter_mut().find(|(m, _)| *m == metric) {
+        Some(row) => row.1 = clean(value),
+        None => rows.push((metric, clean(value))),
+    }
+    let mut table = String::from("| metric | value |\n| --- | --- |\n");
+    for (m, v) in &rows {
+        table += &format!("| {m} | {v} |\n");
+    }
+    Some(format!("{}{table}\n{}", &card[..start], &card[end..]))
 }
 
 fn write_atomically(path: &Path, text: &str) -> std::io::Result<()> {
@@ -187,6 +242,39 @@ mod tests {
             "{body}"
         );
         assert!(body.contains("plantune-tui train sft --config runs/sft-0003/run.toml"));
+    }
+
+    #[test]
+    fn evaluations_measured_later_fill_the_card_and_replace_their_earlier_value() {
+        let ds = dataset();
+        let card = render(&CardFacts {
+            run_id: "sft-0001",
+            kind: RunKind::Sft,
+            base_model: "m",
+            lora_rank: 0,
+            dataset: &ds,
+            steps: Some(3),
+            run_toml: "",
+            evaluations: &[],
+        });
+        let once = with_evaluation(&card, "accuracy (synth/test_id, direct)", "0.400").unwrap();
+        let twice = with_evaluation(&once, "accuracy (synth/test_ood, direct)", "0.100").unwrap();
+        let again = with_evaluation(&twice, "accuracy (synth/test_id, direct)", "0.450").unwrap();
+        assert!(!again.contains("None stored"), "{again}");
+        assert!(
+            again.contains(
+                "## Evaluation\n\n| metric | value |\n| --- | --- |\n\
+             | accuracy (synth/test_id, direct) | 0.450 |\n\
+             | accuracy (synth/test_ood, direct) | 0.100 |\n\n## Reproduce"
+            ),
+            "{again}"
+        );
+        assert_eq!(again.matches("## Reproduce").count(), 1);
+        // Someone else's README is left alone.
+        assert_eq!(
+            with_evaluation("# my model\n\n## Evaluation\n\n", "a", "b"),
+            None
+        );
     }
 
     #[test]

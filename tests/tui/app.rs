@@ -19,7 +19,7 @@ use plantune_tui::tui::keymap::Pane;
 use plantune_tui::tui::{Action, App};
 use plantune_tui::workspace::config::{TeacherKind, TeacherSection};
 use plantune_tui::workspace::records::CandidateStatus;
-use plantune_tui::workspace::store::RunRecord;
+use plantune_tui::workspace::store::{PlanDiversity, RunRecord, StageFinish};
 use ratatui::layout::Rect;
 
 fn press(app: &mut App, code: KeyCode, modifiers: KeyModifiers) {
@@ -1094,4 +1094,36 @@ fn space_marks_runs_to_overlay_and_compare_jumps_to_only_a_or_only_b() {
     );
     let (error, status) = status_of(&app);
     assert!(!error && status.contains("only A got right"), "{status}");
+}
+
+#[test]
+fn curate_shows_how_many_distinct_plans_a_problem_got_and_cut_off_stages() {
+    let fx = empty_workspace();
+    let mut store = fx.store();
+    store.insert_problems(&[problem(0)]).unwrap();
+    let id = store.problems(None, None).unwrap()[0].id;
+    let finish = StageFinish {
+        execution: Some("length".into()),
+        ..StageFinish::default()
+    };
+    store
+        .insert_candidate_with_finish(&candidate(id, 0, 0, 70, true), &finish)
+        .unwrap();
+    store
+        .record_plan_diversity(
+            id,
+            "oracle",
+            PlanDiversity {
+                asked: 4,
+                distinct: 1,
+            },
+        )
+        .unwrap();
+    let app = fx.app();
+    let screen = text(&render(&app, 120, 40));
+    assert!(screen.contains("1 distinct of 4 asked"), "{screen}");
+    assert!(
+        screen.contains("cut off by max_tokens: execution"),
+        "{screen}"
+    );
 }

@@ -121,7 +121,19 @@ impl Store {
     /// Plans asked and distinct plans got for one problem, all teachers together;
     /// `None` when no distill job recorded it.
     pub fn plan_diversity(&self, problem_id: i64) -> Result<Option<PlanDiversity>> {
-        Ok(self.plan_diversity_by_problem()?.remove(&problem_id))
+        // One problem's rows only: the Curate pane asks this on every selection.
+        let mut statement = self.conn.prepare_cached(
+            "SELECT COUNT(*), SUM(asked), SUM(distinct_plans) FROM plan_diversity
+             WHERE problem_id = ?1",
+        )?;
+        let (rows, asked, distinct): (i64, Option<u32>, Option<u32>) = statement
+            .query_row([problem_id], |row| {
+                Ok((row.get(0)?, row.get(1)?, row.get(2)?))
+            })?;
+        Ok((rows > 0).then(|| PlanDiversity {
+            asked: asked.unwrap_or(0),
+            distinct: distinct.unwrap_or(0),
+        }))
     }
 
     /// Distinct plans per problem (all teachers together), for the curation list.

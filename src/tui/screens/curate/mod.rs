@@ -20,7 +20,7 @@ use crate::tui::widgets::editor::{Editor, EditorOutcome};
 use crate::workspace::curate::{accept_best_correct, reject_incorrect};
 use crate::workspace::records::{Candidate, CandidateStatus, Problem};
 use crate::workspace::store::{
-    CurationFilter, CurationRow, CurationSort, EditField, FieldChange, StatusCounts,
+    CurationFilter, CurationRow, CurationSort, EditField, FieldChange, PlanDiversity, StatusCounts,
 };
 use edit::{candidate_view, comparable, original_view, verdict_is_stale};
 
@@ -67,6 +67,10 @@ pub struct Detail {
     /// The execution was edited and the verdict was not recomputed for it.
     pub verdict_stale: bool,
     pub diff: Vec<DiffLine>,
+    /// Plans asked and distinct plans got for the problem, where distill recorded it.
+    pub diversity: Option<PlanDiversity>,
+    /// Stages of this candidate the teacher ended at `max_tokens`.
+    pub cut_stages: Vec<&'static str>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -217,6 +221,8 @@ impl CurateScreen {
             self.step = 0;
         }
         self.step = clamp(self.step, candidate.fields.plan_steps.len());
+        let diversity = ctx.store.plan_diversity(problem.id)?;
+        let cut_stages = ctx.store.finish_reasons(id)?.truncated();
         self.detail = Some(Detail {
             candidate,
             problem,
@@ -224,6 +230,8 @@ impl CurateScreen {
             original,
             verdict_stale,
             diff,
+            diversity,
+            cut_stages,
         });
         Ok(())
     }

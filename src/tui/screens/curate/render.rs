@@ -237,7 +237,25 @@ fn detail_lines(detail: &Detail, selected_step: usize, theme: &Theme) -> Vec<Lin
         siblings.push(verdict_span(s.correct, theme));
         siblings.push(Span::raw(" "));
     }
+    if let Some(d) = &detail.diversity {
+        // Best-of-N is only as good as N distinct plans: say when the teacher repeated.
+        let slot = if d.distinct < d.asked {
+            "status.pending"
+        } else {
+            "ui.dim"
+        };
+        siblings.push(Span::styled(
+            format!("· {} distinct of {} asked", d.distinct, d.asked),
+            theme.style(slot),
+        ));
+    }
     lines.push(Line::from(siblings));
+    if !detail.cut_stages.is_empty() {
+        lines.push(Line::styled(
+            format!("cut off by max_tokens: {}", detail.cut_stages.join(", ")),
+            theme.style("verdict.incorrect"),
+        ));
+    }
     lines.push(Line::from(vec![
         Span::styled("status ", theme.style("ui.dim")),
         status_span(c.status, theme),

@@ -31,6 +31,13 @@ impl RunsScreen {
             return;
         };
         render_stats(run, stats, buf, theme);
+        let resumes: Vec<u64> = run
+            .summary
+            .attempts
+            .resumes
+            .iter()
+            .map(|&(_, step)| step)
+            .collect();
         let overlaid = self.overlaid();
         if !overlaid.is_empty() {
             super::overlaid::render(&overlaid, self.overlay, charts, buf, theme);
@@ -41,7 +48,15 @@ impl RunsScreen {
         let [left, right] =
             Layout::horizontal([Constraint::Percentage(50), Constraint::Percentage(50)])
                 .areas(charts);
-        render_chart("loss", &run.metrics.loss, "chart.loss", left, buf, theme);
+        render_chart(
+            "loss",
+            &run.metrics.loss,
+            "chart.loss",
+            left,
+            &resumes,
+            buf,
+            theme,
+        );
         if run.is_grpo() {
             let [r1, r2] =
                 Layout::vertical([Constraint::Percentage(50), Constraint::Percentage(50)])
@@ -51,6 +66,7 @@ impl RunsScreen {
                 &run.metrics.reward,
                 "chart.reward",
                 r1,
+                &resumes,
                 buf,
                 theme,
             );
@@ -60,13 +76,14 @@ impl RunsScreen {
                 } else {
                     "KL (nats/token)"
                 };
-                render_chart(title, &run.metrics.kl, "chart.kl", r2, buf, theme);
+                render_chart(title, &run.metrics.kl, "chart.kl", r2, &resumes, buf, theme);
             } else {
                 render_chart(
                     "accuracy",
                     &run.metrics.accuracy,
                     "chart.accuracy",
                     r2,
+                    &resumes,
                     buf,
                     theme,
                 );
@@ -77,6 +94,7 @@ impl RunsScreen {
                 &run.metrics.lr,
                 "chart.lr",
                 right,
+                &resumes,
                 buf,
                 theme,
             );
@@ -272,18 +290,25 @@ fn render_stats(run: &RunView, area: Rect, buf: &mut Buffer, theme: &Theme) {
     Paragraph::new(vec![Line::from(first), Line::from(second)]).render(area, buf);
 }
 
+/// One metric's chart; `resumes` are the steps where a resumed attempt took over, drawn
+/// as vertical lines and named in the title, so a replayed stretch reads as such.
 fn render_chart(
     title: &str,
     series: &Series,
     slot: &str,
     area: Rect,
+    resumes: &[u64],
     buf: &mut Buffer,
     theme: &Theme,
 ) {
+    let title = match resumes.last() {
+        Some(step) => format!(" {title} · resumed at {step} "),
+        None => format!(" {title} "),
+    };
     let block = Block::default()
         .borders(Borders::ALL)
         .border_style(border_style(theme, false))
-        .title(Span::styled(format!(" {title} "), theme.style("ui.title")));
+        .title(Span::styled(title, theme.style("ui.title")));
     let points = series.downsample(area.width.saturating_sub(10) as usize);
     let (Some((lo, hi)), Some(first), Some(last)) =
         (series.bounds(), points.first(), points.last())
@@ -300,12 +325,30 @@ fn render_chart(
     } else {
         first.0 + 1.0
     };
-    let dataset = Dataset::default()
-        .marker(Marker::Braille)
-        .graph_type(GraphType::Line)
-        .style(theme.style(slot))
-        .data(&points);
-    Chart::new(vec![dataset])
+    let marks: Vec<[(f64, f64); 2]> = resumes
+        .iter()
+        .map(|&step| step as f64)
+        .filter(|x| (first.0..=x1).contains(x))
+        .map(|x| [(x, y0), (x, y1)])
+        .collect();
+    let mut datasets: Vec<Dataset> = marks
+        .iter()
+        .map(|line| {
+            Dataset::default()
+                .marker(Marker::Dot)
+                .graph_type(GraphType::Line)
+                .style(theme.style("ui.dim"))
+                .data(line)
+        })
+        .collect();
+    datasets.push(
+        Dataset::default()
+            .marker(Marker::Braille)
+            .graph_type(GraphType::Line)
+            .style(theme.style(slot))
+            .data(&points),
+    );
+    Chart::new(datasets)
         .block(block)
         .x_axis(
             Axis::default()
@@ -382,5 +425,46 @@ fn kl_text(run: &RunView, measured: String) -> String {
         "— (β = 0)".to_owned()
     } else {
         measured
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn chart_text(resumes: &[u64]) -> Vec<String> {
+        let mut series = Series::default();
+        for step in 1..=30 {
+            series.push(step as f64, 1.0 / step as f64);
+        }
+        let area = Rect::new(0, 0, 60, 12);
+        let mut buf = Buffer::empty(area);
+        render_chart(
+            "loss",
+            &series,
+            "chart.loss",
+            area,
+            resumes,
+            &mut buf,
+            &Theme::default(),
+        );
+        (0..area.height)
+            .map(|y| (0..area.width).map(|x| buf[(x, y)].symbol()).collect())
+            .collect()
+    }
+
+    #[test]
+    fn a_resumed_run_names_and_marks_its_resume_step() {
+        let plain = chart_text(&[]);
+        let resumed = chart_text(&[13]);
+        assert!(plain[0].contains(" loss ") && !plain[0].contains("resumed"));
+        assert!(
+            resumed[0].contains(" loss · resumed at 13 "),
+            "{}",
+            resumed[0]
+        );
+        // The vertical mark: the same column carries a dot on most rows of the plot.
+        let dots = |rows: &[String]| rows.iter().filter(|r| r.contains('•')).count();
+        assert!(dots(&resumed) >= 6 && dots(&plain) == 0, "{resumed:#?}");
     }
 }
