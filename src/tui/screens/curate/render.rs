@@ -216,15 +216,13 @@ fn section(title: &str, theme: &Theme) -> Line<'static> {
     Line::styled(title.to_owned(), theme.style("plan.section"))
 }
 
-fn detail_lines(detail: &Detail, selected_step: usize, theme: &Theme) -> Vec<Line<'static>> {
-    let c = &detail.candidate;
-    let f = &c.fields;
-    let text = theme.style("ui.text");
-    let mut lines = Vec::new();
+/// The problem's plans as `[index score]✓` chips (the shown one selected), then how
+/// many distinct plans distill got for it.
+fn plans_line(detail: &Detail, theme: &Theme) -> Line<'static> {
     let mut siblings = vec![Span::styled("plans ", theme.style("ui.dim"))];
     for s in &detail.siblings {
         let label = format!("[{} {}]", s.plan_index + 1, score_text(s.score).trim());
-        let style = if s.id == c.id {
+        let style = if s.id == detail.candidate.id {
             theme.style("ui.selection")
         } else {
             theme.style(match s.status {
@@ -249,7 +247,15 @@ fn detail_lines(detail: &Detail, selected_step: usize, theme: &Theme) -> Vec<Lin
             theme.style(slot),
         ));
     }
-    lines.push(Line::from(siblings));
+    Line::from(siblings)
+}
+
+fn detail_lines(detail: &Detail, selected_step: usize, theme: &Theme) -> Vec<Line<'static>> {
+    let c = &detail.candidate;
+    let f = &c.fields;
+    let text = theme.style("ui.text");
+    let mut lines = Vec::new();
+    lines.push(plans_line(detail, theme));
     if !detail.cut_stages.is_empty() {
         lines.push(Line::styled(
             format!("cut off by max_tokens: {}", detail.cut_stages.join(", ")),
