@@ -411,6 +411,6 @@ fn the_gain_test_reads_the_normal_tail() {
 
 const SFT_STEPS: u64 = 150;
 const GRPO_PROMPTS: usize = 8;
-const GRPO_STEPS: u64 = 24;
+const GRPO_STEPS: u64 = 40;
 const GRPO_LR: f64 = 2e-4;
 const PROBE_SAMPLES: usize = 64;
