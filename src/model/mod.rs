@@ -9,6 +9,7 @@ pub mod checkpoint;
 pub mod config;
 pub mod decoder;
 pub mod decoder_error;
+mod few_rows;
 pub mod forward;
 pub mod fused;
 pub mod fused_softmax;

@@ -150,6 +150,9 @@ pub fn token_logprobs(logits: &Tensor, targets: &Tensor) -> Result<Tensor> {
 pub fn frozen_matmul_t(x: &Tensor, w: &Tensor) -> Result<Tensor> {
     let w = w.detach();
     if !x.track_op() {
+        if let Some(product) = super::few_rows::matmul_t(x, &w)? {
+            return Ok(product);
+        }
         return x.matmul(&w.t()?);
     }
     if super::fused::applies(x) && x.rank() == 2 && x.dtype() == w.dtype() {
