@@ -12,7 +12,6 @@ use super::{Globals, pin_threads};
 use crate::config::Paths;
 use crate::demo::build::DemoBuild;
 use crate::demo::pipeline::{self, DemoBudget};
-use crate::eval::report::{Format, render_accuracy, render_paired};
 use crate::jobs::{Liveness, liveness, spawn_detached};
 use crate::workspace::Workspace;
 
@@ -33,6 +32,10 @@ pub struct DemoArgs {
     /// Evaluate on at most this many problems per test split.
     #[arg(long)]
     eval_limit: Option<usize>,
+    /// Training seeds per student; the report gives each seed and all seeds pooled.
+    #[arg(long, default_value_t = DemoBudget::default().seeds,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    seeds: u32,
 }
 
 /// The flags, resolved.
@@ -50,6 +53,7 @@ pub fn run(args: DemoArgs, globals: &Globals) -> Result<()> {
             grpo_steps: args.grpo_steps,
             max_new_tokens: args.max_new_tokens,
             eval_limit: args.eval_limit,
+            seeds: args.seeds,
             ..Default::default()
         },
         threads: globals.threads,
@@ -88,12 +92,7 @@ fn headless(ws: &Workspace, args: &Demo) -> Result<()> {
     progress.end(results.is_ok());
     let results = results?;
     say!();
-    say_raw!("{}", render_accuracy(&results.accuracy, Format::Table));
-    for table in &results.paired {
-        say!();
-        say_raw!("{}", render_paired(table, Format::Table));
-    }
-    say!("\n{}", pipeline::render_ood_by_steps(&results.ood_by_steps));
+    say_raw!("{}", results.report.markdown);
     say!("stage timings");
     for t in build.timings.iter().chain(&results.timings) {
         say!("  {:<58} {:>8.1} s", t.stage, t.seconds);
@@ -103,7 +102,7 @@ fn headless(ws: &Workspace, args: &Demo) -> Result<()> {
         "total",
         started.elapsed().as_secs_f64()
     );
-    say!("report: {}", results.report_path);
+    say!("report: {} and {}", results.report_path, results.json_path);
     Ok(())
 }
 
@@ -125,7 +124,9 @@ fn interactive_demo(ws: Workspace, paths: &Paths, args: &Demo) -> Result<()> {
                 .arg("--grpo-steps")
                 .arg(budget.grpo_steps.to_string())
                 .arg("--max-new-tokens")
-                .arg(budget.max_new_tokens.to_string());
+                .arg(budget.max_new_tokens.to_string())
+                .arg("--seeds")
+                .arg(budget.seeds.to_string());
             if let Some(limit) = budget.eval_limit {
                 command.arg("--eval-limit").arg(limit.to_string());
             }

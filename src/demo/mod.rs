@@ -3,3 +3,4 @@
 pub mod build;
 pub mod parallel;
 pub mod pipeline;
+pub mod report;

@@ -14,10 +14,7 @@ use serde::Serialize;
 
 use super::build::StageTiming;
 use super::parallel::{Named, Progress, run_side_by_side};
-use crate::data::synth::SynthMeta;
-use crate::eval::report::{
-    AccuracyRow, Format, PairedTable, accuracy_row, paired, render_accuracy, render_paired,
-};
+pub use super::report::{DemoReport, SPLITS, STUDENTS, model_name, report};
 use crate::eval::runner::{EvalOptions, Mode, run_eval};
 use crate::jobs::{RunLock, StopFlag};
 use crate::runs::{self, Ending, GrpoRunConfig, RunConfig, RunDir, RunError, SftRunConfig};
@@ -28,7 +25,6 @@ use crate::train::sft::SftConfig;
 use crate::workspace::Workspace;
 use crate::workspace::fsutil::atomic_write;
 use crate::workspace::layout::run_files;
-use crate::workspace::store::PredictionKey;
 
 /// How much work the demo does; sized for a 2-core CPU.
 #[derive(Debug, Clone, Copy)]
@@ -42,6 +38,8 @@ pub struct DemoBudget {
     pub grpo_lr: f64,
     pub max_new_tokens: usize,
     pub eval_limit: Option<usize>,
+    /// Training seeds per student: each seed trains every student again.
+    pub seeds: u32,
 }
 
 impl Default for DemoBudget {
@@ -56,32 +54,22 @@ impl Default for DemoBudget {
             grpo_lr: 2e-4,
             max_new_tokens: 200,
             eval_limit: None,
+            seeds: 3,
         }
     }
 }
 
 #[derive(Debug, Clone, Serialize)]
 pub struct DemoResults {
-    /// (student, run id)
+    /// (student as named in the store, run id)
     pub runs: Vec<(String, String)>,
-    pub accuracy: Vec<AccuracyRow>,
-    pub paired: Vec<PairedTable>,
-    /// Out-of-distribution accuracy by number of operations: student → steps → (right, n).
-    pub ood_by_steps: BTreeMap<String, BTreeMap<u32, (usize, usize)>>,
+    pub report: DemoReport,
     pub timings: Vec<StageTiming>,
     pub report_path: String,
+    pub json_path: String,
 }
 
-pub const SPLITS: [&str; 2] = ["synth/test_id", "synth/test_ood"];
-
-/// The students, each evaluated in the mode it was trained for.
-pub const STUDENTS: [(&str, Mode); 3] = [
-    ("baseline", Mode::Direct),
-    ("plan-tuned", Mode::Plan1pass),
-    ("plan-tuned+grpo", Mode::Plan1pass),
-];
-
-fn sft_config(dataset: &str, budget: &DemoBudget) -> SftRunConfig {
+fn sft_config(dataset: &str, budget: &DemoBudget, seed: u32) -> SftRunConfig {
     SftRunConfig {
         model: "tiny".into(),
         dataset: dataset.into(),
@@ -92,14 +80,14 @@ fn sft_config(dataset: &str, budget: &DemoBudget) -> SftRunConfig {
             epochs: 1000,
             batch_size: budget.batch_size,
             checkpoint_every: 50,
-            seed: 1,
+            seed: u64::from(seed),
             ..SftConfig::default()
         },
         ..SftRunConfig::default()
     }
 }
 
-fn grpo_config(start: String, budget: &DemoBudget) -> GrpoRunConfig {
+fn grpo_config(start: String, budget: &DemoBudget, seed: u32) -> GrpoRunConfig {
     GrpoRunConfig {
         model: start,
         dataset: "plan1".into(),
@@ -117,7 +105,7 @@ fn grpo_config(start: String, budget: &DemoBudget) -> GrpoRunConfig {
             },
             checkpoint_every: 10,
             sample_every: 2,
-            seed: 1,
+            seed: u64::from(seed),
             ..GrpoConfig::default()
         },
         ..GrpoRunConfig::default()
@@ -189,18 +177,13 @@ fn train(ws: &Workspace, id: &str) -> Result<PathBuf, anyhow::Error> {
     Ok(final_dir)
 }
 
-fn train_job<'a>(
-    ws: &'a Workspace,
-    name: &str,
-    id: String,
-    after: Vec<usize>,
-) -> Named<'a, Output> {
+fn train_job<'a>(ws: &'a Workspace, name: &str, id: String, after: Vec<usize>) -> Named<'a, ()> {
     Named {
         name: format!("{name} (run {id})"),
         after,
         job: Box::new(move || {
             train(ws, &id)?;
-            Ok(Output::Model)
+            Ok(())
         }),
     }
 }
@@ -208,15 +191,15 @@ fn train_job<'a>(
 fn eval_job<'a>(
     ws: &'a Workspace,
     budget: &DemoBudget,
-    student: (&'static str, Mode),
+    student: (String, Mode),
     dir: PathBuf,
     benchmark: &'static str,
     after: usize,
-) -> Named<'a, Output> {
+) -> Named<'a, ()> {
     let (name, mode) = student;
     let options = EvalOptions {
         model_dir: dir,
-        model_name: name.to_owned(),
+        model_name: name.clone(),
         benchmark: benchmark.to_owned(),
         mode,
         limit: budget.eval_limit,
@@ -229,70 +212,122 @@ fn eval_job<'a>(
     Named {
         name: format!("evaluate {name} on {benchmark} ({})", mode.as_str()),
         after: vec![after],
-        job: Box::new(move || Ok(Output::Predictions(run_eval(ws, &options, |_, _| {})?.key))),
+        job: Box::new(move || {
+            run_eval(ws, &options, |_, _| {})?;
+            Ok(())
+        }),
     }
 }
 
-/// What a demo job leaves behind.
-enum Output {
-    Model,
-    Predictions(PredictionKey),
+/// The three runs of one training seed, created the first time they are needed.
+struct SeedRuns {
+    seed: u32,
+    baseline: String,
+    plan: String,
+    grpo: String,
+}
+
+fn seed_runs(
+    ws: &Workspace,
+    state: &mut PipelineState,
+    budget: &DemoBudget,
+    seed: u32,
+) -> Result<SeedRuns, anyhow::Error> {
+    let [baseline, plan, grpo] = STUDENTS.map(|(student, _)| model_name(student, seed));
+    let baseline = state.run_for(ws, &baseline, || {
+        runs::create(ws, &RunConfig::Sft(sft_config("baseline", budget, seed)))
+    })?;
+    let plan = state.run_for(ws, &plan, || {
+        runs::create(ws, &RunConfig::Sft(sft_config("plan1", budget, seed)))
+    })?;
+    let grpo = state.run_for(ws, &grpo, || {
+        let start = format!("{}/{}", RunDir::registry_dir(&plan), run_files::FINAL);
+        runs::create(ws, &RunConfig::Grpo(grpo_config(start, budget, seed)))
+    })?;
+    Ok(SeedRuns {
+        seed,
+        baseline,
+        plan,
+        grpo,
+    })
+}
+
+/// One seed's trainings and evaluations, appended to `jobs` (indices in `after` refer
+/// to positions in `jobs`).
+fn seed_jobs<'a>(
+    ws: &'a Workspace,
+    budget: &DemoBudget,
+    runs: &SeedRuns,
+    jobs: &mut Vec<Named<'a, ()>>,
+) {
+    let suffix = if runs.seed == 1 {
+        String::new()
+    } else {
+        format!(", seed {}", runs.seed)
+    };
+    let first = jobs.len();
+    jobs.push(train_job(
+        ws,
+        &format!("SFT baseline{suffix}"),
+        runs.baseline.clone(),
+        vec![],
+    ));
+    jobs.push(train_job(
+        ws,
+        &format!("SFT plan-tuned{suffix}"),
+        runs.plan.clone(),
+        vec![],
+    ));
+    jobs.push(train_job(
+        ws,
+        &format!("GRPO plan-tuned{suffix}"),
+        runs.grpo.clone(),
+        vec![first + 1],
+    ));
+    let ids = [&runs.baseline, &runs.plan, &runs.grpo];
+    for (offset, ((student, mode), id)) in STUDENTS.into_iter().zip(ids).enumerate() {
+        let dir = RunDir::new(ws, id).final_model();
+        let name = model_name(student, runs.seed);
+        for benchmark in SPLITS {
+            jobs.push(eval_job(
+                ws,
+                budget,
+                (name.clone(), mode),
+                dir.clone(),
+                benchmark,
+                first + offset,
+            ));
+        }
+    }
 }
 
 /// Stages 3–5 with `workers` jobs side by side (each single-threaded; see `parallel`):
-/// both SFT students at once, GRPO once the plan-tuned student is trained, and every
-/// evaluation as soon as its student is ready.
+/// for every seed both SFT students at once, GRPO once the plan-tuned student is
+/// trained, and every evaluation as soon as its student is ready.
 pub fn train_evaluate_compare(
     ws: &Workspace,
     budget: &DemoBudget,
     workers: usize,
     mut say: impl FnMut(&str),
 ) -> Result<DemoResults, anyhow::Error> {
+    anyhow::ensure!(budget.seeds >= 1, "the demo needs at least one seed");
     let _lock = RunLock::acquire(&pipeline_dir(ws))?;
     let mut state = PipelineState::load(ws)?;
-
-    let baseline_id = state.run_for(ws, "baseline", || {
-        runs::create(ws, &RunConfig::Sft(sft_config("baseline", budget)))
-    })?;
-    let plan_id = state.run_for(ws, "plan-tuned", || {
-        runs::create(ws, &RunConfig::Sft(sft_config("plan1", budget)))
-    })?;
-    let grpo_id = state.run_for(ws, "plan-tuned+grpo", || {
-        let start = format!("{}/{}", RunDir::registry_dir(&plan_id), run_files::FINAL);
-        runs::create(ws, &RunConfig::Grpo(grpo_config(start, budget)))
-    })?;
+    let seeds: Vec<SeedRuns> = (1..=budget.seeds)
+        .map(|seed| seed_runs(ws, &mut state, budget, seed))
+        .collect::<Result<_, _>>()?;
     // Both trainings would otherwise create the shared tiny model at the same moment.
     crate::train::student::ensure_model(ws, "tiny")?;
     say(&format!(
         "training a baseline student on gold solutions and a plan-tuned student on accepted \
          trajectories ({} SFT steps each), then GRPO on the plan-tuned one ({} steps of {} \
-         prompts × {} samples); {workers} jobs at a time",
-        budget.sft_steps, budget.grpo_steps, budget.grpo_prompts, budget.grpo_group
+         prompts × {} samples), for {} seed(s); {workers} jobs at a time",
+        budget.sft_steps, budget.grpo_steps, budget.grpo_prompts, budget.grpo_group, budget.seeds
     ));
 
-    let final_dir = |id: &str| RunDir::new(ws, id).final_model();
-    let trainings = [
-        train_job(ws, "SFT baseline", baseline_id.clone(), vec![]),
-        train_job(ws, "SFT plan-tuned", plan_id.clone(), vec![]),
-        train_job(ws, "GRPO plan-tuned", grpo_id.clone(), vec![1]),
-    ];
-    let dirs = [
-        final_dir(&baseline_id),
-        final_dir(&plan_id),
-        final_dir(&grpo_id),
-    ];
-    let mut jobs: Vec<Named<'_, Output>> = trainings.into_iter().collect();
-    for (trained, (student, dir)) in STUDENTS.into_iter().zip(dirs).enumerate() {
-        for benchmark in SPLITS {
-            jobs.push(eval_job(
-                ws,
-                budget,
-                student,
-                dir.clone(),
-                benchmark,
-                trained,
-            ));
-        }
+    let mut jobs: Vec<Named<'_, ()>> = Vec::new();
+    for runs in &seeds {
+        seed_jobs(ws, budget, runs, &mut jobs);
     }
     let started = Instant::now();
     let done = run_side_by_side(jobs, workers, |p| match p {
@@ -310,118 +345,24 @@ pub fn train_evaluate_compare(
         stage: "training + evaluation (wall clock)".into(),
         seconds: started.elapsed().as_secs_f64(),
     });
-    let keys: Vec<PredictionKey> = done
-        .into_iter()
-        .filter_map(|job| match job.output {
-            Output::Predictions(key) => Some(key),
-            Output::Model => None,
-        })
-        .collect();
 
-    let report = report(ws, &keys)?;
+    let report = report(ws, budget.seeds)?;
     let path = ws.exports_dir().join("demo-report.md");
     atomic_write(&path, report.markdown.as_bytes())?;
+    let json_path = ws.exports_dir().join("demo-report.json");
+    atomic_write(&json_path, report.json().as_bytes())?;
+    let runs = seeds
+        .into_iter()
+        .flat_map(|r| {
+            let names = STUDENTS.map(|(student, _)| model_name(student, r.seed));
+            names.into_iter().zip([r.baseline, r.plan, r.grpo])
+        })
+        .collect();
     Ok(DemoResults {
-        runs: vec![
-            ("baseline".to_owned(), baseline_id),
-            ("plan-tuned".to_owned(), plan_id),
-            ("plan-tuned+grpo".to_owned(), grpo_id),
-        ],
-        accuracy: report.accuracy,
-        paired: report.paired,
-        ood_by_steps: report.ood_by_steps,
+        runs,
+        report,
         timings,
         report_path: path.display().to_string(),
+        json_path: json_path.display().to_string(),
     })
-}
-
-pub struct DemoReport {
-    pub accuracy: Vec<AccuracyRow>,
-    pub paired: Vec<PairedTable>,
-    pub ood_by_steps: BTreeMap<String, BTreeMap<u32, (usize, usize)>>,
-    pub markdown: String,
-}
-
-/// Everything the demo reports, computed from the stored predictions alone (so anyone
-/// can recompute it from the workspace).
-pub fn report(ws: &Workspace, keys: &[PredictionKey]) -> Result<DemoReport, anyhow::Error> {
-    let store = ws.store()?;
-    let accuracy = keys
-        .iter()
-        .map(|k| accuracy_row(&store, k))
-        .collect::<Result<Vec<_>, _>>()?;
-    let find = |model: &str, benchmark: &str| -> Option<&PredictionKey> {
-        keys.iter()
-            .find(|k| k.model == model && k.benchmark == benchmark)
-    };
-    let mut paired_tables = Vec::new();
-    for benchmark in SPLITS {
-        for (a, b) in [
-            ("plan-tuned", "baseline"),
-            ("plan-tuned+grpo", "baseline"),
-            ("plan-tuned+grpo", "plan-tuned"),
-        ] {
-            if let (Some(ka), Some(kb)) = (find(a, benchmark), find(b, benchmark)) {
-                paired_tables.push(paired(&store, ka, kb)?);
-            }
-        }
-    }
-    let mut ood_by_steps: BTreeMap<String, BTreeMap<u32, (usize, usize)>> = BTreeMap::new();
-    for key in keys.iter().filter(|k| k.benchmark == "synth/test_ood") {
-        let per_model = ood_by_steps.entry(key.model.clone()).or_default();
-        for prediction in store.predictions(key)? {
-            let problem = store.problem(prediction.fields.problem_id)?;
-            let Ok(meta) = SynthMeta::from_metadata(&problem.fields.metadata) else {
-                continue;
-            };
-            let cell = per_model.entry(meta.steps).or_default();
-            cell.0 += usize::from(prediction.fields.correct);
-            cell.1 += 1;
-        }
-    }
-    let mut markdown = String::from("# Demo results\n\n");
-    markdown.push_str(&render_accuracy(&accuracy, Format::Markdown));
-    for t in &paired_tables {
-        markdown.push('\n');
-        markdown.push_str(&render_paired(t, Format::Markdown));
-    }
-    markdown.push('\n');
-    markdown.push_str(&render_ood_by_steps(&ood_by_steps));
-    Ok(DemoReport {
-        accuracy,
-        paired: paired_tables,
-        ood_by_steps,
-        markdown,
-    })
-}
-
-/// The OOD accuracy by number of operations, as a Markdown table (it reads as plain
-/// text in a terminal too).
-pub fn render_ood_by_steps(table: &BTreeMap<String, BTreeMap<u32, (usize, usize)>>) -> String {
-    let steps: std::collections::BTreeSet<u32> =
-        table.values().flat_map(|m| m.keys().copied()).collect();
-    let mut out = String::from("Out-of-distribution accuracy by number of operations\n\n");
-    out.push_str("| student |");
-    for s in &steps {
-        out.push_str(&format!(" {s} ops |"));
-    }
-    out.push_str("\n|---|");
-    for _ in &steps {
-        out.push_str("---:|");
-    }
-    out.push('\n');
-    for (model, cells) in table {
-        out.push_str(&format!("| {model} |"));
-        for s in &steps {
-            match cells.get(s) {
-                Some((right, n)) if *n > 0 => out.push_str(&format!(
-                    " {right}/{n} ({:.1}%) |",
-                    100.0 * *right as f64 / *n as f64
-                )),
-                _ => out.push_str(" – |"),
-            }
-        }
-        out.push('\n');
-    }
-    out
 }

@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 
 use serde::Serialize;
 
-use super::stats::{mcnemar_exact_p, wilson_interval};
+use super::stats::{PairedCounts, mcnemar_exact_p, wilson_interval};
 use crate::workspace::store::{PredictionKey, Store, StoreError};
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -31,6 +31,40 @@ pub struct PairedTable {
     pub only_b: u64,
     pub both_wrong: u64,
     pub mcnemar_p: f64,
+    /// acc(A) − acc(B) on the paired problems, as a fraction, with its 95% interval
+    /// (Newcombe's method for paired proportions).
+    pub diff: f64,
+    pub diff_ci_low: f64,
+    pub diff_ci_high: f64,
+}
+
+impl PairedTable {
+    pub fn counts(&self) -> PairedCounts {
+        PairedCounts {
+            both_right: self.both_right,
+            only_a: self.only_a,
+            only_b: self.only_b,
+            both_wrong: self.both_wrong,
+        }
+    }
+
+    /// The table of A against B on `counts`, with its McNemar p and difference.
+    pub fn from_counts(a: PredictionKey, b: PredictionKey, counts: PairedCounts) -> Self {
+        let diff = counts.difference();
+        Self {
+            a,
+            b,
+            n: counts.n(),
+            both_right: counts.both_right,
+            only_a: counts.only_a,
+            only_b: counts.only_b,
+            both_wrong: counts.both_wrong,
+            mcnemar_p: mcnemar_exact_p(counts.only_a, counts.only_b),
+            diff: diff.estimate,
+            diff_ci_low: diff.low,
+            diff_ci_high: diff.high,
+        }
+    }
 }
 
 /// First-sample verdict per problem (maj@k votes are stored under their own mode).
@@ -81,30 +115,19 @@ pub fn paired(
 ) -> Result<PairedTable, StoreError> {
     let va = verdicts(store, a)?;
     let vb = verdicts(store, b)?;
-    let mut table = PairedTable {
-        a: a.clone(),
-        b: b.clone(),
-        n: 0,
-        both_right: 0,
-        only_a: 0,
-        only_b: 0,
-        both_wrong: 0,
-        mcnemar_p: 1.0,
-    };
+    let mut counts = PairedCounts::default();
     for (problem, right_a) in &va {
         let Some(right_b) = vb.get(problem) else {
             continue;
         };
-        table.n += 1;
         match (right_a, right_b) {
-            (true, true) => table.both_right += 1,
-            (true, false) => table.only_a += 1,
-            (false, true) => table.only_b += 1,
-            (false, false) => table.both_wrong += 1,
+            (true, true) => counts.both_right += 1,
+            (true, false) => counts.only_a += 1,
+            (false, true) => counts.only_b += 1,
+            (false, false) => counts.both_wrong += 1,
         }
     }
-    table.mcnemar_p = mcnemar_exact_p(table.only_a, table.only_b);
-    Ok(table)
+    Ok(PairedTable::from_counts(a.clone(), b.clone(), counts))
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -116,6 +139,16 @@ pub enum Format {
 
 fn pct(x: f64) -> String {
     format!("{:.1}", 100.0 * x)
+}
+
+/// A difference of accuracies in points, signed: `+4.7 [−0.3, +9.7]`.
+pub fn points_with_interval(diff: f64, low: f64, high: f64) -> String {
+    format!(
+        "{:+.1} [{:+.1}, {:+.1}]",
+        100.0 * diff,
+        100.0 * low,
+        100.0 * high
+    )
 }
 
 pub fn render_accuracy(rows: &[AccuracyRow], format: Format) -> String {
@@ -176,7 +209,8 @@ pub fn render_paired(t: &PairedTable, format: Format) -> String {
         }
         Format::Markdown => format!(
             "| {} vs {} on {} | n |\n| --- | ---: |\n| both right | {} |\n| only A | {} |\n\
-             | only B | {} |\n| both wrong | {} |\n| exact McNemar p | {:.4} |\n",
+             | only B | {} |\n| both wrong | {} |\n| exact McNemar p | {:.4} |\n\
+             | A − B, points [95% CI] | {} |\n",
             name(&t.a),
             name(&t.b),
             t.a.benchmark,
@@ -184,11 +218,13 @@ pub fn render_paired(t: &PairedTable, format: Format) -> String {
             t.only_a,
             t.only_b,
             t.both_wrong,
-            t.mcnemar_p
+            t.mcnemar_p,
+            points_with_interval(t.diff, t.diff_ci_low, t.diff_ci_high)
         ),
         Format::Table => format!(
             "A = {}\nB = {}\non {} ({} paired problems)\n\
-             {:>14} {:>10} {:>10}\n{:>14} {:>10} {:>10}\n{:>14} {:>10} {:>10}\nexact McNemar p = {:.4}\n",
+             {:>14} {:>10} {:>10}\n{:>14} {:>10} {:>10}\n{:>14} {:>10} {:>10}\nexact McNemar p = {:.4}\n\
+             A − B = {} points (95% CI, Newcombe)\n",
             name(&t.a),
             name(&t.b),
             t.a.benchmark,
@@ -202,7 +238,8 @@ pub fn render_paired(t: &PairedTable, format: Format) -> String {
             "A wrong",
             t.only_b,
             t.both_wrong,
-            t.mcnemar_p
+            t.mcnemar_p,
+            points_with_interval(t.diff, t.diff_ci_low, t.diff_ci_high)
         ),
     }
 }
@@ -278,5 +315,16 @@ mod tests {
         let json: serde_json::Value =
             serde_json::from_str(&render_paired(&t, Format::Json)).unwrap();
         assert_eq!(json["only_a"], 8);
+        // A 10/12, B 4/12: +50 points; the interval is Newcombe's on the same table.
+        let expected = t.counts().difference();
+        assert!((json["diff"].as_f64().unwrap() - 0.5).abs() < 1e-12);
+        assert_eq!(json["diff_ci_low"].as_f64().unwrap(), expected.low);
+        // Eight discordant pairs against two is not decisive at n = 12: the interval spans 0.
+        assert!(
+            expected.low < 0.0 && expected.high > 0.5 && expected.high < 1.0,
+            "{expected:?}"
+        );
+        let text = render_paired(&t, Format::Table);
+        assert!(text.contains("A − B = +50.0 ["), "{text}");
     }
 }

@@ -16,7 +16,9 @@ pub fn wilson_interval(correct: u64, n: u64) -> (f64, f64) {
     let denominator = 1.0 + z2 / n;
     let center = (p + z2 / (2.0 * n)) / denominator;
     let half = Z95 * (p * (1.0 - p) / n + z2 / (4.0 * n * n)).sqrt() / denominator;
-    ((center - half).max(0.0), (center + half).min(1.0))
+    // Wilson's interval always contains p; at p = 0 or 1 rounding can put a bound a hair
+    // on the wrong side of it, which a reader of the JSON would rightly call a bug.
+    ((center - half).clamp(0.0, p), (center + half).clamp(p, 1.0))
 }
 
 /// Exact (binomial) two-sided McNemar test on the discordant pairs: `only_a` problems
@@ -136,6 +138,11 @@ mod tests {
         let (lo, hi) = wilson_interval(50, 100);
         assert!(close(lo, 0.4038) && close(hi, 0.5962), "{lo} {hi}");
         assert_eq!(wilson_interval(0, 0), (0.0, 1.0));
+        // The bounds hold the point estimate exactly at the edges, for every n.
+        for n in 1..=2000 {
+            assert_eq!(wilson_interval(0, n).0, 0.0, "n = {n}");
+            assert_eq!(wilson_interval(n, n).1, 1.0, "n = {n}");
+        }
     }
 
     #[test]

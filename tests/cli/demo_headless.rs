@@ -1,7 +1,7 @@
 //! `plantune-tui demo --headless` end to end on a small budget (the README's main
-//! command, cut down to fit CI): every stage leaves its artefacts, the report is
-//! recomputable from the stored predictions alone, and a second run reuses the trained
-//! students and reproduces the report.
+//! command, cut down to fit CI, with two training seeds): every stage leaves its
+//! artefacts, the Markdown and JSON reports are recomputable from the stored predictions
+//! alone, and a second run reuses the trained students and reproduces the reports.
 
 #![allow(clippy::unwrap_used)]
 
@@ -9,12 +9,13 @@ use std::path::Path;
 use std::process::Command;
 
 use plantune_tui::config::Paths;
-use plantune_tui::demo::pipeline::{self, SPLITS, STUDENTS};
+use plantune_tui::demo::pipeline;
+use plantune_tui::demo::report::{SPLITS, STUDENTS, prediction_key};
 use plantune_tui::workspace::Workspace;
 use plantune_tui::workspace::records::CandidateStatus;
-use plantune_tui::workspace::store::PredictionKey;
 
 const EVAL_LIMIT: usize = 6;
+const SEEDS: u32 = 2;
 
 fn paths(root: &Path) -> Paths {
     Paths {
@@ -38,6 +39,7 @@ fn demo(root: &Path, ws: &Path) -> String {
             "48",
         ])
         .args(["--eval-limit", &EVAL_LIMIT.to_string()])
+        .args(["--seeds", &SEEDS.to_string()])
         .env("PLANTUNE_CONFIG_DIR", root.join("config"))
         .env("PLANTUNE_DATA_DIR", root.join("data"))
         .env("PLANTUNE_CACHE_DIR", root.join("cache"))
@@ -61,6 +63,7 @@ fn the_headless_demo_leaves_every_artefact_and_a_recomputable_report() {
         "SFT baseline",
         "SFT plan-tuned",
         "GRPO plan-tuned",
+        "GRPO plan-tuned, seed 2",
         "evaluation",
         "total",
     ] {
@@ -75,13 +78,13 @@ fn the_headless_demo_leaves_every_artefact_and_a_recomputable_report() {
         .unwrap();
     assert!(!accepted.is_empty(), "auto-curation accepted nothing");
 
-    // Three trained students, each a loadable model directory.
+    // Three trained students per seed, each a loadable model directory.
     let state: serde_json::Value = serde_json::from_slice(
         &std::fs::read(pipeline::pipeline_dir(&ws).join("pipeline.json")).unwrap(),
     )
     .unwrap();
     let runs = state["runs"].as_object().unwrap();
-    assert_eq!(runs.len(), 3, "{state}");
+    assert_eq!(runs.len(), 3 * SEEDS as usize, "{state}");
     for id in runs.values() {
         let id = id.as_str().unwrap();
         assert_eq!(store.run(id).unwrap().status, "completed");
@@ -96,28 +99,63 @@ fn the_headless_demo_leaves_every_artefact_and_a_recomputable_report() {
         );
     }
 
-    // Predictions for every student × split, and a report made from them alone.
-    let mut keys = Vec::new();
+    // Predictions for every student × seed × split, and reports made from them alone.
+    let mut counted = std::collections::BTreeMap::new();
     for (student, mode) in STUDENTS {
         for split in SPLITS {
-            let key = PredictionKey {
-                model: student.into(),
-                benchmark: split.into(),
-                mode: mode.as_str().into(),
-            };
-            let predictions = store.predictions(&key).unwrap();
-            assert_eq!(predictions.len(), EVAL_LIMIT, "{key:?}");
-            keys.push((key, predictions));
+            for seed in 1..=SEEDS {
+                let key = prediction_key(student, mode, seed, split);
+                let predictions = store.predictions(&key).unwrap();
+                assert_eq!(predictions.len(), EVAL_LIMIT, "{key:?}");
+                let right = predictions.iter().filter(|p| p.fields.correct).count() as u64;
+                counted.insert((student, split, seed), right);
+            }
         }
     }
-    let only_keys: Vec<PredictionKey> = keys.iter().map(|(k, _)| k.clone()).collect();
-    let recomputed = pipeline::report(&ws, &only_keys).unwrap();
+    let recomputed = pipeline::report(&ws, SEEDS).unwrap();
     let written = std::fs::read_to_string(ws.exports_dir().join("demo-report.md")).unwrap();
     assert_eq!(recomputed.markdown, written);
-    for ((key, predictions), row) in keys.iter().zip(&recomputed.accuracy) {
-        assert_eq!((&row.model, &row.benchmark), (&key.model, &key.benchmark));
-        let right = predictions.iter().filter(|p| p.fields.correct).count() as u64;
-        assert_eq!((row.correct, row.n), (right, EVAL_LIMIT as u64));
+    let json_text = std::fs::read_to_string(ws.exports_dir().join("demo-report.json")).unwrap();
+    assert_eq!(recomputed.json(), json_text);
+    let json: serde_json::Value = serde_json::from_str(&json_text).unwrap();
+    let accuracy = json["accuracy"].as_array().unwrap();
+    // Each seed and the pooled row for 3 students × 2 splits.
+    assert_eq!(accuracy.len(), 3 * 2 * (SEEDS as usize + 1));
+    for row in accuracy {
+        let (student, split) = (
+            row["model"].as_str().unwrap(),
+            row["benchmark"].as_str().unwrap(),
+        );
+        let expected: u64 = match row["seed"].as_u64() {
+            Some(seed) => counted[&(student, split, seed as u32)],
+            None => {
+                assert_eq!(row["seed"], "pooled");
+                (1..=SEEDS).map(|s| counted[&(student, split, s)]).sum()
+            }
+        };
+        assert_eq!(row["correct"].as_u64().unwrap(), expected, "{row}");
+        let n = row["n"].as_u64().unwrap();
+        let acc = row["acc"].as_f64().unwrap();
+        assert!((acc - expected as f64 / n as f64).abs() < 1e-12, "{row}");
+        assert!(row["ci_low"].as_f64().unwrap() <= acc && acc <= row["ci_high"].as_f64().unwrap());
+    }
+    let paired = json["paired"].as_array().unwrap();
+    // Three comparisons per split, per seed and pooled.
+    assert_eq!(paired.len(), 3 * 2 * (SEEDS as usize + 1));
+    for row in paired {
+        let diff = row["diff"].as_f64().unwrap();
+        let (low, high) = (
+            row["diff_ci_low"].as_f64().unwrap(),
+            row["diff_ci_high"].as_f64().unwrap(),
+        );
+        assert!(low <= diff && diff <= high, "{row}");
+        let n = row["n"].as_u64().unwrap() as f64;
+        let (only_a, only_b) = (
+            row["only_a"].as_u64().unwrap() as f64,
+            row["only_b"].as_u64().unwrap() as f64,
+        );
+        assert!((diff - (only_a - only_b) / n).abs() < 1e-12, "{row}");
+        assert!(row["mcnemar_p"].as_f64().unwrap() <= 1.0);
     }
 
     // A second run trains nothing again and reports the same numbers.
@@ -127,4 +165,6 @@ fn the_headless_demo_leaves_every_artefact_and_a_recomputable_report() {
     assert_eq!(ws.store().unwrap().runs().unwrap().len(), runs_before);
     let written_again = std::fs::read_to_string(ws.exports_dir().join("demo-report.md")).unwrap();
     assert_eq!(written_again, written, "second run:\n{again}");
+    let json_again = std::fs::read_to_string(ws.exports_dir().join("demo-report.json")).unwrap();
+    assert_eq!(json_again, json_text);
 }
