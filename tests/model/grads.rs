@@ -10,19 +10,14 @@ use candle_core::{D, DType, IndexOp, Tensor, Var, backprop::GradStore};
 use candle_nn::{AdamW, Optimizer, ParamsAdamW};
 use common::model::{max_abs_diff, random_ids, test_device, tiny_model_on};
 use plantune_tui::model::decoder::Model;
+use plantune_tui::model::gradcheck;
 use plantune_tui::model::lora::LoraConfig;
 use plantune_tui::model::ops;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 fn rand_tensor(shape: &[usize], seed: u64, dtype: DType) -> Tensor {
-    let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    let n: usize = shape.iter().product();
-    let v: Vec<f64> = (0..n).map(|_| rng.random_range(-1.5..1.5)).collect();
-    Tensor::from_vec(v, shape, &test_device())
-        .unwrap()
-        .to_dtype(dtype)
-        .unwrap()
+    gradcheck::rand_tensor(shape, seed, dtype, &test_device()).unwrap()
 }
 
 fn set_entry(var: &Var, idx: usize, value: f64) {
@@ -64,41 +59,8 @@ fn numeric_grad(var: &Var, idx: usize, eps: f64, loss: &dyn Fn() -> f64) -> f64 
 
 /// Checks every entry of every input's gradient for `sum(f(inputs) * probe)`.
 fn check_op(name: &str, inputs: &[Var], f: &dyn Fn(&[Tensor]) -> Tensor) {
-    let out = f(&inputs
-        .iter()
-        .map(|v| v.as_tensor().clone())
-        .collect::<Vec<_>>());
-    let probe = rand_tensor(out.dims(), 99, DType::F64);
-    let scalar = |ts: &[Tensor]| f(ts).mul(&probe).unwrap().sum_all().unwrap();
-    let loss = scalar(
-        &inputs
-            .iter()
-            .map(|v| v.as_tensor().clone())
-            .collect::<Vec<_>>(),
-    );
-    let grads = loss.backward().unwrap();
-    for (k, var) in inputs.iter().enumerate() {
-        let g = grads
-            .get(var)
-            .unwrap_or_else(|| panic!("{name}: input {k} got no gradient"));
-        for idx in 0..var.elem_count() {
-            let num = numeric_grad(var, idx, 1e-6, &|| {
-                scalar(
-                    &inputs
-                        .iter()
-                        .map(|v| v.as_tensor().clone())
-                        .collect::<Vec<_>>(),
-                )
-                .to_scalar::<f64>()
-                .unwrap()
-            });
-            let ana = entry(g, idx);
-            assert!(
-                (num - ana).abs() <= 1e-6 * (1.0 + num.abs()),
-                "{name}: input {k} entry {idx}: analytic {ana} vs numeric {num}"
-            );
-        }
-    }
+    let check = gradcheck::finite_differences(name, inputs, &|t| Ok(f(t))).unwrap();
+    assert!(check.passed, "{check}");
 }
 
 fn var(shape: &[usize], seed: u64) -> Var {
