@@ -296,7 +296,7 @@ pub fn tiny_curves(scratch: &Path, device: &Device) -> Result<TinyCurves, Bf16Ch
     };
     create(&model_dir, corpus.iter(), &tiny).map_err(setup("writing the tiny model"))?;
     let config = curve_config(TINY_LR, TINY_BATCH);
-    let mut run = |precision: Precision, on: &Device, telemetry| {
+    let run = |precision: Precision, on: &Device, telemetry| {
         let student = Student::load_on(&model_dir, None, 0, precision, on)
             .map_err(setup("loading the tiny model"))?;
         let train = synth_examples(&student, count, 48)?;

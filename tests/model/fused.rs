@@ -178,7 +178,7 @@ fn a_wrong_gradient_fails_the_checks() {
     let off = against_reference(
         "scaled",
         (&base, &|t| t[0].exp()),
-        (&base, &|t| (t[0].exp()? * 1.001)),
+        (&base, &|t| t[0].exp()? * 1.001),
         1e-5,
     )
     .unwrap();

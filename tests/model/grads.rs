@@ -153,60 +153,6 @@ fn frozen_matmul_routes_gradient_to_input_only() {
     );
 }
 
-/// The single-kernel softmax and log-softmax give the composed versions' values and
-/// gradients in f32, on a non-contiguous input and with masked (-1e9) entries.
-#[test]
-fn fused_softmax_kernels_equal_the_composed_ops() {
-    let base = rand_tensor(&[3, 5, 33], 21, DType::F32);
-    let bias = Tensor::new(&[[0.0f32; 33]], &test_device())
-        .unwrap()
-        .slice_assign(
-            &[0..1, 20..33],
-            &Tensor::full(-1e9f32, (1, 13), &test_device()).unwrap(),
-        )
-        .unwrap();
-    let probe = rand_tensor(&[5, 3, 33], 22, DType::F32);
-    type Op = fn(&Tensor) -> candle_core::Result<Tensor>;
-    let pairs: [(&str, Op, Op); 2] = [
-        (
-            "softmax",
-            ops::softmax_last_dim,
-            ops::softmax_last_dim_composed,
-        ),
-        (
-            "log_softmax",
-            ops::log_softmax_last_dim,
-            ops::log_softmax_last_dim_composed,
-        ),
-    ];
-    for (name, fused, composed) in pairs {
-        let run = |f: Op| {
-            let x = Var::from_tensor(&base).unwrap();
-            let input = x
-                .as_tensor()
-                .broadcast_add(&bias)
-                .unwrap()
-                .transpose(0, 1)
-                .unwrap();
-            let y = f(&input).unwrap();
-            let grads = y
-                .mul(&probe)
-                .unwrap()
-                .sum_all()
-                .unwrap()
-                .backward()
-                .unwrap();
-            (y, grads.get(&x).unwrap().clone())
-        };
-        let (y_fused, g_fused) = run(fused);
-        let (y_composed, g_composed) = run(composed);
-        let dy = max_abs_diff(&y_fused, &y_composed);
-        let dg = max_abs_diff(&g_fused, &g_composed);
-        assert!(dy < 1e-5, "{name}: values differ by {dy}");
-        assert!(dg < 1e-5, "{name}: gradients differ by {dg}");
-    }
-}
-
 /// Our composed ops compute what candle's fused (gradient-free) kernels compute.
 #[test]
 fn composed_ops_equal_candle_fused_forward() {

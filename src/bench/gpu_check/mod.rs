@@ -225,13 +225,14 @@ pub fn run(options: &GpuCheckOptions) -> Result<Report> {
         watchdog(shared.clone(), deadline, done.clone());
     }
     let runner = Runner { shared, deadline };
-    runner.section("nvml", Duration::from_secs(1), |_| {
-        nvml(&gpus, readings, on_gpu)
-    });
-    runner.section("gradients", Duration::from_secs(10), |progress| {
+    // What a section needs at least on a GPU (model loads, CUDA kernels' first use);
+    // the CPU's tiny shapes start whatever is left.
+    let needs = |seconds: u64| Duration::from_secs(if on_gpu { seconds } else { 0 });
+    runner.section("nvml", needs(1), |_| nvml(&gpus, readings, on_gpu));
+    runner.section("gradients", needs(10), |progress| {
         gradients(&device, progress)
     });
-    runner.section("bf16_curve", Duration::from_secs(15), |_| {
+    runner.section("bf16_curve", needs(15), |_| {
         bf16_curve(&device, &options.out)
     });
     let plan = SpeedPlan::new(on_gpu, options.quick);
@@ -247,7 +248,7 @@ pub fn run(options: &GpuCheckOptions) -> Result<Report> {
         python: options.python.as_ref(),
         peak_tflops: peak,
     });
-    for (name, cases, needs) in [
+    for (name, cases, seconds) in [
         ("sft", &plan.sft, 30),
         ("grpo", &plan.grpo, 20),
         ("generate", &plan.generate, 10),
