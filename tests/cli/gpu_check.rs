@@ -160,7 +160,7 @@ fn the_limit_ends_the_run_with_the_report_written() {
             .contains("CutOff")
     );
 
-    let bad = gpu_check(&tmp.path().join("cache"), &out, &["--limit", "-1"]);
+    let bad = gpu_check(&tmp.path().join("cache"), &out, &["--limit=0"]);
     assert!(!bad.status.success());
     assert!(String::from_utf8_lossy(&bad.stderr).contains("--limit"));
 }
