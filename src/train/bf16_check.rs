@@ -60,6 +60,11 @@ fn mean(xs: &[f64]) -> f64 {
     xs.iter().sum::<f64>() / xs.len().max(1) as f64
 }
 
+/// `x <= limit`, false for NaN (a NaN loss breaks every bound).
+fn below(x: f64, limit: f64) -> bool {
+    x <= limit
+}
+
 /// Judges the bf16 curve against the f32 one (same run, same data, same steps).
 pub fn compare(f32: Vec<f64>, bf16: Vec<f64>) -> CurveComparison {
     let b = BOUNDS;
@@ -73,23 +78,23 @@ pub fn compare(f32: Vec<f64>, bf16: Vec<f64>) -> CurveComparison {
     } else {
         for (name, curve) in [("f32", &f32), ("bf16", &bf16)] {
             let (first, last) = (mean(&curve[..5]), mean(&curve[curve.len() - 5..]));
-            if !(last < b.learned * first) {
+            if !below(last, b.learned * first) {
                 failures.push(format!(
                     "{name} did not learn: loss {first:.4} -> {last:.4}"
                 ));
             }
         }
         let (a, c) = (f32[0], bf16[0]);
-        if !((a - c).abs() <= b.first_step * a) {
+        if !below((a - c).abs(), b.first_step * a) {
             failures.push(format!("step 1: f32 {a:.4} vs bf16 {c:.4}"));
         }
         for (step, (a, c)) in f32.iter().zip(&bf16).enumerate() {
-            if !((a - c).abs() <= b.each_step * a) {
+            if !below((a - c).abs(), b.each_step * a) {
                 failures.push(format!("step {}: f32 {a:.4} vs bf16 {c:.4}", step + 1));
             }
         }
         let (a, c) = (mean(&f32), mean(&bf16));
-        if !((a - c).abs() <= b.mean * a) {
+        if !below((a - c).abs(), b.mean * a) {
             failures.push(format!("mean over {STEPS} steps: f32 {a:.4}, bf16 {c:.4}"));
         }
         if f32 == bf16 {
