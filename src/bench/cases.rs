@@ -59,7 +59,7 @@ pub struct Case {
 }
 
 impl Case {
-    fn train(kind: CaseKind, batch: usize, seq: usize, lora_rank: usize) -> Self {
+    pub fn train(kind: CaseKind, batch: usize, seq: usize, lora_rank: usize) -> Self {
         let what = match kind {
             CaseKind::SftStep => "sft step",
             _ => "fwd+bwd",
@@ -80,7 +80,7 @@ impl Case {
         }
     }
 
-    fn generate(batch: usize, prompt: usize, new_tokens: usize) -> Self {
+    pub fn generate(batch: usize, prompt: usize, new_tokens: usize) -> Self {
         Self {
             name: format!("generate b{batch} {prompt}+{new_tokens}"),
             kind: CaseKind::Generate,
@@ -92,7 +92,7 @@ impl Case {
         }
     }
 
-    fn grpo(group: usize, prompt: usize, new_tokens: usize) -> Self {
+    pub fn grpo(group: usize, prompt: usize, new_tokens: usize) -> Self {
         Self {
             name: format!("grpo step G{group} {prompt}+{new_tokens}"),
             kind: CaseKind::GrpoStep,

@@ -3,6 +3,7 @@
 
 pub mod cases;
 pub mod flops;
+pub mod gpu_check;
 pub mod grpo;
 pub mod ours;
 pub mod random;

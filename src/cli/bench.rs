@@ -77,6 +77,37 @@ pub enum BenchCommand {
     /// of 256 tokens to a 64-token prompt, reference log-probabilities, the clipped
     /// objective with KL, backward, AdamW); --torch runs the same step in PyTorch.
     GrpoStep(ModelBenchArgs),
+    /// The GPU check in one command, with nothing fetched: gradient checks of every
+    /// fused op on the device, a bf16-vs-f32 loss curve (20 steps, tiny model), NVML
+    /// readings, SFT tokens/s and MFU, a GRPO step and batched generation on a random
+    /// Qwen2.5-0.5B (tiny shapes on the CPU), each beside PyTorch with --torch.
+    /// Writes gpu-check.json and gpu-check.md into --out.
+    GpuCheck(GpuCheckArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct GpuCheckArgs {
+    /// Folder for gpu-check.json, gpu-check.md and the bf16 run's events.
+    #[arg(long)]
+    out: PathBuf,
+    /// One timed repetition per case and the smaller shapes: a first smoke run.
+    #[arg(long)]
+    quick: bool,
+    /// Run each speed case in PyTorch too (`bench/torch_bench.py`).
+    #[arg(long)]
+    torch: bool,
+    /// Python with torch and transformers for --torch (default: the bench venv in the
+    /// cache, else `python3`).
+    #[arg(long)]
+    python: Option<PathBuf>,
+    /// Seconds the whole check may take: sections that no longer fit are skipped, and
+    /// at the limit the report is written and the process exits with status 3.
+    #[arg(long)]
+    limit: Option<f64>,
+    /// The device's dense bf16 peak in TFLOP/s for MFU (known: H100/H200 989, A100
+    /// 312, L40S 362).
+    #[arg(long)]
+    peak_tflops: Option<f64>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -145,6 +176,7 @@ fn run_suite(what: BenchCommand, threads: usize, paths: &Paths) -> Result<()> {
         BenchCommand::Train(args) => run(Suite::Train, args, threads, paths),
         BenchCommand::Generate(args) => run(Suite::Generate, args, threads, paths),
         BenchCommand::GrpoStep(args) => run(Suite::GrpoStep, args, threads, paths),
+        BenchCommand::GpuCheck(args) => gpu_check(args, threads, paths),
         BenchCommand::Store { candidates } => bench_store(candidates),
         BenchCommand::Grpo {
             model,
@@ -187,6 +219,42 @@ fn run_suite(what: BenchCommand, threads: usize, paths: &Paths) -> Result<()> {
             Ok(())
         }
     }
+}
+
+fn gpu_check(args: GpuCheckArgs, threads: usize, paths: &Paths) -> Result<()> {
+    use crate::bench::gpu_check;
+    let limit = match args.limit {
+        Some(s) if !(s.is_finite() && s > 0.0) => {
+            anyhow::bail!("--limit {s}: expected a positive number of seconds")
+        }
+        Some(s) => Some(std::time::Duration::from_secs_f64(s)),
+        None => None,
+    };
+    let options = gpu_check::GpuCheckOptions {
+        out: args.out.clone(),
+        quick: args.quick,
+        python: args.torch.then(|| {
+            args.python
+                .unwrap_or_else(|| torch::default_python(&paths.cache_dir))
+        }),
+        limit,
+        peak_tflops: args.peak_tflops,
+        threads: if threads == 0 {
+            std::thread::available_parallelism().map_or(1, usize::from)
+        } else {
+            threads
+        },
+        cache_dir: paths.cache_dir.clone(),
+    };
+    let report = gpu_check::run(&options)?;
+    say_raw!("{}", gpu_check::report::markdown(&report));
+    if !report.all_good() {
+        anyhow::bail!(
+            "gpu-check: not every section passed; see {}",
+            args.out.join(gpu_check::report::MARKDOWN_FILE).display()
+        );
+    }
+    Ok(())
 }
 
 fn bench_distill(calls: usize) -> Result<()> {

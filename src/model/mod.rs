@@ -14,6 +14,7 @@ pub mod forward;
 pub mod fused;
 pub mod fused_softmax;
 pub mod gguf;
+pub mod gradcheck;
 pub mod hub;
 pub mod kv_cache;
 pub mod linear;

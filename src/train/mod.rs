@@ -4,6 +4,7 @@
 
 pub mod adamw_cpu;
 pub mod batch;
+pub mod bf16_check;
 pub mod checkpoint;
 pub mod dataset;
 pub mod grpo;

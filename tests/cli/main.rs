@@ -8,6 +8,7 @@ mod bench_model;
 mod demo_build;
 mod demo_headless;
 mod demo_tmux;
+mod gpu_check;
 mod hostile;
 mod run_process;
 mod smollm2_pipeline;

@@ -10,19 +10,14 @@ use candle_core::{D, DType, IndexOp, Tensor, Var, backprop::GradStore};
 use candle_nn::{AdamW, Optimizer, ParamsAdamW};
 use common::model::{max_abs_diff, random_ids, test_device, tiny_model_on};
 use plantune_tui::model::decoder::Model;
+use plantune_tui::model::gradcheck;
 use plantune_tui::model::lora::LoraConfig;
 use plantune_tui::model::ops;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 fn rand_tensor(shape: &[usize], seed: u64, dtype: DType) -> Tensor {
-    let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    let n: usize = shape.iter().product();
-    let v: Vec<f64> = (0..n).map(|_| rng.random_range(-1.5..1.5)).collect();
-    Tensor::from_vec(v, shape, &test_device())
-        .unwrap()
-        .to_dtype(dtype)
-        .unwrap()
+    gradcheck::rand_tensor(shape, seed, dtype, &test_device()).unwrap()
 }
 
 fn set_entry(var: &Var, idx: usize, value: f64) {
@@ -64,41 +59,8 @@ fn numeric_grad(var: &Var, idx: usize, eps: f64, loss: &dyn Fn() -> f64) -> f64 
 
 /// Checks every entry of every input's gradient for `sum(f(inputs) * probe)`.
 fn check_op(name: &str, inputs: &[Var], f: &dyn Fn(&[Tensor]) -> Tensor) {
-    let out = f(&inputs
-        .iter()
-        .map(|v| v.as_tensor().clone())
-        .collect::<Vec<_>>());
-    let probe = rand_tensor(out.dims(), 99, DType::F64);
-    let scalar = |ts: &[Tensor]| f(ts).mul(&probe).unwrap().sum_all().unwrap();
-    let loss = scalar(
-        &inputs
-            .iter()
-            .map(|v| v.as_tensor().clone())
-            .collect::<Vec<_>>(),
-    );
-    let grads = loss.backward().unwrap();
-    for (k, var) in inputs.iter().enumerate() {
-        let g = grads
-            .get(var)
-            .unwrap_or_else(|| panic!("{name}: input {k} got no gradient"));
-        for idx in 0..var.elem_count() {
-            let num = numeric_grad(var, idx, 1e-6, &|| {
-                scalar(
-                    &inputs
-                        .iter()
-                        .map(|v| v.as_tensor().clone())
-                        .collect::<Vec<_>>(),
-                )
-                .to_scalar::<f64>()
-                .unwrap()
-            });
-            let ana = entry(g, idx);
-            assert!(
-                (num - ana).abs() <= 1e-6 * (1.0 + num.abs()),
-                "{name}: input {k} entry {idx}: analytic {ana} vs numeric {num}"
-            );
-        }
-    }
+    let check = gradcheck::finite_differences(name, inputs, &|t| Ok(f(t))).unwrap();
+    assert!(check.passed, "{check}");
 }
 
 fn var(shape: &[usize], seed: u64) -> Var {
@@ -189,60 +151,6 @@ fn frozen_matmul_routes_gradient_to_input_only() {
         grads.get(&w).is_none(),
         "the frozen weight must get no gradient"
     );
-}
-
-/// The single-kernel softmax and log-softmax give the composed versions' values and
-/// gradients in f32, on a non-contiguous input and with masked (-1e9) entries.
-#[test]
-fn fused_softmax_kernels_equal_the_composed_ops() {
-    let base = rand_tensor(&[3, 5, 33], 21, DType::F32);
-    let bias = Tensor::new(&[[0.0f32; 33]], &test_device())
-        .unwrap()
-        .slice_assign(
-            &[0..1, 20..33],
-            &Tensor::full(-1e9f32, (1, 13), &test_device()).unwrap(),
-        )
-        .unwrap();
-    let probe = rand_tensor(&[5, 3, 33], 22, DType::F32);
-    type Op = fn(&Tensor) -> candle_core::Result<Tensor>;
-    let pairs: [(&str, Op, Op); 2] = [
-        (
-            "softmax",
-            ops::softmax_last_dim,
-            ops::softmax_last_dim_composed,
-        ),
-        (
-            "log_softmax",
-            ops::log_softmax_last_dim,
-            ops::log_softmax_last_dim_composed,
-        ),
-    ];
-    for (name, fused, composed) in pairs {
-        let run = |f: Op| {
-            let x = Var::from_tensor(&base).unwrap();
-            let input = x
-                .as_tensor()
-                .broadcast_add(&bias)
-                .unwrap()
-                .transpose(0, 1)
-                .unwrap();
-            let y = f(&input).unwrap();
-            let grads = y
-                .mul(&probe)
-                .unwrap()
-                .sum_all()
-                .unwrap()
-                .backward()
-                .unwrap();
-            (y, grads.get(&x).unwrap().clone())
-        };
-        let (y_fused, g_fused) = run(fused);
-        let (y_composed, g_composed) = run(composed);
-        let dy = max_abs_diff(&y_fused, &y_composed);
-        let dg = max_abs_diff(&g_fused, &g_composed);
-        assert!(dy < 1e-5, "{name}: values differ by {dy}");
-        assert!(dg < 1e-5, "{name}: gradients differ by {dg}");
-    }
 }
 
 /// Our composed ops compute what candle's fused (gradient-free) kernels compute.
