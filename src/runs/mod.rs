@@ -14,6 +14,7 @@ pub mod card;
 mod config;
 mod control;
 mod dir;
+pub mod engine;
 mod id;
 pub mod preset;
 mod state;

@@ -6,6 +6,7 @@ pub mod adamw_cpu;
 pub mod batch;
 pub mod checkpoint;
 pub mod dataset;
+pub mod engine;
 pub mod grpo;
 pub mod job;
 pub mod loss;
