@@ -74,6 +74,8 @@ pub enum RunError {
     BadRunName { name: String, reason: String },
     #[error("no run {name} in {}", runs.display())]
     NoSuchRun { name: String, runs: PathBuf },
+    #[error("engine: {message}")]
+    Engine { message: String },
     #[error("run {id} has no run.toml, so there is nothing to resume")]
     NoConfig { id: String },
 }

@@ -193,7 +193,7 @@ def _unwrap_text(s):
 def _value(s, percent_question):
     """An answer's numeric value, or None when it is not a plain number."""
     t = _unwrap_text(s).strip().rstrip(".").strip()
-    t = t.replace("$", "").replace("\\$", "").strip()
+    t = t.replace("\\$", "").replace("$", "").strip()
     percent = t.endswith("\\%") or t.endswith("%")
     t = t.replace("\\%", "").replace("%", "").strip()
     m = re.fullmatch(r"\\d?frac\{(-?\d+)\}\{(-?\d+)\}", t) or re.fullmatch(r"(-?\d+)\s*/\s*(-?\d+)", t)

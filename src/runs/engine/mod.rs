@@ -3,5 +3,6 @@
 //! unchanged.
 
 pub mod lines;
+pub mod trl;
 
 pub use lines::{EndLine, EngineLines};
