@@ -87,8 +87,6 @@ impl RunArgs {
             name: EngineName::Trl,
             python: Some(runs::engine::trl::python(self.python.clone())),
             args: self.engine_args.clone(),
-            log: None,
-            command: None,
         })
     }
 }

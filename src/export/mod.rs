@@ -28,13 +28,41 @@ const STATIC_FILES: &[(&str, &str, bool)] = &[
     ("rewards.py", include_str!("python/rewards.py"), true),
     ("train_trl.py", include_str!("python/train_trl.py"), true),
     ("launch_trl.sh", include_str!("python/launch_trl.sh"), true),
-    ("accelerate/one_gpu.yaml", include_str!("python/accelerate/one_gpu.yaml"), false),
-    ("accelerate/multi_gpu.yaml", include_str!("python/accelerate/multi_gpu.yaml"), false),
-    ("accelerate/zero2.yaml", include_str!("python/accelerate/zero2.yaml"), false),
-    ("accelerate/zero3.yaml", include_str!("python/accelerate/zero3.yaml"), false),
-    ("accelerate/multi_node.yaml", include_str!("python/accelerate/multi_node.yaml"), false),
-    ("verl/to_parquet.py", include_str!("python/verl/to_parquet.py"), true),
-    ("verl/run_verl_grpo.sh", include_str!("python/verl/run_verl_grpo.sh"), true),
+    (
+        "accelerate/one_gpu.yaml",
+        include_str!("python/accelerate/one_gpu.yaml"),
+        false,
+    ),
+    (
+        "accelerate/multi_gpu.yaml",
+        include_str!("python/accelerate/multi_gpu.yaml"),
+        false,
+    ),
+    (
+        "accelerate/zero2.yaml",
+        include_str!("python/accelerate/zero2.yaml"),
+        false,
+    ),
+    (
+        "accelerate/zero3.yaml",
+        include_str!("python/accelerate/zero3.yaml"),
+        false,
+    ),
+    (
+        "accelerate/multi_node.yaml",
+        include_str!("python/accelerate/multi_node.yaml"),
+        false,
+    ),
+    (
+        "verl/to_parquet.py",
+        include_str!("python/verl/to_parquet.py"),
+        true,
+    ),
+    (
+        "verl/run_verl_grpo.sh",
+        include_str!("python/verl/run_verl_grpo.sh"),
+        true,
+    ),
 ];
 
 #[derive(Debug, thiserror::Error)]
@@ -136,7 +164,10 @@ pub fn write_bundle(ws: &Workspace, spec: &BundleSpec, out: &Path) -> Result<Bun
         }
     }
     put("reward_weights.json", pretty(&spec.weights)?.as_bytes())?;
-    put("fixtures.json", pretty(&fixtures::build(&grpo)?)?.as_bytes())?;
+    put(
+        "fixtures.json",
+        pretty(&fixtures::build(&grpo)?)?.as_bytes(),
+    )?;
     let manifest = Manifest::new(ws, spec, &record, &files);
     put("manifest.json", pretty(&manifest)?.as_bytes())?;
     replace_dir(tmp, out)?;

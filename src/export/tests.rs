@@ -39,7 +39,10 @@ pub(crate) fn curated(dir: &Path) -> Workspace {
             plan_index: 0,
             constraints: String::new(),
             plan: "1. Read the apples Tom has.\n2. Add the 3 bought.".into(),
-            plan_steps: vec!["Read the apples Tom has.".into(), "Add the 3 bought.".into()],
+            plan_steps: vec![
+                "Read the apples Tom has.".into(),
+                "Add the 3 bought.".into(),
+            ],
             execution: format!("{} + 3 = {}. \\boxed{{{}}}", i + 2, i + 5, i + 5),
             extracted_answer: Some(format!("{}", i + 5)),
             correct: Some(true),
@@ -88,17 +91,22 @@ fn a_bundle_holds_trl_rows_grpo_columns_fixtures_and_a_manifest() {
     let completion = sft[0]["completion"][0]["content"].as_str().unwrap();
     assert!(completion.starts_with("Plan:\n1. Read"), "{completion}");
     assert!(!completion.contains("<|im_start|>"));
-    assert_eq!(lines(&out.join("sft.messages.jsonl"))[1]["messages"][1]["role"], "assistant");
+    assert_eq!(
+        lines(&out.join("sft.messages.jsonl"))[1]["messages"][1]["role"],
+        "assistant"
+    );
 
     let grpo = lines(&out.join("grpo.jsonl"));
     assert_eq!(grpo.len(), 2);
     assert_eq!(grpo[1]["answer"], "6");
-    assert_eq!(grpo[1]["plan"], "1. Read the apples Tom has.\n2. Add the 3 bought.");
+    assert_eq!(
+        grpo[1]["plan"],
+        "1. Read the apples Tom has.\n2. Add the 3 bought."
+    );
     assert_eq!(grpo[1]["prompt"].as_array().unwrap().len(), 1);
 
     let fixtures: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(out.join("fixtures.json")).unwrap())
-            .unwrap();
+        serde_json::from_str(&std::fs::read_to_string(out.join("fixtures.json")).unwrap()).unwrap();
     let right = &fixtures["cases"][0];
     assert_eq!(right["name"], "boxed right");
     assert_eq!(right["scores"]["answer"], 2.0);
@@ -116,7 +124,12 @@ fn a_bundle_holds_trl_rows_grpo_columns_fixtures_and_a_manifest() {
     assert_eq!(manifest.dataset.examples, 2);
     assert_eq!(manifest.files.len(), 3);
     assert_eq!(manifest.tested_with["trl"], "1.16.0");
-    for file in ["rewards.py", "train_trl.py", "verl/to_parquet.py", "accelerate/zero3.yaml"] {
+    for file in [
+        "rewards.py",
+        "train_trl.py",
+        "verl/to_parquet.py",
+        "accelerate/zero3.yaml",
+    ] {
         assert!(out.join(file).is_file(), "{file}");
     }
 

@@ -7,11 +7,11 @@
 use std::time::Duration;
 
 use super::card::{CardFacts, write_card};
+use super::engine::trl::{self, TrlJob};
 use super::{
     Ending, GrpoRunConfig, RunDir, RunError, RunId, RunKind, RunSummary, SftRunConfig, io,
     read_toml,
 };
-use super::engine::trl::{self, TrlJob};
 use crate::jobs::{Heartbeat, RunLock, StopFlag};
 use crate::runlog::{EventWriter, RunEvent, RunStatus};
 use crate::train::{dataset, grpo, sft};

@@ -1,13 +1,12 @@
-//! A run trained or followed by another engine rather than by this crate: the `[engine]`
-//! section of a run's `run.toml`. Without it a run trains here.
+//! A run trained by another engine rather than by this crate: the `[engine]` section of
+//! a run's `run.toml`. Without it a run trains here.
 
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct EngineSection {
-    /// `trl`: the run's bundle trained by TRL in a child process; `watch`: a run
-    /// elsewhere, followed from its log.
+    /// `trl`: the run's bundle trained by TRL in a child process of the worker.
     pub name: EngineName,
     /// The Python interpreter (frozen at creation so a resume uses the same one).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -15,17 +14,10 @@ pub struct EngineSection {
     /// Extra arguments for the engine's script.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub args: Vec<String>,
-    /// `watch`: the log file to follow.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub log: Option<String>,
-    /// `watch`: a command whose output is the log (`ssh HOST tail -F FILE`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub command: Option<String>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum EngineName {
     Trl,
-    Watch,
 }

@@ -71,8 +71,7 @@ fn python_rewards_agree_with_ours_on_every_fixture() {
         .arg("--self-test"));
     let said = String::from_utf8_lossy(&out.stdout);
     let fixtures: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(dir.join("fixtures.json")).unwrap())
-            .unwrap();
+        serde_json::from_str(&std::fs::read_to_string(dir.join("fixtures.json")).unwrap()).unwrap();
     let n = fixtures["cases"].as_array().unwrap().len();
     assert!(n >= 24, "{n} fixtures");
     assert!(said.contains(&format!("{n}/{n} fixtures agree")), "{said}");
@@ -112,7 +111,10 @@ print(json.dumps({"names": names, "weights": rewards.trl_reward_weights(), "scor
 "#;
     let out = run(Command::new(python()).args(["-c", probe]).arg(&dir));
     let got: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(got["names"], serde_json::json!(["answer", "format", "plan"]));
+    assert_eq!(
+        got["names"],
+        serde_json::json!(["answer", "format", "plan"])
+    );
     assert_eq!(got["weights"], serde_json::json!([1.0, 0.5, 0.5]));
     for name in ["answer", "format", "plan"] {
         assert_eq!(got["scores"][name], got["want"][name], "{name}");
@@ -148,7 +150,9 @@ fn scripts_compile_and_the_verl_parquet_conversion_runs() {
     for file in &sh {
         run(Command::new("bash").arg("-n").arg(file));
     }
-    run(Command::new(python()).arg(dir.join("train_trl.py")).arg("--help"));
+    run(Command::new(python())
+        .arg(dir.join("train_trl.py"))
+        .arg("--help"));
     let out_dir = dir.join("verl-data");
     run(Command::new(python())
         .arg(dir.join("verl/to_parquet.py"))

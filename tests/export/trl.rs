@@ -64,7 +64,12 @@ fn finished(events: &[TimedEvent]) -> Option<(RunStatus, Option<String>)> {
 
 fn tiny_llama(ws: &Path) {
     let corpus: Vec<String> = (0..40)
-        .map(|i| format!("Plan:\n1. Add {i} and 3.\n\nExecution:\n{i} + 3 = \\boxed{{{}}}", i + 3))
+        .map(|i| {
+            format!(
+                "Plan:\n1. Add {i} and 3.\n\nExecution:\n{i} + 3 = \\boxed{{{}}}",
+                i + 3
+            )
+        })
         .collect();
     let cfg = TinyConfig {
         vocab_size: 300,
@@ -89,8 +94,21 @@ fn trl_sft_stops_resumes_from_its_checkpoint_and_grpo_logs_its_rewards() {
     let said = cli(
         &ws,
         &[
-            "train", "sft", "--engine", "trl", "--python", py, "--model", "models/trl-tiny",
-            "--dataset", "plan1", "--max-steps", "3", "--batch", "2", "--engine-arg=--cpu",
+            "train",
+            "sft",
+            "--engine",
+            "trl",
+            "--python",
+            py,
+            "--model",
+            "models/trl-tiny",
+            "--dataset",
+            "plan1",
+            "--max-steps",
+            "3",
+            "--batch",
+            "2",
+            "--engine-arg=--cpu",
             "--engine-arg=--save-steps=1",
         ],
     );
@@ -98,7 +116,8 @@ fn trl_sft_stops_resumes_from_its_checkpoint_and_grpo_logs_its_rewards() {
     // The engine writes its start line once its SIGTERM handler is in place, so a stop
     // now lands before the first step ends: that step is checkpointed and the run stops.
     wait_for(&ws, &id, "run_started", |e| {
-        e.iter().any(|e| matches!(e.event, RunEvent::RunStarted { .. }))
+        e.iter()
+            .any(|e| matches!(e.event, RunEvent::RunStarted { .. }))
     });
     cli(&ws, &["runs", "stop", &id]);
     wait_for(&ws, &id, "run_finished", |e| finished(e).is_some());
@@ -124,23 +143,54 @@ fn trl_sft_stops_resumes_from_its_checkpoint_and_grpo_logs_its_rewards() {
     let attempts: Vec<(u64, u32)> = steps.iter().map(|(s, (a, _))| (*s, *a)).collect();
     assert_eq!(attempts, vec![(1, 1), (2, 2), (3, 2)]);
     for (_, (_, event)) in &steps {
-        let RunEvent::Step { loss, lr, total_steps, .. } = event.event else {
+        let RunEvent::Step {
+            loss,
+            lr,
+            total_steps,
+            ..
+        } = event.event
+        else {
             unreachable!()
         };
         assert!(loss.is_finite() && loss > 0.0, "{loss}");
         assert!(lr > 0.0);
         assert_eq!(total_steps, Some(3));
     }
-    assert!(ws.join("runs").join(&id).join("final/config.json").is_file());
+    assert!(
+        ws.join("runs")
+            .join(&id)
+            .join("final/config.json")
+            .is_file()
+    );
     let listed = cli(&ws, &["runs", "list"]);
-    assert!(listed.contains(&id) && listed.contains("completed"), "{listed}");
+    assert!(
+        listed.contains(&id) && listed.contains("completed"),
+        "{listed}"
+    );
 
     let said = cli(
         &ws,
         &[
-            "train", "grpo", "--engine", "trl", "--python", py, "--model", "models/trl-tiny",
-            "--dataset", "plan1", "--max-steps", "2", "--group", "4", "--prompts", "1",
-            "--max-new-tokens", "16", "--engine-arg=--cpu", "--foreground",
+            "train",
+            "grpo",
+            "--engine",
+            "trl",
+            "--python",
+            py,
+            "--model",
+            "models/trl-tiny",
+            "--dataset",
+            "plan1",
+            "--max-steps",
+            "2",
+            "--group",
+            "4",
+            "--prompts",
+            "1",
+            "--max-new-tokens",
+            "16",
+            "--engine-arg=--cpu",
+            "--foreground",
         ],
     );
     let id = run_id(&said);
@@ -149,12 +199,21 @@ fn trl_sft_stops_resumes_from_its_checkpoint_and_grpo_logs_its_rewards() {
     let steps = steps_by_attempt(&all);
     assert_eq!(steps.keys().copied().collect::<Vec<_>>(), vec![1, 2]);
     for (_, (_, event)) in &steps {
-        let RunEvent::Step { rewards, reward_mean, completion_len, .. } = &event.event else {
+        let RunEvent::Step {
+            rewards,
+            reward_mean,
+            completion_len,
+            ..
+        } = &event.event
+        else {
             unreachable!()
         };
         let names: Vec<&str> = rewards.keys().map(String::as_str).collect();
         assert_eq!(names, ["answer", "format", "plan"]);
         assert!(reward_mean.is_some() && completion_len.is_some_and(|l| l > 0.0));
     }
-    assert!(all.iter().any(|e| matches!(&e.event, RunEvent::Sample { gold: Some(_), .. })));
+    assert!(
+        all.iter()
+            .any(|e| matches!(&e.event, RunEvent::Sample { gold: Some(_), .. }))
+    );
 }

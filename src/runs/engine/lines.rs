@@ -153,7 +153,10 @@ impl EngineLines {
         for (key, value) in data {
             let Some(x) = value.as_f64() else { continue };
             metrics.insert(key.clone(), x);
-            if let Some(name) = key.strip_prefix("reward/").and_then(|k| k.strip_suffix("/mean")) {
+            if let Some(name) = key
+                .strip_prefix("reward/")
+                .and_then(|k| k.strip_suffix("/mean"))
+            {
                 rewards.insert(name.to_owned(), x);
             }
         }
@@ -261,8 +264,12 @@ mod tests {
     #[test]
     fn an_engine_that_succeeds_early_raises_the_alarm() {
         let mut lines = EngineLines::new("trl");
-        lines.convert(r#"{"event":"start","max_steps":10}"#).unwrap();
-        lines.convert(r#"{"event":"step","step":4,"loss":1}"#).unwrap();
+        lines
+            .convert(r#"{"event":"start","max_steps":10}"#)
+            .unwrap();
+        lines
+            .convert(r#"{"event":"step","step":4,"loss":1}"#)
+            .unwrap();
         lines
             .convert(r#"{"event":"end","status":"completed","step":4}"#)
             .unwrap();

@@ -92,7 +92,9 @@ pub fn train(
     stop: StopFlag,
 ) -> Result<Ending, RunError> {
     if job.max_steps == 0 {
-        return Err(engine_err("a TRL run needs a step count: give --max-steps".into()));
+        return Err(engine_err(
+            "a TRL run needs a step count: give --max-steps".into(),
+        ));
     }
     let bundle = dir.root().join("bundle");
     if !bundle.join("manifest.json").is_file() {
