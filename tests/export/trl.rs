@@ -142,7 +142,7 @@ fn trl_sft_stops_resumes_from_its_checkpoint_and_grpo_logs_its_rewards() {
     let steps = steps_by_attempt(&all);
     let attempts: Vec<(u64, u32)> = steps.iter().map(|(s, (a, _))| (*s, *a)).collect();
     assert_eq!(attempts, vec![(1, 1), (2, 2), (3, 2)]);
-    for (_, (_, event)) in &steps {
+    for (_, event) in steps.values() {
         let RunEvent::Step {
             loss,
             lr,
@@ -198,7 +198,7 @@ fn trl_sft_stops_resumes_from_its_checkpoint_and_grpo_logs_its_rewards() {
     assert_eq!(finished(&all), Some((RunStatus::Completed, None)), "{said}");
     let steps = steps_by_attempt(&all);
     assert_eq!(steps.keys().copied().collect::<Vec<_>>(), vec![1, 2]);
-    for (_, (_, event)) in &steps {
+    for (_, event) in steps.values() {
         let RunEvent::Step {
             rewards,
             reward_mean,
