@@ -25,6 +25,7 @@ const LAYERS: &[(&str, u8)] = &[
     ("runlog", 3),
     ("telemetry", 3),
     ("eval", 4),
+    ("export", 4),
     ("serve", 4),
     ("teacher", 4),
     ("train", 4),
@@ -42,6 +43,7 @@ const SAME_LAYER: &[(&str, &str)] = &[
     ("data", "workspace"),
     ("telemetry", "runlog"),
     ("train", "teacher"),
+    ("export", "train"),
     ("cli", "bench"),
 ];
 

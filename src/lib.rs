@@ -11,6 +11,7 @@ pub mod data;
 pub mod demo;
 pub mod device;
 pub mod eval;
+pub mod export;
 pub mod grade;
 pub mod infer;
 pub mod jobs;

@@ -22,6 +22,22 @@ pub enum DatasetCommand {
     },
     /// List built datasets.
     List,
+    /// Write a self-contained bundle for TRL (accelerate, DeepSpeed) and verl under
+    /// `exports/bundle-NAME/`: SFT and GRPO data, the rewards in Python (checked against
+    /// fixtures our own reward code scored), training and launch scripts, a manifest.
+    Bundle {
+        /// baseline | plan1 | plan2 | a dataset hash.
+        name: String,
+        /// The base model the manifest names (and whose chat template it hashes).
+        #[arg(long, default_value = "tiny")]
+        model: String,
+        /// Output folder (default: the workspace's exports/bundle-NAME).
+        #[arg(long)]
+        out: Option<std::path::PathBuf>,
+        /// GRPO's completion budget (the length penalty's limit).
+        #[arg(long, default_value_t = 256)]
+        max_new_tokens: usize,
+    },
 }
 
 pub fn run(what: DatasetCommand, globals: &Globals) -> Result<()> {
@@ -45,6 +61,33 @@ pub fn run(what: DatasetCommand, globals: &Globals) -> Result<()> {
                 built.content_hash,
                 ws.root.join(&built.path).display(),
                 ws.root.join(&built.export).display()
+            );
+        }
+        DatasetCommand::Bundle {
+            name,
+            model,
+            out,
+            max_new_tokens,
+        } => {
+            let out = out.unwrap_or_else(|| crate::export::default_dir(&ws, &name));
+            let spec = crate::export::BundleSpec {
+                dataset: name,
+                model,
+                weights: crate::train::grpo::rewards::RewardWeights::default(),
+                max_new_tokens,
+            };
+            let bundle = crate::export::write_bundle(&ws, &spec, &out)?;
+            let m = &bundle.manifest;
+            say!(
+                "bundle for {} ({} examples, hash {}) in {}\n  check the rewards: \
+                 python3 {}/rewards.py --self-test\n  train: see {}/launch_trl.sh and \
+                 verl/run_verl_grpo.sh",
+                m.dataset.name,
+                m.dataset.examples,
+                m.dataset.content_hash,
+                bundle.dir.display(),
+                bundle.dir.display(),
+                bundle.dir.display()
             );
         }
         DatasetCommand::List => {

@@ -14,6 +14,7 @@ use super::{Globals, configure_threads};
 use crate::jobs::install_stop_handler;
 use crate::runlog::{RunEvent, Tailer};
 use crate::runs::{self, GrpoRunConfig, Launcher, RunConfig, RunDir, SftRunConfig};
+use crate::train::engine::{EngineName, EngineSection};
 use crate::train::precision::Precision;
 use crate::workspace::Workspace;
 
@@ -58,6 +59,36 @@ pub struct RunArgs {
     /// Stay attached with a progress bar instead of detaching.
     #[arg(long)]
     foreground: bool,
+    /// Train with TRL (the run's export bundle, run by `train_trl.py`) instead of here;
+    /// the run is watched, stopped and resumed like any other.
+    #[arg(long, value_enum)]
+    engine: Option<EngineChoice>,
+    /// The Python with torch, transformers, trl, datasets (default:
+    /// $PLANTUNE_TRL_PYTHON, else python3).
+    #[arg(long)]
+    python: Option<String>,
+    /// An extra argument for the engine's script (repeat for several), e.g.
+    /// `--engine-arg=--cpu --engine-arg=--save-steps=1`.
+    #[arg(long = "engine-arg", allow_hyphen_values = true)]
+    engine_args: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum EngineChoice {
+    /// This crate's own trainer (the default).
+    Ours,
+    Trl,
+}
+
+impl RunArgs {
+    /// The run's `[engine]` section for `--engine trl`, with the interpreter frozen.
+    fn engine(&self) -> Option<EngineSection> {
+        (self.engine == Some(EngineChoice::Trl)).then(|| EngineSection {
+            name: EngineName::Trl,
+            python: Some(runs::engine::trl::python(self.python.clone())),
+            args: self.engine_args.clone(),
+        })
+    }
 }
 
 #[derive(Debug, clap::Args)]
@@ -105,6 +136,7 @@ fn set<T>(slot: &mut T, flag: Option<T>) {
 
 fn sft(ws: &Workspace, args: SftArgs, threads: Option<usize>) -> Result<()> {
     let common = args.run;
+    let engine = common.engine();
     let mut config = match &common.config {
         Some(path) => runs::read_config(path)?,
         None => SftRunConfig::default(),
@@ -118,11 +150,15 @@ fn sft(ws: &Workspace, args: SftArgs, threads: Option<usize>) -> Result<()> {
     set(&mut config.sft.batch_size, args.batch);
     set(&mut config.threads, threads);
     set(&mut config.precision, common.precision);
+    if let Some(engine) = engine {
+        config.engine = Some(engine);
+    }
     create_and_start(ws, RunConfig::Sft(config), common.foreground, threads)
 }
 
 fn grpo(ws: &Workspace, args: GrpoArgs, threads: Option<usize>) -> Result<()> {
     let common = args.run;
+    let engine = common.engine();
     let mut config: GrpoRunConfig = match &common.config {
         Some(path) => runs::read_toml(path)?,
         None => GrpoRunConfig::default(),
@@ -139,6 +175,9 @@ fn grpo(ws: &Workspace, args: GrpoArgs, threads: Option<usize>) -> Result<()> {
     set(&mut g.objective.beta, args.beta);
     set(&mut config.threads, threads);
     set(&mut config.precision, common.precision);
+    if let Some(engine) = engine {
+        config.engine = Some(engine);
+    }
     create_and_start(ws, RunConfig::Grpo(config), common.foreground, threads)
 }
 

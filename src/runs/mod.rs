@@ -14,6 +14,7 @@ pub mod card;
 mod config;
 mod control;
 mod dir;
+pub mod engine;
 mod id;
 pub mod preset;
 mod state;
@@ -73,6 +74,8 @@ pub enum RunError {
     BadRunName { name: String, reason: String },
     #[error("no run {name} in {}", runs.display())]
     NoSuchRun { name: String, runs: PathBuf },
+    #[error("engine: {message}")]
+    Engine { message: String },
     #[error("run {id} has no run.toml, so there is nothing to resume")]
     NoConfig { id: String },
 }

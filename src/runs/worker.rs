@@ -7,6 +7,7 @@
 use std::time::Duration;
 
 use super::card::{CardFacts, write_card};
+use super::engine::trl::{self, TrlJob};
 use super::{
     Ending, GrpoRunConfig, RunDir, RunError, RunId, RunKind, RunSummary, SftRunConfig, io,
     read_toml,
@@ -73,7 +74,28 @@ fn train_sft(
 ) -> Result<Ending, RunError> {
     let config: SftRunConfig = read_toml(&dir.config())?;
     let dataset = resolve_dataset(ws, id, &config.dataset)?;
-    let ending = sft::run::train(ws, &config, &dataset, &dir.job_paths(), events, stop)?;
+    let ending = match &config.engine {
+        Some(section) => {
+            let s = &config.sft;
+            let flags = vec![
+                format!("--lr={}", s.lr),
+                format!("--batch-size={}", s.batch_size),
+                format!("--max-length={}", config.max_len),
+            ];
+            let job = TrlJob {
+                kind: RunKind::Sft,
+                model: &config.model,
+                dataset: &dataset.content_hash,
+                max_steps: s.max_steps,
+                weights: Default::default(),
+                max_new_tokens: 256,
+                flags,
+                section,
+            };
+            trl::train(ws, dir, &job, events, stop)?
+        }
+        None => sft::run::train(ws, &config, &dataset, &dir.job_paths(), events, stop)?,
+    };
     let card = (RunKind::Sft, config.model.as_str(), config.lora.rank);
     finish_card(dir, id, card, &dataset, ending)
 }
@@ -87,7 +109,31 @@ fn train_grpo(
 ) -> Result<Ending, RunError> {
     let config: GrpoRunConfig = read_toml(&dir.config())?;
     let dataset = resolve_dataset(ws, id, &config.dataset)?;
-    let ending = grpo::run::train(ws, &config, &dataset, &dir.job_paths(), events, stop)?;
+    let ending = match &config.engine {
+        Some(section) => {
+            let g = &config.grpo;
+            let flags = vec![
+                format!("--lr={}", g.lr),
+                format!("--group-size={}", g.group_size),
+                format!("--prompts-per-step={}", g.prompts_per_step),
+                format!("--max-new-tokens={}", g.max_new_tokens),
+                format!("--temperature={}", g.temperature),
+                format!("--beta={}", g.objective.beta),
+            ];
+            let job = TrlJob {
+                kind: RunKind::Grpo,
+                model: &config.model,
+                dataset: &dataset.content_hash,
+                max_steps: g.max_steps,
+                weights: g.rewards.clone(),
+                max_new_tokens: g.max_new_tokens,
+                flags,
+                section,
+            };
+            trl::train(ws, dir, &job, events, stop)?
+        }
+        None => grpo::run::train(ws, &config, &dataset, &dir.job_paths(), events, stop)?,
+    };
     let card = (RunKind::Grpo, config.model.as_str(), config.lora.rank);
     finish_card(dir, id, card, &dataset, ending)
 }

@@ -7,6 +7,7 @@ pub mod batch;
 pub mod bf16_check;
 pub mod checkpoint;
 pub mod dataset;
+pub mod engine;
 pub mod grpo;
 pub mod job;
 pub mod loss;

@@ -24,6 +24,9 @@ pub struct GrpoRunConfig {
     pub device: Option<DeviceSpec>,
     pub lora: LoraSection,
     pub grpo: GrpoConfig,
+    /// Trained by another engine (TRL) or followed from its log, instead of here.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub engine: Option<crate::train::engine::EngineSection>,
 }
 
 impl Default for GrpoRunConfig {
@@ -37,6 +40,7 @@ impl Default for GrpoRunConfig {
             device: None,
             lora: LoraSection::default(),
             grpo: GrpoConfig::default(),
+            engine: None,
         }
     }
 }

@@ -30,6 +30,9 @@ pub struct SftRunConfig {
     /// the backward, trading compute for memory on long sequences and bigger students.
     #[serde(default, skip_serializing_if = "crate::model::memory::Memory::is_keep")]
     pub memory: crate::model::memory::Memory,
+    /// Trained by another engine (TRL) or followed from its log, instead of here.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub engine: Option<crate::train::engine::EngineSection>,
 }
 
 impl Default for SftRunConfig {
@@ -45,6 +48,7 @@ impl Default for SftRunConfig {
             lora: LoraSection::default(),
             sft: SftConfig::default(),
             memory: Default::default(),
+            engine: None,
         }
     }
 }
