@@ -14,9 +14,9 @@ use serde::Serialize;
 
 use super::build::StageTiming;
 use super::parallel::{Named, Progress, run_side_by_side};
-use crate::data::synth::SynthMeta;
 use crate::eval::report::{
-    AccuracyRow, Format, PairedTable, accuracy_row, paired, render_accuracy, render_paired,
+    AccuracyRow, BySteps, Format, PairedTable, accuracy_by_steps, accuracy_row, paired,
+    render_accuracy, render_paired,
 };
 use crate::eval::runner::{EvalOptions, Mode, run_eval};
 use crate::jobs::{RunLock, StopFlag};
@@ -67,7 +67,7 @@ pub struct DemoResults {
     pub accuracy: Vec<AccuracyRow>,
     pub paired: Vec<PairedTable>,
     /// Out-of-distribution accuracy by number of operations: student → steps → (right, n).
-    pub ood_by_steps: BTreeMap<String, BTreeMap<u32, (usize, usize)>>,
+    pub ood_by_steps: BTreeMap<String, BySteps>,
     pub timings: Vec<StageTiming>,
     pub report_path: String,
 }
@@ -338,7 +338,7 @@ pub fn train_evaluate_compare(
 pub struct DemoReport {
     pub accuracy: Vec<AccuracyRow>,
     pub paired: Vec<PairedTable>,
-    pub ood_by_steps: BTreeMap<String, BTreeMap<u32, (usize, usize)>>,
+    pub ood_by_steps: BTreeMap<String, BySteps>,
     pub markdown: String,
 }
 
@@ -366,18 +366,9 @@ pub fn report(ws: &Workspace, keys: &[PredictionKey]) -> Result<DemoReport, anyh
             }
         }
     }
-    let mut ood_by_steps: BTreeMap<String, BTreeMap<u32, (usize, usize)>> = BTreeMap::new();
+    let mut ood_by_steps: BTreeMap<String, BySteps> = BTreeMap::new();
     for key in keys.iter().filter(|k| k.benchmark == "synth/test_ood") {
-        let per_model = ood_by_steps.entry(key.model.clone()).or_default();
-        for prediction in store.predictions(key)? {
-            let problem = store.problem(prediction.fields.problem_id)?;
-            let Ok(meta) = SynthMeta::from_metadata(&problem.fields.metadata) else {
-                continue;
-            };
-            let cell = per_model.entry(meta.steps).or_default();
-            cell.0 += usize::from(prediction.fields.correct);
-            cell.1 += 1;
-        }
+        ood_by_steps.insert(key.model.clone(), accuracy_by_steps(&store, key)?);
     }
     let mut markdown = String::from("# Demo results\n\n");
     markdown.push_str(&render_accuracy(&accuracy, Format::Markdown));
@@ -397,7 +388,7 @@ pub fn report(ws: &Workspace, keys: &[PredictionKey]) -> Result<DemoReport, anyh
 
 /// The OOD accuracy by number of operations, as a Markdown table (it reads as plain
 /// text in a terminal too).
-pub fn render_ood_by_steps(table: &BTreeMap<String, BTreeMap<u32, (usize, usize)>>) -> String {
+pub fn render_ood_by_steps(table: &BTreeMap<String, BySteps>) -> String {
     let steps: std::collections::BTreeSet<u32> =
         table.values().flat_map(|m| m.keys().copied()).collect();
     let mut out = String::from("Out-of-distribution accuracy by number of operations\n\n");

@@ -212,7 +212,28 @@ pub fn add_eval_and_runs(fixture: &Fixture) {
             ));
         }
         lines.push(r#"{"t":21000,"kind":"device","cpu_pct":180,"rss_mib":812}"#.into());
-        lines.push(r#"{"t":21000,"kind":"sample","step":40,"prompt":"Q: 2+3?","completion":"Plan: add. \\boxed{5}","reward":1.0}"#.into());
+        if id.starts_with("grpo") {
+            // Two steps of samples, two each, with reward components and the answer
+            // against gold, for the sample view and its `[`/`]` keys.
+            for (step, completion, answer, correct) in [
+                (
+                    20,
+                    r"Plan: 1. subtract. Execution: 3-2=1 \\boxed{1}",
+                    "1",
+                    false,
+                ),
+                (20, r"Plan: 1. add. Execution: 2+3=5 \\boxed{5}", "5", true),
+                (40, r"Plan: 1. add. Execution: 2+3=5 \\boxed{5}", "5", true),
+                (40, r"Plan: 1. add. Execution: 2+3=6 \\boxed{6}", "6", false),
+            ] {
+                let (answer_reward, total) = if correct { (2.0, 3.0) } else { (0.0, 1.0) };
+                lines.push(format!(
+                    r#"{{"t":21000,"kind":"sample","step":{step},"prompt":"<|im_start|>user Solve the problem. First write a plan. Q: Tom has 2 apples and buys 3 more. How many apples now?","completion":"{completion}","reward":{total},"rewards":{{"answer":{answer_reward},"format":1.0}},"gold":"5","answer":"{answer}","correct":{correct}}}"#
+                ));
+            }
+        } else {
+            lines.push(r#"{"t":21000,"kind":"sample","step":40,"prompt":"Q: 2+3?","completion":"Plan: add. \\boxed{5}","reward":1.0}"#.into());
+        }
         lines.push(r#"{"t":21500,"kind":"log","level":"info","message":"epoch 1 done"}"#.into());
         if finished {
             lines.push(r#"{"t":22000,"kind":"run_finished","status":"completed"}"#.into());
