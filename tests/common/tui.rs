@@ -292,3 +292,59 @@ pub fn text(buf: &Buffer) -> String {
     }
     out
 }
+
+/// Synthetic problems with 2..=4 operations on an in- and an out-of-distribution split,
+/// and predictions of `smol-base` (direct) and `smol-plan` (plan) on both: the plan
+/// model holds up as operations grow, the base model does not.
+pub fn add_synth_eval(fixture: &Fixture) {
+    let mut store = fixture.store();
+    let mut problems = Vec::new();
+    for split in ["test_id", "test_ood"] {
+        for ops in 2..=4u32 {
+            for k in 0..2u32 {
+                problems.push(NewProblem {
+                    dataset: "synth".into(),
+                    split: split.into(),
+                    external_id: format!("{split}-{ops}-{k}"),
+                    question: format!("Tom starts with {k} apples; {ops} operations follow."),
+                    gold_answer: "1".into(),
+                    gold_solution: None,
+                    metadata: serde_json::json!({"steps": ops, "start": k, "ops": [],
+                        "holder": "Tom", "object": "apples", "scene": "shop"}),
+                });
+            }
+        }
+    }
+    store.insert_problems(&problems).unwrap();
+    let mut preds = Vec::new();
+    for problem in store.problems(Some("synth"), None).unwrap() {
+        let split = problem.fields.split.clone();
+        let ops = problem.fields.metadata["steps"].as_u64().unwrap();
+        let k = problem.fields.metadata["start"].as_u64().unwrap();
+        for (model, mode) in [("smol-base", "direct"), ("smol-plan", "plan")] {
+            // base: right on 2 ops only (in distribution: also one of the 3-op ones);
+            // plan: wrong only on one 4-op out-of-distribution problem.
+            let right = if model == "smol-base" {
+                ops == 2 || (split == "test_id" && ops == 3 && k == 0)
+            } else {
+                !(split == "test_ood" && ops == 4 && k == 1)
+            };
+            preds.push(NewPrediction {
+                key: PredictionKey {
+                    model: model.into(),
+                    benchmark: format!("synth/{split}"),
+                    mode: mode.into(),
+                },
+                problem_id: problem.id,
+                sample_index: 0,
+                output: format!("\\boxed{{{}}}", if right { 1 } else { 0 }),
+                extracted: Some(if right { "1" } else { "0" }.into()),
+                correct: right,
+                reason: if right { "matches gold" } else { "differs" }.into(),
+                tokens: 4,
+                latency_ms: 10,
+            });
+        }
+    }
+    store.insert_predictions(&preds).unwrap();
+}

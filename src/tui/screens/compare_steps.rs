@@ -19,7 +19,7 @@ use crate::workspace::store::{PredictionKey, Store, StoreError};
 pub struct StepsLine {
     /// `A` or `B`.
     pub side: char,
-    /// The benchmark's split, e.g. `test_ood`.
+    /// The benchmark's split without `test_`, e.g. `ood`.
     pub split: String,
     pub points: Vec<(f64, f64)>,
 }
@@ -54,7 +54,9 @@ impl StepsChart {
                     .filter(|(_, (_, n))| *n > 0)
                     .map(|(&ops, &(right, n))| (f64::from(ops), 100.0 * right as f64 / n as f64))
                     .collect();
+                // `synth/test_ood` reads as `ood`: the legend must fit beside the list.
                 let split = key.benchmark.rsplit('/').next().unwrap_or(&key.benchmark);
+                let split = split.strip_prefix("test_").unwrap_or(split);
                 lines.push(StepsLine {
                     side,
                     split: split.to_owned(),
@@ -141,7 +143,6 @@ impl StepsChart {
         Chart::new(datasets)
             .x_axis(
                 Axis::default()
-                    .title(Span::styled("ops", theme.style("ui.dim")))
                     .bounds([x0, x1])
                     .style(theme.style("ui.dim"))
                     .labels([format!("{x0:.0}"), format!("{x1:.0}")]),

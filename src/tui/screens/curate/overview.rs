@@ -68,7 +68,7 @@ impl Overview {
             ));
         let inner = block.inner(area);
         block.render(area, buf);
-        let wide = inner.width >= 70;
+        let wide = inner.width >= 66;
         let [left, right] = if wide {
             Layout::horizontal([Constraint::Percentage(55), Constraint::Percentage(45)])
                 .areas(inner)
@@ -151,7 +151,7 @@ impl Overview {
         )];
         if self.plans.is_empty() {
             lines.push(Line::styled(
-                "no records yet (distill writes them)",
+                "none recorded yet (distill does)",
                 theme.style("ui.dim"),
             ));
             return lines;

@@ -161,9 +161,13 @@ impl RunsScreen {
             Constraint::Percentage(35),
         ])
         .areas(area);
-        let [log, side] =
-            Layout::horizontal([Constraint::Percentage(60), Constraint::Percentage(40)])
-                .areas(bottom);
+        // Narrow terminals give the samples the wider half: they are prose, the log is not.
+        let log_share = if area.width < 100 { 45 } else { 60 };
+        let [log, side] = Layout::horizontal([
+            Constraint::Percentage(log_share),
+            Constraint::Percentage(100 - log_share),
+        ])
+        .areas(bottom);
         RunsLayout {
             list,
             stats,

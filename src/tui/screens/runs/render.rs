@@ -58,7 +58,18 @@ impl RunsScreen {
             buf,
             theme,
         );
-        if run.is_grpo() {
+        if run.is_grpo() && right.height < 8 {
+            // Too short for two charts (80×24): the reward, the one GRPO is about.
+            render_chart(
+                "reward mean",
+                &run.metrics.reward,
+                "chart.reward",
+                right,
+                &resumes,
+                buf,
+                theme,
+            );
+        } else if run.is_grpo() {
             let [r1, r2] =
                 Layout::vertical([Constraint::Percentage(50), Constraint::Percentage(50)])
                     .areas(right);

@@ -115,11 +115,14 @@ fn device_lines(run: &RunView, theme: &Theme) -> Vec<Line<'static>> {
     let dim = theme.style("ui.dim");
     let mut lines = Vec::new();
     let opt = |v: Option<f64>, unit: &str| v.map_or("-".into(), |v| format!("{v:.0}{unit}"));
-    let label = sanitize(&run.summary.device_label).into_owned();
+    let label = match sanitize(&run.summary.device_label).trim() {
+        "" => String::new(),
+        label => format!("{label} "),
+    };
     match &run.summary.device {
         Some(d) => {
             lines.push(Line::raw(format!(
-                "{label} CPU {}  RSS {}",
+                "{label}CPU {}  RSS {}",
                 opt(d.cpu_pct, "%"),
                 opt(d.rss_mib, " MiB")
             )));
@@ -136,7 +139,7 @@ fn device_lines(run: &RunView, theme: &Theme) -> Vec<Line<'static>> {
                 )));
             }
         }
-        None => lines.push(Line::styled(format!("{label} no device stats yet"), dim)),
+        None => lines.push(Line::styled(format!("{label}no device stats yet"), dim)),
     }
     lines
 }

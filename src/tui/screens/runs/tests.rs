@@ -164,7 +164,7 @@ fn samples_show_the_completion_and_its_score_with_the_prompt_folded() {
         sample(20, "wrote \\boxed{5}\u{1b}[2J", Some("5"), Some(true)),
     ));
     let text = side_text_with(&run, SampleCursor::default(), 12);
-    assert!(text.contains("Samples @ step 20 (2/2, live)"), "{text}");
+    assert!(text.contains("Samples @20 (2/2, live)"), "{text}");
     assert!(
         text.contains("#1/1 reward 3.00 = answer 2.00 + format 1.00"),
         "{text}"
@@ -173,7 +173,7 @@ fn samples_show_the_completion_and_its_score_with_the_prompt_folded() {
     assert!(text.contains("wrote \\boxed{5}"), "{text}");
     assert!(!text.contains('\u{1b}'), "{text}");
     assert!(!text.contains("PROMPT"), "{text}");
-    assert!(text.contains("prompt folded (28 chars): p shows"), "{text}");
+    assert!(text.contains("prompt folded (29 chars): p shows"), "{text}");
     let completion_at = text.find("wrote").unwrap();
     let unfolded = side_text_with(
         &run,
