@@ -127,20 +127,18 @@ impl Overview {
         let c = &self.counts;
         vec![
             Line::styled("candidates by status", theme.style("plan.section")),
-            Line::from(vec![
-                Span::styled(
-                    format!("pending {}  ", c.pending),
-                    theme.style("status.pending"),
-                ),
-                Span::styled(
-                    format!("accepted {}  ", c.accepted),
-                    theme.style("status.accepted"),
-                ),
-                Span::styled(
-                    format!("rejected {}", c.rejected),
-                    theme.style("status.rejected"),
-                ),
-            ]),
+            Line::styled(
+                format!("pending {}", c.pending),
+                theme.style("status.pending"),
+            ),
+            Line::styled(
+                format!("accepted {}", c.accepted),
+                theme.style("status.accepted"),
+            ),
+            Line::styled(
+                format!("rejected {}", c.rejected),
+                theme.style("status.rejected"),
+            ),
         ]
     }
 

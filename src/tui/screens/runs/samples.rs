@@ -68,10 +68,7 @@ pub fn render_side(
         Some(step) => {
             let at = steps.iter().position(|&s| s == step).map_or(0, |i| i + 1);
             let follow = if cursor.step.is_none() { ", live" } else { "" };
-            format!(
-                " Samples @ step {step} ({at}/{}{follow}) · [ ] step · p prompt ",
-                steps.len()
-            )
+            format!(" Samples @{step} ({at}/{}{follow}) [ ] p ", steps.len())
         }
         None => " Device · samples ".to_owned(),
     };
