@@ -9,8 +9,9 @@ use std::fmt::Write as _;
 
 use serde::Serialize;
 
-use crate::data::synth::SynthMeta;
-use crate::eval::report::{AccuracyRow, PairedTable, accuracy_row, paired, points_with_interval};
+use crate::eval::report::{
+    AccuracyRow, PairedTable, accuracy_by_steps, accuracy_row, paired, points_with_interval,
+};
 use crate::eval::runner::Mode;
 use crate::eval::stats::{PairedCounts, wilson_interval};
 use crate::workspace::Workspace;
@@ -235,17 +236,10 @@ fn ood_by_steps(store: &Store, seeds: u32) -> Result<Vec<StepsEntry>, anyhow::Er
         let mut cells: BTreeMap<u32, (u64, u64)> = BTreeMap::new();
         for seed in 1..=seeds {
             let key = prediction_key(student, mode, seed, benchmark);
-            for prediction in store.predictions(&key)? {
-                if prediction.fields.sample_index != 0 {
-                    continue;
-                }
-                let problem = store.problem(prediction.fields.problem_id)?;
-                let Ok(meta) = SynthMeta::from_metadata(&problem.fields.metadata) else {
-                    continue;
-                };
-                let cell = cells.entry(meta.steps).or_default();
-                cell.0 += u64::from(prediction.fields.correct);
-                cell.1 += 1;
+            for (steps, (right, n)) in accuracy_by_steps(store, &key)? {
+                let cell = cells.entry(steps).or_default();
+                cell.0 += right as u64;
+                cell.1 += n as u64;
             }
         }
         entries.extend(cells.into_iter().map(|(steps, (correct, n))| StepsEntry {

@@ -7,6 +7,7 @@ use std::fmt::Write as _;
 use serde::Serialize;
 
 use super::stats::{PairedCounts, mcnemar_exact_p, wilson_interval};
+use crate::data::synth::SynthMeta;
 use crate::workspace::store::{PredictionKey, Store, StoreError};
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -128,6 +129,26 @@ pub fn paired(
         }
     }
     Ok(PairedTable::from_counts(a.clone(), b.clone(), counts))
+}
+
+/// Right and total answers per number of operations of a synthetic problem.
+pub type BySteps = BTreeMap<u32, (usize, usize)>;
+
+/// Accuracy of one prediction set by the number of operations of each problem (first
+/// sample per problem, as in [`accuracy_row`]). Problems that are not synthetic, and so
+/// have no operation count, are left out.
+pub fn accuracy_by_steps(store: &Store, key: &PredictionKey) -> Result<BySteps, StoreError> {
+    let mut by_steps = BySteps::new();
+    for (problem_id, correct) in verdicts(store, key)? {
+        let problem = store.problem(problem_id)?;
+        let Ok(meta) = SynthMeta::from_metadata(&problem.fields.metadata) else {
+            continue;
+        };
+        let cell = by_steps.entry(meta.steps).or_default();
+        cell.0 += usize::from(correct);
+        cell.1 += 1;
+    }
+    Ok(by_steps)
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -326,5 +347,58 @@ mod tests {
         );
         let text = render_paired(&t, Format::Table);
         assert!(text.contains("A − B = +50.0 ["), "{text}");
+    }
+
+    #[test]
+    fn accuracy_by_steps_groups_first_samples_by_operation_count() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::open(&dir.path().join("db")).unwrap();
+        // Problems 0..6 have 2, 3 or 4 operations; problem 6 is not synthetic.
+        let problems: Vec<NewProblem> = (0..7)
+            .map(|i| NewProblem {
+                dataset: "synth".into(),
+                split: "test_id".into(),
+                external_id: i.to_string(),
+                question: format!("q{i}"),
+                gold_answer: "1".into(),
+                gold_solution: None,
+                metadata: if i < 6 {
+                    serde_json::json!({"steps": 2 + i / 2, "start": 1, "ops": [],
+                        "holder": "Tom", "object": "apples", "scene": "shop"})
+                } else {
+                    serde_json::json!({})
+                },
+            })
+            .collect();
+        store.insert_problems(&problems).unwrap();
+        let ids: Vec<i64> = store
+            .problems(None, None)
+            .unwrap()
+            .iter()
+            .map(|p| p.id)
+            .collect();
+        let mut predictions = Vec::new();
+        for (i, id) in ids.iter().enumerate() {
+            // Right on even problems; a second sample, always right, must not count.
+            for (sample_index, right) in [(0, i % 2 == 0), (1, true)] {
+                predictions.push(NewPrediction {
+                    key: key("a"),
+                    problem_id: *id,
+                    sample_index,
+                    output: String::new(),
+                    extracted: None,
+                    correct: right,
+                    reason: String::new(),
+                    tokens: 0,
+                    latency_ms: 0,
+                });
+            }
+        }
+        store.insert_predictions(&predictions).unwrap();
+        let by_steps = accuracy_by_steps(&store, &key("a")).unwrap();
+        let expected: BySteps = [(2, (1, 2)), (3, (1, 2)), (4, (1, 2))]
+            .into_iter()
+            .collect();
+        assert_eq!(by_steps, expected);
     }
 }

@@ -100,6 +100,12 @@ pub enum RunEvent {
         rewards: BTreeMap<String, f64>,
         #[serde(default, skip_serializing_if = "is_none")]
         gold: Option<String>,
+        /// The answer extracted from the completion (`None`: none found, or not graded).
+        #[serde(default, skip_serializing_if = "is_none")]
+        answer: Option<String>,
+        /// Whether `answer` matches `gold` (`None`: not graded).
+        #[serde(default, skip_serializing_if = "is_none")]
+        correct: Option<bool>,
     },
     Checkpoint {
         step: u64,
@@ -173,5 +179,37 @@ mod tests {
         })
         .unwrap();
         assert_eq!(line, r#"{"t":0,"kind":"run_finished","status":"stopped"}"#);
+    }
+
+    #[test]
+    fn samples_without_answer_fields_still_parse_and_new_ones_round_trip() {
+        let old: TimedEvent = serde_json::from_str(
+            r#"{"t":1,"kind":"sample","step":4,"prompt":"Q","completion":"C","reward":1.0}"#,
+        )
+        .unwrap();
+        assert!(matches!(
+            old.event,
+            RunEvent::Sample {
+                answer: None,
+                correct: None,
+                ..
+            }
+        ));
+        let new = TimedEvent {
+            t: 2,
+            event: RunEvent::Sample {
+                step: 4,
+                prompt: "Q".into(),
+                completion: "so \\boxed{5}".into(),
+                reward: Some(2.0),
+                rewards: BTreeMap::new(),
+                gold: Some("5".into()),
+                answer: Some("5".into()),
+                correct: Some(true),
+            },
+        };
+        let line = serde_json::to_string(&new).unwrap();
+        assert!(line.contains(r#""answer":"5","correct":true"#), "{line}");
+        assert_eq!(serde_json::from_str::<TimedEvent>(&line).unwrap(), new);
     }
 }

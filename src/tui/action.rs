@@ -52,6 +52,7 @@ pub enum Action {
     EditExecution,
     EditExecutionExternal,
     ToggleDiff,
+    ToggleOverview,
     ReexecutePlan,
     // Runs.
     StopRun,
@@ -67,6 +68,9 @@ pub enum Action {
     ToggleRunMark,
     ToggleSmoothing,
     ToggleChartX,
+    ToggleSamplePrompt,
+    PrevSampleStep,
+    NextSampleStep,
     // Eval.
     LaunchEval,
     // Internal: produced by prompts, editors and the loop, never bound to keys.
@@ -159,6 +163,7 @@ pub const BINDABLE: &[Action] = &[
     Action::EditExecution,
     Action::EditExecutionExternal,
     Action::ToggleDiff,
+    Action::ToggleOverview,
     Action::ReexecutePlan,
     Action::StopRun,
     Action::ResumeRun,
@@ -172,6 +177,9 @@ pub const BINDABLE: &[Action] = &[
     Action::ToggleRunMark,
     Action::ToggleSmoothing,
     Action::ToggleChartX,
+    Action::ToggleSamplePrompt,
+    Action::PrevSampleStep,
+    Action::NextSampleStep,
     Action::LaunchEval,
 ];
 
@@ -239,6 +247,7 @@ impl Action {
             Self::EditExecution => "edit execution inline",
             Self::EditExecutionExternal => "edit execution in $EDITOR",
             Self::ToggleDiff => "diff edited vs original",
+            Self::ToggleOverview => "curate: overview (score histogram, statuses, plans)",
             Self::ReexecutePlan => "teacher re-executes the (edited) plan",
             Self::StopRun => "runs: stop the selected run (it checkpoints first)",
             Self::ResumeRun => "runs: resume the selected run from its last checkpoint",
@@ -252,6 +261,9 @@ impl Action {
             Self::ToggleRunMark => "runs: mark/unmark the run to overlay its curves",
             Self::ToggleSmoothing => "runs: smooth the overlaid curves or not",
             Self::ToggleChartX => "runs: overlaid x axis by step or by tokens",
+            Self::ToggleSamplePrompt => "runs: show or fold the samples' prompt",
+            Self::PrevSampleStep => "runs: samples of the previous step",
+            Self::NextSampleStep => "runs: samples of the next step (past the last: live)",
             Self::LaunchEval => "eval: evaluate a model in the background",
             Self::Tick
             | Self::SetSearch(_)

@@ -212,7 +212,28 @@ pub fn add_eval_and_runs(fixture: &Fixture) {
             ));
         }
         lines.push(r#"{"t":21000,"kind":"device","cpu_pct":180,"rss_mib":812}"#.into());
-        lines.push(r#"{"t":21000,"kind":"sample","step":40,"prompt":"Q: 2+3?","completion":"Plan: add. \\boxed{5}","reward":1.0}"#.into());
+        if id.starts_with("grpo") {
+            // Two steps of samples, two each, with reward components and the answer
+            // against gold, for the sample view and its `[`/`]` keys.
+            for (step, completion, answer, correct) in [
+                (
+                    20,
+                    r"Plan: 1. subtract. Execution: 3-2=1 \\boxed{1}",
+                    "1",
+                    false,
+                ),
+                (20, r"Plan: 1. add. Execution: 2+3=5 \\boxed{5}", "5", true),
+                (40, r"Plan: 1. add. Execution: 2+3=5 \\boxed{5}", "5", true),
+                (40, r"Plan: 1. add. Execution: 2+3=6 \\boxed{6}", "6", false),
+            ] {
+                let (answer_reward, total) = if correct { (2.0, 3.0) } else { (0.0, 1.0) };
+                lines.push(format!(
+                    r#"{{"t":21000,"kind":"sample","step":{step},"prompt":"<|im_start|>user Solve the problem. First write a plan. Q: Tom has 2 apples and buys 3 more. How many apples now?","completion":"{completion}","reward":{total},"rewards":{{"answer":{answer_reward},"format":1.0}},"gold":"5","answer":"{answer}","correct":{correct}}}"#
+                ));
+            }
+        } else {
+            lines.push(r#"{"t":21000,"kind":"sample","step":40,"prompt":"Q: 2+3?","completion":"Plan: add. \\boxed{5}","reward":1.0}"#.into());
+        }
         lines.push(r#"{"t":21500,"kind":"log","level":"info","message":"epoch 1 done"}"#.into());
         if finished {
             lines.push(r#"{"t":22000,"kind":"run_finished","status":"completed"}"#.into());
@@ -270,4 +291,60 @@ pub fn text(buf: &Buffer) -> String {
         out.push('\n');
     }
     out
+}
+
+/// Synthetic problems with 2..=4 operations on an in- and an out-of-distribution split,
+/// and predictions of `smol-base` (direct) and `smol-plan` (plan) on both: the plan
+/// model holds up as operations grow, the base model does not.
+pub fn add_synth_eval(fixture: &Fixture) {
+    let mut store = fixture.store();
+    let mut problems = Vec::new();
+    for split in ["test_id", "test_ood"] {
+        for ops in 2..=4u32 {
+            for k in 0..2u32 {
+                problems.push(NewProblem {
+                    dataset: "synth".into(),
+                    split: split.into(),
+                    external_id: format!("{split}-{ops}-{k}"),
+                    question: format!("Tom starts with {k} apples; {ops} operations follow."),
+                    gold_answer: "1".into(),
+                    gold_solution: None,
+                    metadata: serde_json::json!({"steps": ops, "start": k, "ops": [],
+                        "holder": "Tom", "object": "apples", "scene": "shop"}),
+                });
+            }
+        }
+    }
+    store.insert_problems(&problems).unwrap();
+    let mut preds = Vec::new();
+    for problem in store.problems(Some("synth"), None).unwrap() {
+        let split = problem.fields.split.clone();
+        let ops = problem.fields.metadata["steps"].as_u64().unwrap();
+        let k = problem.fields.metadata["start"].as_u64().unwrap();
+        for (model, mode) in [("smol-base", "direct"), ("smol-plan", "plan")] {
+            // base: right on 2 ops only (in distribution: also one of the 3-op ones);
+            // plan: wrong only on one 4-op out-of-distribution problem.
+            let right = if model == "smol-base" {
+                ops == 2 || (split == "test_id" && ops == 3 && k == 0)
+            } else {
+                !(split == "test_ood" && ops == 4 && k == 1)
+            };
+            preds.push(NewPrediction {
+                key: PredictionKey {
+                    model: model.into(),
+                    benchmark: format!("synth/{split}"),
+                    mode: mode.into(),
+                },
+                problem_id: problem.id,
+                sample_index: 0,
+                output: format!("\\boxed{{{}}}", if right { 1 } else { 0 }),
+                extracted: Some(if right { "1" } else { "0" }.into()),
+                correct: right,
+                reason: if right { "matches gold" } else { "differs" }.into(),
+                tokens: 4,
+                latency_ms: 10,
+            });
+        }
+    }
+    store.insert_predictions(&preds).unwrap();
 }

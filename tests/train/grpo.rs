@@ -283,9 +283,20 @@ fn a_paused_grpo_run_resumes_bit_exactly() {
     );
     let samples = events
         .iter()
-        .filter(|e| matches!(&e.event, RunEvent::Sample { rewards, gold, .. } if rewards.contains_key("digits") && gold.is_some()))
+        .filter(|e| matches!(&e.event, RunEvent::Sample { rewards, gold, correct, .. } if rewards.contains_key("digits") && gold.is_some() && correct.is_some()))
         .count();
     assert_eq!(samples, 4 * 4, "one group's completions per step");
+    // A sample graded correct names the answer the grader found.
+    for event in &events {
+        if let RunEvent::Sample {
+            answer,
+            correct: Some(true),
+            ..
+        } = &event.event
+        {
+            assert!(answer.is_some(), "{event:?}");
+        }
+    }
 }
 
 #[test]

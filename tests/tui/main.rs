@@ -5,5 +5,6 @@
 mod common;
 
 mod app;
+mod glance;
 mod render;
 mod tmux;

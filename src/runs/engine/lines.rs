@@ -124,6 +124,10 @@ impl EngineLines {
                     _ => BTreeMap::new(),
                 },
                 gold: s(&map, "answer"),
+                // The engine grades with the exported reward module but does not log the
+                // extracted answer; its verdict is still worth showing.
+                answer: None,
+                correct: map.get("correct").and_then(Value::as_bool),
             }]),
             Some("end") => {
                 self.ended = Some(EndLine {

@@ -174,6 +174,9 @@ pub struct SampleOut {
     pub reward: f64,
     pub rewards: BTreeMap<String, f64>,
     pub gold: String,
+    /// The answer the grader extracted from the completion, if any.
+    pub answer: Option<String>,
+    pub correct: bool,
 }
 
 pub struct GrpoJob<'a> {
@@ -456,6 +459,8 @@ impl GrpoJob<'_> {
                 reward: Some(sample.reward),
                 rewards: sample.rewards.clone(),
                 gold: Some(sample.gold.clone()),
+                answer: sample.answer.clone(),
+                correct: Some(sample.correct),
             })?;
         }
         Ok(())

@@ -12,6 +12,7 @@ use super::objective::{LossAggregation, ObjectiveInputs, group_advantages, group
 use super::rewards::Scored;
 use super::rollout::{Completion, token_logprobs};
 use super::{GrpoError, GrpoJob, GrpoPrompt, SampleOut, StepReport, std_dev};
+use crate::grade::extract_answer;
 use crate::train::optim::{AdamW, Gradients};
 use crate::train::schedule::Schedule;
 use crate::train::trainable::Trainable;
@@ -350,6 +351,8 @@ impl GrpoJob<'_> {
                         reward: scored.totals[i],
                         rewards: scored.parts[i].clone(),
                         gold: prompts[0].gold.clone(),
+                        answer: extract_answer(&completions[i].text).map(|found| found.text),
+                        correct: scored.correct[i],
                     })
                     .collect()
             } else {

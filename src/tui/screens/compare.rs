@@ -8,6 +8,7 @@ use ratatui::layout::{Constraint, Layout, Position, Rect};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Paragraph, Widget, Wrap};
 
+use super::compare_steps::StepsChart;
 use super::{Ctx, Screen, border_style, clamp, step, text_lines};
 use crate::config::theme::Theme;
 use crate::eval::stats::{PairedCounts, mcnemar_exact_p, wilson_interval};
@@ -83,6 +84,8 @@ pub struct CompareScreen {
     pub selected: usize,
     pub scroll: u16,
     pub question: String,
+    /// Accuracy by number of operations for A's and B's models (empty off synthetic data).
+    pub steps: StepsChart,
 }
 
 impl CompareScreen {
@@ -151,6 +154,8 @@ impl CompareScreen {
             }
         }
         self.paired = paired;
+        let key = |i: Option<usize>| i.and_then(|i| self.sets.get(i));
+        self.steps = StepsChart::load(ctx.store, &self.sets, key(self.a), key(self.b))?;
         self.apply_filter(ctx)
     }
 
@@ -316,19 +321,28 @@ impl CompareScreen {
         }
     }
 
-    /// Head, problem list and outputs; render and mouse hit-testing share it.
-    pub fn layout(area: Rect) -> [Rect; 3] {
-        Layout::vertical([
+    /// Head, problem list, steps chart (beside the list, when there is one and room)
+    /// and outputs; render and mouse hit-testing share it.
+    pub fn layout(&self, area: Rect) -> [Rect; 4] {
+        let [head, middle, outputs] = Layout::vertical([
             Constraint::Length(6),
             Constraint::Percentage(35),
             Constraint::Min(4),
         ])
-        .areas(area)
+        .areas(area);
+        if self.steps.is_empty() || area.width < 60 {
+            let steps = Rect { width: 0, ..middle };
+            return [head, middle, steps, outputs];
+        }
+        let [list, steps] =
+            Layout::horizontal([Constraint::Percentage(50), Constraint::Percentage(50)])
+                .areas(middle);
+        [head, list, steps, outputs]
     }
 
     /// The list's inner area and its first visible row.
     fn list_window(&self, area: Rect) -> (Rect, usize) {
-        let [_, list, _] = Self::layout(area);
+        let [_, list, _, _] = self.layout(area);
         let inner = Block::default().borders(Borders::ALL).inner(list);
         let height = inner.height as usize;
         (
@@ -358,7 +372,7 @@ impl CompareScreen {
         at: Position,
         down: bool,
     ) -> anyhow::Result<()> {
-        let [_, _, outputs] = Self::layout(area);
+        let [_, _, _, outputs] = self.layout(area);
         if outputs.contains(at) {
             self.scroll = if down {
                 self.scroll.saturating_add(3)
@@ -376,7 +390,10 @@ impl CompareScreen {
     }
 
     pub fn render(&self, area: Rect, buf: &mut Buffer, theme: &Theme) {
-        let [head, list, outputs] = Self::layout(area);
+        let [head, list, steps, outputs] = self.layout(area);
+        if steps.width > 0 {
+            self.steps.render(steps, buf, theme);
+        }
         let head_block = Block::default()
             .borders(Borders::ALL)
             .border_style(border_style(theme, false))

@@ -2,6 +2,7 @@
 //! `update` (where all IO happens) and draws itself in a pure `render`.
 
 pub mod compare;
+pub mod compare_steps;
 pub mod curate;
 pub mod eval;
 mod eval_launch;

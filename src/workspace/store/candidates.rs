@@ -309,6 +309,15 @@ impl Store {
             .collect()
     }
 
+    /// How many candidates have each judge score (`None`: not scored), lowest first.
+    pub fn judge_score_counts(&self) -> Result<Vec<(Option<i32>, u64)>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT judge_score, COUNT(*) FROM candidates GROUP BY judge_score ORDER BY judge_score",
+        )?;
+        let rows = stmt.query_map([], |row| Ok((row.get(0)?, row.get(1)?)))?;
+        Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+    }
+
     pub fn candidate_status_counts(&self) -> Result<StatusCounts> {
         let mut stmt = self
             .conn

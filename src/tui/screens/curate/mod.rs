@@ -7,6 +7,7 @@ use ratatui::buffer::Buffer;
 use ratatui::layout::{Constraint, Layout, Position, Rect};
 
 mod edit;
+mod overview;
 mod render;
 
 use super::{Ctx, Screen, clamp, step};
@@ -95,6 +96,8 @@ pub struct CurateScreen {
     /// Candidates whose plan the teacher is executing, so a second key press while the
     /// first call runs does not pay for the same call twice.
     reexecuting: std::collections::BTreeSet<i64>,
+    /// The at-a-glance overview (`v`), shown in place of the detail while set.
+    pub overview: Option<overview::Overview>,
 }
 
 /// `Focus` with a default, so the screen can derive `Default`.
@@ -153,6 +156,9 @@ impl CurateScreen {
         self.exhausted = self.rows.len() < want;
         self.selected = clamp(self.selected, self.rows.len());
         self.counts = ctx.store.candidate_status_counts()?;
+        if self.overview.is_some() {
+            self.overview = Some(overview::Overview::load(ctx)?);
+        }
         match (
             self.sibling_shown,
             self.current_id(),
@@ -507,6 +513,12 @@ impl CurateScreen {
                 self.commit_edit(ctx, target, text.clone())?;
             }
             Action::ToggleDiff => self.show_diff = !self.show_diff,
+            Action::ToggleOverview => {
+                self.overview = match self.overview {
+                    Some(_) => None,
+                    None => Some(overview::Overview::load(ctx)?),
+                }
+            }
             Action::EditExecutionExternal => match self.begin_external_edit() {
                 Some(text) => ctx.external_edit = Some(text),
                 None => anyhow::bail!("no candidate selected"),
@@ -605,6 +617,7 @@ impl Screen for CurateScreen {
             Action::Search,
             Action::EditStep,
             Action::ToggleDiff,
+            Action::ToggleOverview,
         ]
     }
 

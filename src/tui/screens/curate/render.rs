@@ -55,7 +55,10 @@ impl CurateScreen {
     pub fn render(&self, area: Rect, buf: &mut Buffer, theme: &Theme) {
         let [list_area, detail_area] = Self::panes(area);
         self.render_list(list_area, buf, theme);
-        self.render_detail(detail_area, buf, theme);
+        match &self.overview {
+            Some(overview) if self.editor.is_none() => overview.render(detail_area, buf, theme),
+            _ => self.render_detail(detail_area, buf, theme),
+        }
     }
 
     fn render_list(&self, area: Rect, buf: &mut Buffer, theme: &Theme) {

@@ -5,6 +5,7 @@
 
 mod overlaid;
 mod render;
+mod samples;
 #[cfg(test)]
 mod tests;
 mod view;
@@ -16,7 +17,8 @@ use ratatui::buffer::Buffer;
 use ratatui::layout::{Constraint, Layout, Position, Rect};
 use ratatui::widgets::{Block, Borders};
 
-pub use view::{Metrics, RunView};
+pub use samples::SampleCursor;
+pub use view::{Metrics, RunView, SampleView};
 
 use super::{Ctx, Screen, clamp, step};
 use crate::config::theme::Theme;
@@ -45,6 +47,8 @@ pub struct RunsScreen {
     /// Runs marked for the overlaid charts (shown once two or more are marked).
     pub marked: BTreeSet<String>,
     pub overlay: overlaid::OverlayOptions,
+    /// Which step's samples the side pane shows, and whether the prompt is unfolded.
+    pub samples: SampleCursor,
     ticks: u32,
 }
 
@@ -157,9 +161,13 @@ impl RunsScreen {
             Constraint::Percentage(35),
         ])
         .areas(area);
-        let [log, side] =
-            Layout::horizontal([Constraint::Percentage(60), Constraint::Percentage(40)])
-                .areas(bottom);
+        // Narrow terminals give the samples the wider half: they are prose, the log is not.
+        let log_share = if area.width < 100 { 45 } else { 60 };
+        let [log, side] = Layout::horizontal([
+            Constraint::Percentage(log_share),
+            Constraint::Percentage(100 - log_share),
+        ])
+        .areas(bottom);
         RunsLayout {
             list,
             stats,
@@ -263,6 +271,13 @@ impl RunsScreen {
             Action::ToggleRunMark => self.toggle_mark(ctx),
             Action::ToggleSmoothing => self.overlay.smooth = !self.overlay.smooth,
             Action::ToggleChartX => self.overlay.by_tokens = !self.overlay.by_tokens,
+            Action::ToggleSamplePrompt => self.samples.show_prompt = !self.samples.show_prompt,
+            Action::PrevSampleStep | Action::NextSampleStep => {
+                if let Some(run) = self.runs.get(self.selected) {
+                    self.samples
+                        .step_by(run, matches!(action, Action::PrevSampleStep));
+                }
+            }
             Action::Down => self.selected = step(self.selected, 1, self.runs.len()),
             Action::Up => self.selected = step(self.selected, -1, self.runs.len()),
             Action::Top => self.selected = 0,

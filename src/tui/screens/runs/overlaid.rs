@@ -18,10 +18,10 @@ use crate::tui::widgets::series::Series;
 const SLOTS: [&str; 6] = [
     "chart.loss",
     "chart.reward",
-    "chart.accuracy",
     "chart.kl",
+    "chart.eval_loss",
     "chart.lr",
-    "ui.accent",
+    "verdict.incorrect",
 ];
 
 /// Weight of the previous value in the exponential smoothing (TensorBoard's 0.6).

@@ -1,13 +1,14 @@
 //! Drawing the Runs screen: the list, the stats line, charts, the log and the side
-//! pane (device and samples). Pure: reads state only.
+//! pane (device and samples, in `samples.rs`). Pure: reads state only.
 
 use ratatui::buffer::Buffer;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::symbols::Marker;
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Axis, Block, Borders, Chart, Dataset, GraphType, Paragraph, Widget, Wrap};
+use ratatui::widgets::{Axis, Block, Borders, Chart, Dataset, GraphType, Paragraph, Widget};
 
 use super::overlaid::compact;
+use super::samples::render_side;
 use super::view::RunView;
 use super::{RunsLayout, RunsScreen};
 use crate::config::theme::Theme;
@@ -42,7 +43,7 @@ impl RunsScreen {
         if !overlaid.is_empty() {
             super::overlaid::render(&overlaid, self.overlay, charts, buf, theme);
             self.render_log(run, log, buf, theme);
-            render_side(run, side, buf, theme);
+            render_side(run, self.samples, side, buf, theme);
             return;
         }
         let [left, right] =
@@ -57,7 +58,18 @@ impl RunsScreen {
             buf,
             theme,
         );
-        if run.is_grpo() {
+        if run.is_grpo() && right.height < 8 {
+            // Too short for two charts (80×24): the reward, the one GRPO is about.
+            render_chart(
+                "reward mean",
+                &run.metrics.reward,
+                "chart.reward",
+                right,
+                &resumes,
+                buf,
+                theme,
+            );
+        } else if run.is_grpo() {
             let [r1, r2] =
                 Layout::vertical([Constraint::Percentage(50), Constraint::Percentage(50)])
                     .areas(right);
@@ -100,7 +112,7 @@ impl RunsScreen {
             );
         }
         self.render_log(run, log, buf, theme);
-        render_side(run, side, buf, theme);
+        render_side(run, self.samples, side, buf, theme);
     }
 
     fn render_list(&self, area: Rect, buf: &mut Buffer, theme: &Theme) {
@@ -363,59 +375,6 @@ fn render_chart(
                 .labels([compact(lo), compact(hi)]),
         )
         .render(area, buf);
-}
-
-pub(super) fn render_side(run: &RunView, area: Rect, buf: &mut Buffer, theme: &Theme) {
-    let block = Block::default()
-        .borders(Borders::ALL)
-        .border_style(border_style(theme, false))
-        .title(Span::styled(" Device · samples ", theme.style("ui.title")));
-    let inner = block.inner(area);
-    block.render(area, buf);
-    let dim = theme.style("ui.dim");
-    let mut lines = Vec::new();
-    if !run.summary.device_label.is_empty() {
-        lines.push(Line::styled(
-            sanitize(&run.summary.device_label).into_owned(),
-            dim,
-        ));
-    }
-    match &run.summary.device {
-        Some(d) => {
-            let opt =
-                |v: Option<f64>, unit: &str| v.map_or("-".into(), |v| format!("{v:.0}{unit}"));
-            lines.push(Line::raw(format!(
-                "CPU {}  RSS {}",
-                opt(d.cpu_pct, "%"),
-                opt(d.rss_mib, " MiB")
-            )));
-            for g in &d.gpus {
-                lines.push(Line::raw(format!(
-                    "GPU{} {} util {} mem {}/{} {} {}",
-                    g.index,
-                    sanitize(&g.name),
-                    opt(g.utilisation_pct, "%"),
-                    opt(g.memory_used_mib, ""),
-                    opt(g.memory_total_mib, " MiB"),
-                    opt(g.temperature_c, "°C"),
-                    opt(g.power_w, " W"),
-                )));
-            }
-        }
-        None => lines.push(Line::styled("no device stats yet", dim)),
-    }
-    for (step, prompt, completion, reward) in run.samples.iter().rev() {
-        let reward = reward.map_or(String::new(), |r| format!(" reward {r:.2}"));
-        lines.push(Line::styled(
-            format!("sample @{step}{reward}"),
-            theme.style("plan.section"),
-        ));
-        lines.extend(text_lines(prompt, dim));
-        lines.extend(text_lines(completion, theme.style("ui.text")));
-    }
-    Paragraph::new(lines)
-        .wrap(Wrap { trim: false })
-        .render(inner, buf);
 }
 
 /// The KL figure, or a dash saying why there is none: with β = 0 the reference model

@@ -3,7 +3,9 @@
 use ratatui::buffer::Buffer;
 use ratatui::layout::Rect;
 
-use super::render::{duration, render_side};
+use super::SampleCursor;
+use super::render::duration;
+use super::samples::render_side;
 use super::view::RunView;
 use crate::config::theme::Theme;
 use crate::runlog::{RunEvent, RunStatus, TimedEvent};
@@ -78,9 +80,13 @@ fn eta_follows_the_pace_so_far() {
 }
 
 fn side_text(run: &RunView) -> String {
-    let area = Rect::new(0, 0, 100, 8);
+    side_text_with(run, SampleCursor::default(), 8)
+}
+
+fn side_text_with(run: &RunView, cursor: SampleCursor, height: u16) -> String {
+    let area = Rect::new(0, 0, 100, height);
     let mut buf = Buffer::empty(area);
-    render_side(run, area, &mut buf, &Theme::default());
+    render_side(run, cursor, area, &mut buf, &Theme::default());
     (0..area.height)
         .map(|y| {
             (0..area.width)
@@ -129,4 +135,79 @@ fn side_pane_shows_gpu_power_and_falls_back_to_the_cpu_line() {
         "{with_gpu}"
     );
     assert!(!with_gpu.contains('\u{1b}'), "{with_gpu}");
+}
+
+fn sample(step: u64, completion: &str, answer: Option<&str>, correct: Option<bool>) -> RunEvent {
+    RunEvent::Sample {
+        step,
+        prompt: "PROMPT <|im_start|>user Solve".into(),
+        completion: completion.into(),
+        reward: Some(if correct == Some(true) { 3.0 } else { 1.0 }),
+        rewards: [("answer".to_owned(), 2.0), ("format".to_owned(), 1.0)]
+            .into_iter()
+            .collect(),
+        gold: Some("5".into()),
+        answer: answer.map(str::to_owned),
+        correct,
+    }
+}
+
+#[test]
+fn samples_show_the_completion_and_its_score_with_the_prompt_folded() {
+    let mut run = view(RunDir::at("/nowhere"));
+    run.apply(at(
+        1,
+        sample(10, "first \\boxed{4}", Some("4"), Some(false)),
+    ));
+    run.apply(at(
+        2,
+        sample(20, "wrote \\boxed{5}\u{1b}[2J", Some("5"), Some(true)),
+    ));
+    let text = side_text_with(&run, SampleCursor::default(), 12);
+    assert!(text.contains("Samples @20 (2/2, live)"), "{text}");
+    assert!(
+        text.contains("#1/1 reward 3.00 = answer 2.00 + format 1.00"),
+        "{text}"
+    );
+    assert!(text.contains("✓ answer 5  gold 5"), "{text}");
+    assert!(text.contains("wrote \\boxed{5}"), "{text}");
+    assert!(!text.contains('\u{1b}'), "{text}");
+    assert!(!text.contains("PROMPT"), "{text}");
+    assert!(text.contains("prompt folded (29 chars): p shows"), "{text}");
+    let completion_at = text.find("wrote").unwrap();
+    let unfolded = side_text_with(
+        &run,
+        SampleCursor {
+            step: None,
+            show_prompt: true,
+        },
+        12,
+    );
+    let prompt_at = unfolded.find("PROMPT").expect("p unfolds the prompt");
+    assert!(prompt_at > completion_at, "completion first:\n{unfolded}");
+}
+
+#[test]
+fn brackets_step_through_sample_steps_and_past_the_last_follow_live() {
+    let mut run = view(RunDir::at("/nowhere"));
+    for (t, step) in [(1, 10), (2, 10), (3, 20), (4, 30)] {
+        run.apply(at(t, sample(step, "c", None, None)));
+    }
+    assert_eq!(run.sample_steps(), vec![10, 20, 30]);
+    let mut cursor = SampleCursor::default();
+    assert_eq!(cursor.resolve(&run), Some(30));
+    cursor.step_by(&run, true);
+    assert_eq!(cursor.step, Some(20));
+    cursor.step_by(&run, true);
+    cursor.step_by(&run, true);
+    assert_eq!(cursor.step, Some(10), "stays on the first step");
+    cursor.step_by(&run, false);
+    assert_eq!(cursor.step, Some(20));
+    cursor.step_by(&run, false);
+    assert_eq!(cursor.step, None, "onto the last step follows new samples");
+    let text = side_text_with(&run, cursor, 10);
+    assert!(text.contains("? answer (none)  gold 5"), "{text}");
+    // A step the run does not have falls back to the latest one before it.
+    cursor.step = Some(25);
+    assert_eq!(cursor.resolve(&run), Some(20));
 }

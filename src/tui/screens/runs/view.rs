@@ -1,14 +1,28 @@
 //! One run as the Runs screen sees it: its folder, what its lock says, and the
 //! summary, metrics, log and samples folded from its `events.jsonl` as it grows.
 
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 
 use crate::runlog::{RunEvent, Tailer, TimedEvent};
 use crate::runs::{Liveness, RunDir, RunState, RunSummary};
 use crate::tui::widgets::series::Series;
 
 const LOG_LINES: usize = 200;
-const SAMPLES: usize = 5;
+/// Samples kept per run: enough for several steps' groups to step through with `[`/`]`.
+const SAMPLES: usize = 64;
+
+/// One `sample` event: what the model wrote at a step and how it was scored.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SampleView {
+    pub step: u64,
+    pub prompt: String,
+    pub completion: String,
+    pub reward: Option<f64>,
+    pub rewards: BTreeMap<String, f64>,
+    pub gold: Option<String>,
+    pub answer: Option<String>,
+    pub correct: Option<bool>,
+}
 
 #[derive(Debug, Clone, Default)]
 pub struct Metrics {
@@ -36,7 +50,7 @@ pub struct RunView {
     pub summary: RunSummary,
     pub metrics: Metrics,
     pub logs: VecDeque<String>,
-    pub samples: VecDeque<(u64, String, String, Option<f64>)>,
+    pub samples: VecDeque<SampleView>,
     pub torn_tail: bool,
     pub malformed: u64,
     pub read_error: Option<String>,
@@ -150,9 +164,21 @@ impl RunView {
                 prompt,
                 completion,
                 reward,
-                ..
+                rewards,
+                gold,
+                answer,
+                correct,
             } => {
-                self.samples.push_back((step, prompt, completion, reward));
+                self.samples.push_back(SampleView {
+                    step,
+                    prompt,
+                    completion,
+                    reward,
+                    rewards,
+                    gold,
+                    answer,
+                    correct,
+                });
                 while self.samples.len() > SAMPLES {
                     self.samples.pop_front();
                 }
@@ -174,6 +200,13 @@ impl RunView {
 
     pub fn state(&self) -> RunState {
         RunState::of(&self.summary, self.lock)
+    }
+
+    /// The steps that have samples, oldest first.
+    pub fn sample_steps(&self) -> Vec<u64> {
+        let mut steps: Vec<u64> = self.samples.iter().map(|s| s.step).collect();
+        steps.dedup();
+        steps
     }
 
     pub fn is_grpo(&self) -> bool {
