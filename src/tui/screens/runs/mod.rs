@@ -22,7 +22,7 @@ pub use view::{Metrics, RunView, SampleView};
 
 use super::{Ctx, Screen, clamp, step};
 use crate::config::theme::Theme;
-use crate::runs::{Liveness, RunDir};
+use crate::runs::{Liveness, RunDir, RunState};
 use crate::tui::action::Action;
 use crate::tui::background::Done;
 use crate::tui::keymap::Scope;
@@ -49,6 +49,9 @@ pub struct RunsScreen {
     pub overlay: overlaid::OverlayOptions,
     /// Which step's samples the side pane shows, and whether the prompt is unfolded.
     pub samples: SampleCursor,
+    /// Until the user picks a run, the selection follows the running one: a pipeline
+    /// queues its runs up front, so the live run is often not the newest row.
+    user_picked: bool,
     ticks: u32,
 }
 
@@ -118,8 +121,7 @@ impl RunsScreen {
     pub fn select_id(&mut self, ctx: &mut Ctx, id: &str) -> anyhow::Result<()> {
         self.rescan(ctx)?;
         if let Some(index) = self.runs.iter().position(|r| r.id == id) {
-            self.selected = index;
-            self.log_scroll = 0;
+            self.pick(index);
         }
         self.poll_all();
         Ok(())
@@ -199,8 +201,7 @@ impl RunsScreen {
         if inner.contains(at) {
             let index = top + usize::from(at.y - inner.y);
             if index < self.runs.len() {
-                self.selected = index;
-                self.log_scroll = 0;
+                self.pick(index);
             }
         }
     }
@@ -214,7 +215,11 @@ impl RunsScreen {
                 self.log_scroll.saturating_add(3)
             };
         } else {
-            self.selected = step(self.selected, if down { 1 } else { -1 }, self.runs.len());
+            self.pick(step(
+                self.selected,
+                if down { 1 } else { -1 },
+                self.runs.len(),
+            ));
         }
     }
 
@@ -257,6 +262,32 @@ impl RunsScreen {
         for run in &mut self.runs {
             run.poll();
         }
+        self.follow_running();
+    }
+
+    fn follow_running(&mut self) {
+        if self.user_picked
+            || self
+                .selected_run()
+                .is_some_and(|r| r.state() == RunState::Running)
+        {
+            return;
+        }
+        if let Some(index) = self
+            .runs
+            .iter()
+            .position(|r| r.state() == RunState::Running)
+        {
+            self.selected = index;
+            self.log_scroll = 0;
+        }
+    }
+
+    /// The user chose a row: the selection stays where they put it.
+    fn pick(&mut self, index: usize) {
+        self.selected = index;
+        self.log_scroll = 0;
+        self.user_picked = true;
     }
 
     pub fn update(&mut self, action: &Action, ctx: &mut Ctx) -> anyhow::Result<Option<Action>> {
@@ -278,10 +309,10 @@ impl RunsScreen {
                         .step_by(run, matches!(action, Action::PrevSampleStep));
                 }
             }
-            Action::Down => self.selected = step(self.selected, 1, self.runs.len()),
-            Action::Up => self.selected = step(self.selected, -1, self.runs.len()),
-            Action::Top => self.selected = 0,
-            Action::Bottom => self.selected = self.runs.len().saturating_sub(1),
+            Action::Down => self.pick(step(self.selected, 1, self.runs.len())),
+            Action::Up => self.pick(step(self.selected, -1, self.runs.len())),
+            Action::Top => self.pick(0),
+            Action::Bottom => self.pick(self.runs.len().saturating_sub(1)),
             Action::PageDown => self.log_scroll = self.log_scroll.saturating_add(5),
             Action::PageUp => self.log_scroll = self.log_scroll.saturating_sub(5),
             _ => {}

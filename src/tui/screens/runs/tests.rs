@@ -211,3 +211,39 @@ fn brackets_step_through_sample_steps_and_past_the_last_follow_live() {
     cursor.step = Some(25);
     assert_eq!(cursor.resolve(&run), Some(20));
 }
+
+#[test]
+fn the_selection_follows_the_running_run_until_the_user_picks_one() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dirs: Vec<std::path::PathBuf> = (0..3).map(|i| tmp.path().join(format!("r{i}"))).collect();
+    let mut screen = super::RunsScreen::default();
+    for (i, dir) in dirs.iter().enumerate() {
+        std::fs::create_dir_all(dir).unwrap();
+        screen.runs.push(RunView::new(
+            format!("r{i}"),
+            "sft".into(),
+            "created".into(),
+            None,
+            RunDir::at(dir),
+        ));
+    }
+    screen.poll_all();
+    assert_eq!(screen.selected, 0, "nothing runs yet: the selection stays");
+
+    let lock = crate::jobs::RunLock::acquire(&dirs[2]).unwrap();
+    screen.poll_all();
+    assert_eq!(
+        screen.selected, 2,
+        "the queued run that started is selected"
+    );
+    drop(lock);
+
+    let lock = crate::jobs::RunLock::acquire(&dirs[1]).unwrap();
+    screen.poll_all();
+    assert_eq!(screen.selected, 1, "and the next one after it");
+
+    screen.pick(0);
+    screen.poll_all();
+    assert_eq!(screen.selected, 0, "a run the user picked stays picked");
+    drop(lock);
+}
