@@ -1,7 +1,8 @@
 //! `plantune-tui bench tui`: a workspace with many candidates and a long events file,
 //! driven headless. Measures time to first frame, per-frame cost while scrolling (state
 //! update + draw through a `TestBackend` terminal), how long a huge run log takes to be
-//! caught up by the tailer, and peak RSS.
+//! caught up by the tailer, per-frame cost while a run writes 100 events a second (the
+//! `live` case: the Runs screen following a run as it trains), and peak RSS.
 
 use std::io::Write;
 use std::path::Path;
@@ -14,6 +15,8 @@ use serde::Serialize;
 
 use crate::config::paths::Paths;
 use crate::config::theme::Theme;
+use crate::jobs::RunLock;
+use crate::runlog::{EventWriter, RunEvent, RunStatus};
 use crate::runs::RunDir;
 use crate::tui::App;
 use crate::tui::action::Action;
@@ -33,6 +36,10 @@ pub struct TuiBenchOptions {
     /// Runs drawn overlaid on one chart, and the steps each has.
     pub overlaid_runs: usize,
     pub overlaid_steps: usize,
+    /// The live case: events a second appended to a run while it is shown, and for how
+    /// long.
+    pub live_lines_per_s: u32,
+    pub live_for: Duration,
 }
 
 impl Default for TuiBenchOptions {
@@ -45,6 +52,8 @@ impl Default for TuiBenchOptions {
             height: 40,
             overlaid_runs: 10,
             overlaid_steps: 10_000,
+            live_lines_per_s: 100,
+            live_for: Duration::from_secs(3),
         }
     }
 }
@@ -73,6 +82,15 @@ pub struct TuiBench {
     pub overlaid_steps: usize,
     pub overlaid_frame_p50_ms: f64,
     pub overlaid_frame_p99_ms: f64,
+    /// Runs screen on a run another thread appends `live_lines_per_s` step events to
+    /// (through `EventWriter`, as a worker does), one tick + draw per frame at the TUI's
+    /// frame rate, until every line written has been seen.
+    pub live_lines_per_s: u32,
+    pub live_lines_written: u64,
+    pub live_lines_seen: u64,
+    pub live_frames: usize,
+    pub live_frame_p50_ms: f64,
+    pub live_frame_p99_ms: f64,
     pub frames: usize,
     /// Peak over the whole process, including building the fixture.
     pub peak_rss_mib: Option<f64>,
@@ -82,6 +100,9 @@ pub struct TuiBench {
 
 const PLANS: usize = 5;
 const RUN_ID: &str = "bench-run";
+const LIVE_RUN: &str = "live-run";
+/// The TUI loop's frame interval (`tui::run` draws at most every 33 ms).
+const FRAME: Duration = Duration::from_millis(33);
 
 fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
@@ -171,18 +192,7 @@ fn write_events(workspace: &Workspace, lines: usize) -> anyhow::Result<f64> {
         }
     }
     out.flush()?;
-    let mut store = workspace.store()?;
-    store.upsert_run(&RunRecord {
-        id: RUN_ID.into(),
-        kind: "grpo".into(),
-        status: "running".into(),
-        pid: None,
-        dir: RunDir::registry_dir(RUN_ID),
-        dataset_hash: None,
-        config: serde_json::json!({}),
-        created_ms: 0,
-        updated_ms: 0,
-    })?;
+    register(workspace, RUN_ID)?;
     Ok(std::fs::metadata(&path)?.len() as f64 / (1024.0 * 1024.0))
 }
 
@@ -249,6 +259,7 @@ pub fn run(options: &TuiBenchOptions, dir: &Path) -> anyhow::Result<TuiBench> {
         runs.push(ms(t.elapsed()));
     }
     let mut overlaid = measure_overlaid(&mut app, &mut terminal, options)?;
+    let mut live = measure_live(&mut app, &mut terminal, options)?;
 
     Ok(TuiBench {
         candidates: options.candidates,
@@ -267,6 +278,12 @@ pub fn run(options: &TuiBenchOptions, dir: &Path) -> anyhow::Result<TuiBench> {
         overlaid_steps: options.overlaid_steps,
         overlaid_frame_p50_ms: percentile(&mut overlaid, 0.5),
         overlaid_frame_p99_ms: percentile(&mut overlaid, 0.99),
+        live_lines_per_s: options.live_lines_per_s,
+        live_lines_written: live.written,
+        live_lines_seen: live.seen,
+        live_frames: live.frames.len(),
+        live_frame_p50_ms: percentile(&mut live.frames, 0.5),
+        live_frame_p99_ms: percentile(&mut live.frames, 0.99),
         frames: options.frames,
         peak_rss_mib: crate::bench::peak_rss_mib(),
         rss_end_mib: current_rss_mib(),
@@ -341,6 +358,11 @@ fn write_run(workspace: &Workspace, id: &str, steps: usize) -> anyhow::Result<()
         )?;
     }
     out.flush()?;
+    register(workspace, id)
+}
+
+/// A registry row for a GRPO run the bench wrote, so the Runs screen lists it.
+fn register(workspace: &Workspace, id: &str) -> anyhow::Result<()> {
     workspace.store()?.upsert_run(&RunRecord {
         id: id.into(),
         kind: "grpo".into(),
@@ -353,6 +375,139 @@ fn write_run(workspace: &Workspace, id: &str, steps: usize) -> anyhow::Result<()
         updated_ms: 0,
     })?;
     Ok(())
+}
+
+struct Live {
+    written: u64,
+    seen: u64,
+    frames: Vec<f64>,
+}
+
+fn events_seen(app: &App, id: &str) -> u64 {
+    app.runs
+        .runs
+        .iter()
+        .find(|r| r.id == id)
+        .map_or(0, |r| r.summary.events)
+}
+
+/// Shows a run on the Runs screen while a thread writes it at `live_lines_per_s`, and
+/// times tick + draw at the TUI's frame rate until the screen has seen every line.
+fn measure_live(
+    app: &mut App,
+    terminal: &mut Terminal<TestBackend>,
+    options: &TuiBenchOptions,
+) -> anyhow::Result<Live> {
+    let dir = RunDir::new(&app.workspace, LIVE_RUN);
+    std::fs::create_dir_all(dir.root())?;
+    register(&app.workspace, LIVE_RUN)?;
+    let mut writer = EventWriter::open(&dir.events())?;
+    writer.write(RunEvent::RunStarted {
+        config: serde_json::json!({ "grpo": { "beta": 0.04 } }),
+        device: "cpu".into(),
+        parameters: 1000,
+        trainable_parameters: 1000,
+    })?;
+    let mut ticks = 0;
+    let index = loop {
+        if let Some(i) = app.runs.runs.iter().position(|r| r.id == LIVE_RUN) {
+            break i;
+        }
+        app.update(Action::Tick);
+        ticks += 1;
+        anyhow::ensure!(
+            ticks < 1_000,
+            "the live run never appeared on the Runs screen"
+        );
+    };
+    app.runs.marked.clear();
+    app.runs.selected = index;
+
+    let rate = options.live_lines_per_s.max(1);
+    let steps = (f64::from(rate) * options.live_for.as_secs_f64())
+        .round()
+        .max(1.0) as u64;
+    // run_started, the steps, run_finished.
+    let written = steps + 2;
+    let every = Duration::from_secs_f64(1.0 / f64::from(rate));
+    let root = dir.root().to_path_buf();
+    let thread = std::thread::spawn(move || -> anyhow::Result<()> {
+        // The lock makes the screen see a live run, as it does a worker's.
+        let _lock = RunLock::acquire(&root)?;
+        let start = Instant::now();
+        for i in 1..=steps {
+            writer.write(live_step(i, steps))?;
+            let due = start + every.mul_f64(i as f64);
+            if let Some(wait) = due.checked_duration_since(Instant::now()) {
+                std::thread::sleep(wait);
+            }
+        }
+        writer.write(RunEvent::RunFinished {
+            status: RunStatus::Completed,
+            error: None,
+        })?;
+        Ok(())
+    });
+
+    let deadline = Instant::now() + options.live_for + Duration::from_secs(60);
+    let mut frames = Vec::new();
+    let mut next = Instant::now();
+    let seen = loop {
+        let t = Instant::now();
+        app.update(Action::Tick);
+        terminal.draw(|f| app.render(f.area(), f.buffer_mut()))?;
+        frames.push(ms(t.elapsed()));
+        let seen = events_seen(app, LIVE_RUN);
+        if thread.is_finished() && seen >= written {
+            break seen;
+        }
+        anyhow::ensure!(
+            Instant::now() < deadline,
+            "the Runs screen saw {seen} of {written} live lines"
+        );
+        next += FRAME;
+        if let Some(wait) = next.checked_duration_since(Instant::now()) {
+            std::thread::sleep(wait);
+        }
+    };
+    thread
+        .join()
+        .map_err(|_| anyhow::anyhow!("the live writer panicked"))??;
+    anyhow::ensure!(
+        app.runs.selected_run().is_some_and(|r| r.id == LIVE_RUN),
+        "the live run was not the one shown"
+    );
+    Ok(Live {
+        written,
+        seen,
+        frames,
+    })
+}
+
+/// A GRPO step as a worker writes it.
+fn live_step(step: u64, total: u64) -> RunEvent {
+    let x = step as f64;
+    RunEvent::Step {
+        step,
+        epoch: x / total as f64,
+        loss: 1.0 / x.sqrt(),
+        lr: 1e-5,
+        grad_norm: 0.8,
+        tokens_per_s: 1200.0,
+        elapsed_s: x * 0.01,
+        total_steps: Some(total),
+        reward_mean: Some(1.0 - 1.0 / x.sqrt()),
+        reward_std: Some(0.3),
+        rewards: [("answer", 0.6), ("format", 0.9), ("plan", 0.4)]
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v))
+            .collect(),
+        kl: Some(0.01),
+        clip_frac: Some(0.02),
+        completion_len: Some(180.0),
+        accuracy: Some((x / total as f64).min(1.0)),
+        metrics: Default::default(),
+    }
 }
 
 fn current_rss_mib() -> Option<f64> {
@@ -377,10 +532,16 @@ mod tests {
             height: 24,
             overlaid_runs: 3,
             overlaid_steps: 200,
+            live_lines_per_s: 100,
+            live_for: Duration::from_millis(500),
         };
         let result = run(&options, dir.path()).unwrap();
         assert_eq!(result.overlaid_runs, 3);
         assert!(result.overlaid_frame_p99_ms >= result.overlaid_frame_p50_ms);
+        assert_eq!(result.live_lines_written, 52);
+        assert_eq!(result.live_lines_seen, result.live_lines_written);
+        assert!(result.live_frames >= 10, "{} frames", result.live_frames);
+        assert!(result.live_frame_p99_ms >= result.live_frame_p50_ms);
         assert_eq!(result.candidates, 50);
         assert_eq!(result.events_read, 2_000);
         assert!(result.curate_frame_p99_ms >= result.curate_frame_p50_ms);

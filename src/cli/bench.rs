@@ -56,7 +56,8 @@ pub enum BenchCommand {
         precision: Precision,
     },
     /// The TUI with 100,000 candidates and a 1,000,000-line events file: first frame,
-    /// frame times while scrolling, RSS.
+    /// frame times while scrolling, with 10 runs overlaid, and while a run is written
+    /// at 100 events/s; RSS.
     Tui,
     /// Grades per second over a mixed corpus (GSM8K, MATH, symbolic, traps), one thread.
     Grade {

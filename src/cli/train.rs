@@ -87,7 +87,22 @@ impl RunArgs {
             name: EngineName::Trl,
             python: Some(runs::engine::trl::python(self.python.clone())),
             args: self.engine_args.clone(),
+            stall: Default::default(),
         })
+    }
+}
+
+/// `--engine trl` replaces the config's `[engine]`, but keeps its `[engine.stall]`.
+fn with_engine(
+    current: Option<EngineSection>,
+    flag: Option<EngineSection>,
+) -> Option<EngineSection> {
+    match (current, flag) {
+        (Some(old), Some(new)) => Some(EngineSection {
+            stall: old.stall,
+            ..new
+        }),
+        (old, new) => new.or(old),
     }
 }
 
@@ -150,9 +165,7 @@ fn sft(ws: &Workspace, args: SftArgs, threads: Option<usize>) -> Result<()> {
     set(&mut config.sft.batch_size, args.batch);
     set(&mut config.threads, threads);
     set(&mut config.precision, common.precision);
-    if let Some(engine) = engine {
-        config.engine = Some(engine);
-    }
+    config.engine = with_engine(config.engine.take(), engine);
     create_and_start(ws, RunConfig::Sft(config), common.foreground, threads)
 }
 
@@ -175,9 +188,7 @@ fn grpo(ws: &Workspace, args: GrpoArgs, threads: Option<usize>) -> Result<()> {
     set(&mut g.objective.beta, args.beta);
     set(&mut config.threads, threads);
     set(&mut config.precision, common.precision);
-    if let Some(engine) = engine {
-        config.engine = Some(engine);
-    }
+    config.engine = with_engine(config.engine.take(), engine);
     create_and_start(ws, RunConfig::Grpo(config), common.foreground, threads)
 }
 

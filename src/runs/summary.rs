@@ -35,6 +35,9 @@ pub struct RunSummary {
     /// Starts and resumes, and which attempt owns each step: a step replayed after a
     /// resume is counted once ([`RunSummary::steps`]).
     pub attempts: Attempts,
+    /// The watcher's alarm (a stalled run) while it stands: cleared by its
+    /// `alarm_cleared`, the next step, a restart, or the run's end.
+    pub alarm: Option<String>,
 }
 
 impl RunSummary {
@@ -54,6 +57,7 @@ impl RunSummary {
         match &timed.event {
             RunEvent::RunStarted { device, .. } => {
                 self.finished = None;
+                self.alarm = None;
                 self.device_label = device.clone();
             }
             RunEvent::Step {
@@ -66,6 +70,7 @@ impl RunSummary {
                 total_steps,
                 ..
             } => {
+                self.alarm = None;
                 self.last_step = Some(LastStep {
                     step: *step,
                     total: *total_steps,
@@ -79,12 +84,15 @@ impl RunSummary {
             RunEvent::Checkpoint { .. } => self.checkpoints += 1,
             RunEvent::Device(stats) => self.device = Some(stats.clone()),
             RunEvent::RunFinished { status, error } => {
+                self.alarm = None;
                 self.finished = Some((*status, error.clone()));
             }
-            RunEvent::Eval { .. }
-            | RunEvent::Sample { .. }
-            | RunEvent::Log { .. }
-            | RunEvent::Unknown => {}
+            RunEvent::Log { level, message } => match level.as_str() {
+                "alarm" => self.alarm = Some(message.clone()),
+                "alarm_cleared" => self.alarm = None,
+                _ => {}
+            },
+            RunEvent::Eval { .. } | RunEvent::Sample { .. } | RunEvent::Unknown => {}
         }
     }
 
@@ -137,5 +145,70 @@ mod tests {
         assert_eq!(summary.finished, None);
         assert_eq!((summary.events, summary.first_t), (3, Some(10)));
         assert_eq!(summary.device_label, "cpu");
+    }
+
+    fn log(level: &str, message: &str) -> RunEvent {
+        RunEvent::Log {
+            level: level.into(),
+            message: message.into(),
+        }
+    }
+
+    fn step(step: u64) -> RunEvent {
+        RunEvent::Step {
+            step,
+            epoch: 0.0,
+            loss: 1.0,
+            lr: 0.0,
+            grad_norm: 0.0,
+            tokens_per_s: 0.0,
+            elapsed_s: 0.0,
+            total_steps: None,
+            reward_mean: None,
+            reward_std: None,
+            rewards: Default::default(),
+            kl: None,
+            clip_frac: None,
+            completion_len: None,
+            accuracy: None,
+            metrics: Default::default(),
+        }
+    }
+
+    #[test]
+    fn an_alarm_stands_until_cleared_a_step_or_the_end() {
+        let mut summary = RunSummary::default();
+        summary.apply(&at(0, started()));
+        summary.apply(&at(1, log("info", "hello")));
+        assert_eq!(summary.alarm, None);
+        let stalled = "stalled: no step for 5m00s";
+        summary.apply(&at(2, log("alarm", stalled)));
+        assert_eq!(summary.alarm.as_deref(), Some(stalled));
+        summary.apply(&at(3, log("warn", "something else")));
+        assert_eq!(
+            summary.alarm.as_deref(),
+            Some(stalled),
+            "other logs leave it"
+        );
+        summary.apply(&at(4, log("alarm_cleared", "steps resumed")));
+        assert_eq!(summary.alarm, None);
+
+        summary.apply(&at(5, log("alarm", stalled)));
+        summary.apply(&at(6, step(7)));
+        assert_eq!(summary.alarm, None, "a step clears it");
+
+        summary.apply(&at(7, log("alarm", stalled)));
+        summary.apply(&at(
+            8,
+            RunEvent::RunFinished {
+                status: RunStatus::Failed,
+                error: None,
+            },
+        ));
+        assert_eq!(summary.alarm, None, "the end clears it");
+
+        summary.apply(&at(9, log("alarm", stalled)));
+        summary.apply(&at(10, started()));
+        assert_eq!(summary.alarm, None, "a restart clears it");
     }
 }

@@ -9,6 +9,7 @@
 
 #[path = "../common/mod.rs"]
 mod common;
+mod stall;
 mod trl;
 
 use std::path::{Path, PathBuf};

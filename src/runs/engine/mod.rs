@@ -3,6 +3,8 @@
 //! unchanged.
 
 pub mod lines;
+pub mod stall;
 pub mod trl;
 
 pub use lines::{EndLine, EngineLines};
+pub use stall::{Stall, StallChange, StallDetector};

@@ -2,14 +2,16 @@
 //! starts the bundle's `train_trl.py` as a child, turns the lines it appends to its log
 //! into this run's events as they come, forwards a stop request as SIGTERM (the script
 //! checkpoints and ends `stopped`), and decides how the run ended from the engine's end
-//! line and exit status — a "success" before max steps is a failure.
+//! line and exit status — a "success" before max steps is a failure. While it waits
+//! it raises the stall alarm (`stall.rs`) as `alarm` / `alarm_cleared` log events.
 
 use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use super::lines::EngineLines;
+use super::stall::{StallChange, StallDetector};
 use crate::export::{BundleSpec, write_bundle};
 use crate::jobs::StopFlag;
 use crate::runlog::{EventWriter, RunEvent};
@@ -96,6 +98,7 @@ pub fn train(
             "a TRL run needs a step count: give --max-steps".into(),
         ));
     }
+    job.section.stall.check().map_err(engine_err)?;
     let bundle = dir.root().join("bundle");
     if !bundle.join("manifest.json").is_file() {
         let spec = BundleSpec {
@@ -149,22 +152,44 @@ pub fn train(
         .map_err(|e| engine_err(format!("starting {python}: {e}")))?;
     let mut lines = EngineLines::new("trl");
     let mut forwarded = false;
+    let clock = Instant::now();
+    let mut stall = StallDetector::new(&job.section.stall, clock.elapsed());
     let status = loop {
         let exited = child.try_wait().map_err(io(dir.root()))?;
+        let mut fresh = Vec::new();
         for line in reader.poll() {
             match lines.convert(&line) {
-                Ok(converted) => {
-                    for event in converted {
-                        events.write(event).map_err(io(&dir.events()))?;
-                    }
-                }
-                Err(e) => events
-                    .write(RunEvent::Log {
-                        level: "warn".into(),
-                        message: format!("{}: {e}", log_path.display()),
-                    })
-                    .map_err(io(&dir.events()))?,
+                Ok(converted) => fresh.extend(converted),
+                Err(e) => fresh.push(RunEvent::Log {
+                    level: "warn".into(),
+                    message: format!("{}: {e}", log_path.display()),
+                }),
             }
+        }
+        let now = clock.elapsed();
+        let change = if fresh.iter().any(|e| matches!(e, RunEvent::Step { .. })) {
+            let change = stall.step(now);
+            if lines.last_step >= Some(job.max_steps) {
+                // The last step is followed by saving the final model, which can take
+                // far longer than a step.
+                stall.expect_pause();
+            }
+            change
+        } else if exited.is_none() {
+            stall.check(now)
+        } else {
+            None
+        };
+        // A clearing note goes before the steps that cleared it, so the log reads in
+        // order.
+        if let Some(change @ StallChange::Cleared { .. }) = &change {
+            write_change(events, change).map_err(io(&dir.events()))?;
+        }
+        for event in fresh {
+            events.write(event).map_err(io(&dir.events()))?;
+        }
+        if let Some(change @ StallChange::Began(_)) = &change {
+            write_change(events, change).map_err(io(&dir.events()))?;
         }
         if let Some(status) = exited {
             break status;
@@ -173,11 +198,23 @@ pub fn train(
             // SAFETY: kill with a valid signal on our own child's pid.
             unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGTERM) };
             forwarded = true;
+            // The engine checkpoints before it stops.
+            stall.expect_pause();
         }
         std::thread::sleep(Duration::from_millis(200));
     };
     events.sync().map_err(io(&dir.events()))?;
     ending(dir, &lines, &output, status, &engine_log)
+}
+
+fn write_change(events: &mut EventWriter, change: &StallChange) -> std::io::Result<()> {
+    let (level, message) = change.log();
+    events.write(RunEvent::Log {
+        level: level.into(),
+        message,
+    })?;
+    // An alarm matters most when the run is in trouble: it should survive a crash.
+    events.sync()
 }
 
 fn ending(

@@ -150,7 +150,7 @@ impl RunsScreen {
             .skip(top)
             .take(height)
             .map(|(i, run)| {
-                let (label, slot) = state_label(run.state());
+                let (label, slot) = state_label(run.state(), run.summary.alarm.is_some());
                 let progress =
                     run.summary
                         .last_step
@@ -215,8 +215,11 @@ fn list_block(runs: usize) -> Block<'static> {
         .title(format!(" Runs ({runs}) "))
 }
 
-fn state_label(state: RunState) -> (&'static str, &'static str) {
+/// `alarmed`: the watcher's stall alarm stands, which only a live (or unprobed) run
+/// can have; a run that died says so instead.
+fn state_label(state: RunState, alarmed: bool) -> (&'static str, &'static str) {
     match state {
+        RunState::Running | RunState::Unknown if alarmed => ("stalled", "ui.warning"),
         RunState::Running => ("running", "run.running"),
         RunState::Finished(RunStatus::Completed) => ("finished", "run.completed"),
         RunState::Finished(RunStatus::Failed) => ("failed", "run.failed"),
@@ -269,6 +272,13 @@ fn render_stats(run: &RunView, area: Rect, buf: &mut Buffer, theme: &Theme) {
         (RunState::Died, _) => Span::styled(
             "process gone without run_finished: treat as crashed",
             theme.style("run.failed"),
+        ),
+        (RunState::Running | RunState::Unknown, _) if summary.alarm.is_some() => Span::styled(
+            format!(
+                "alarm: {}",
+                sanitize(summary.alarm.as_deref().unwrap_or_default())
+            ),
+            theme.style("ui.warning"),
         ),
         (RunState::Unknown, _) => Span::styled(
             "no run_finished and no pid to check: running elsewhere, or died",

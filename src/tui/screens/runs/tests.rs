@@ -247,3 +247,65 @@ fn the_selection_follows_the_running_run_until_the_user_picks_one() {
     assert_eq!(screen.selected, 0, "a run the user picked stays picked");
     drop(lock);
 }
+
+fn screen_text(area: Rect, buf: &Buffer) -> String {
+    (0..area.height)
+        .map(|y| {
+            (0..area.width)
+                .map(|x| buf[(x, y)].symbol())
+                .collect::<String>()
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[test]
+fn a_stalled_run_reads_as_stalled_in_warning_colours_until_steps_resume() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut run = view(RunDir::at(tmp.path()));
+    let _lock = crate::jobs::RunLock::acquire(tmp.path()).unwrap();
+    run.poll();
+    let stalled = "stalled: no step for 6m40s (typical step 8.0s; alarm after 1m00s)";
+    run.apply(at(
+        1000,
+        RunEvent::Log {
+            level: "alarm".into(),
+            message: format!("{stalled}\u{1b}[2J"),
+        },
+    ));
+    let mut screen = super::RunsScreen::default();
+    screen.runs.push(run);
+    let theme = Theme::load("default", tmp.path()).unwrap();
+    let area = Rect::new(0, 0, 120, 40);
+    let mut buf = Buffer::empty(area);
+    screen.render(area, &mut buf, &theme);
+    let text = screen_text(area, &buf);
+    // The stats line (not the log, which wraps it in its box) carries the alarm.
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with(&format!("alarm: {stalled}"))),
+        "{text}"
+    );
+    assert!(!text.contains('\u{1b}'));
+    let row = text.lines().position(|l| l.contains("stalled ")).unwrap();
+    let col = text.lines().nth(row).unwrap().find("stalled").unwrap();
+    assert_eq!(
+        buf[(col as u16, row as u16)].fg,
+        theme.style("ui.warning").fg.unwrap()
+    );
+
+    screen.runs[0].apply(at(
+        2000,
+        RunEvent::Log {
+            level: "alarm_cleared".into(),
+            message: "steps resumed after 7m00s without one".into(),
+        },
+    ));
+    let mut buf = Buffer::empty(area);
+    screen.render(area, &mut buf, &theme);
+    let text = screen_text(area, &buf);
+    assert!(text.contains("running "), "{text}");
+    assert!(!text.lines().any(|l| l.starts_with("alarm: ")), "{text}");
+    assert!(text.contains("2 events, 0 checkpoints"), "{text}");
+    assert!(text.contains("alarm_cleared: steps resumed"), "{text}");
+}
