@@ -109,8 +109,21 @@ impl CompareScreen {
             .or(if self.sets.is_empty() { None } else { Some(0) });
         self.b = keep_b
             .and_then(|k| self.sets.iter().position(|s| *s == k))
-            .or_else(|| self.partner_after(self.a?, self.a?));
+            .or_else(|| self.first_partner(self.a?));
         self.load_pairs(ctx)
+    }
+
+    /// The opening partner of `a`: another student rather than `a` trained with another
+    /// seed (`baseline` vs `plan-tuned`, not `baseline` vs `baseline@seed2`), when the
+    /// benchmark has one.
+    fn first_partner(&self, a: usize) -> Option<usize> {
+        let family = |model: &str| model.split('@').next().unwrap_or(model).to_owned();
+        let own = family(&self.sets.get(a)?.model);
+        let bench = &self.sets[a].benchmark;
+        self.sets
+            .iter()
+            .position(|s| &s.benchmark == bench && family(&s.model) != own)
+            .or_else(|| self.partner_after(a, a))
     }
 
     /// The next set after `from` on the same benchmark as set `a`, other than `a`.
@@ -536,5 +549,38 @@ impl Screen for CompareScreen {
 
     fn render(&self, area: Rect, buf: &mut Buffer, theme: &Theme) {
         CompareScreen::render(self, area, buf, theme)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(model: &str, benchmark: &str) -> PredictionKey {
+        PredictionKey {
+            model: model.into(),
+            benchmark: benchmark.into(),
+            mode: "direct".into(),
+        }
+    }
+
+    #[test]
+    fn the_opening_partner_is_another_student_not_another_seed() {
+        let screen = CompareScreen {
+            sets: vec![
+                key("baseline", "id"),
+                key("baseline@seed2", "id"),
+                key("plan-tuned", "ood"),
+                key("plan-tuned", "id"),
+            ],
+            ..CompareScreen::default()
+        };
+        assert_eq!(screen.first_partner(0), Some(3));
+        assert_eq!(screen.first_partner(1), Some(3));
+        let seeds_only = CompareScreen {
+            sets: vec![key("baseline", "id"), key("baseline@seed2", "id")],
+            ..CompareScreen::default()
+        };
+        assert_eq!(seeds_only.first_partner(0), Some(1), "a seed beats nothing");
     }
 }

@@ -128,6 +128,13 @@ impl StepsChart {
             return;
         }
         let x1 = if x1 > x0 { x1 } else { x0 + 1.0 };
+        // Small students score in single digits: a fixed 0–100% axis would flatten them.
+        let top = self
+            .lines
+            .iter()
+            .flat_map(|line| line.points.iter().map(|p| p.1))
+            .fold(0.0_f64, f64::max);
+        let y_top = ((top / 10.0).ceil() * 10.0).clamp(10.0, 100.0);
         let datasets = self
             .lines
             .iter()
@@ -149,9 +156,9 @@ impl StepsChart {
             )
             .y_axis(
                 Axis::default()
-                    .bounds([0.0, 100.0])
+                    .bounds([0.0, y_top])
                     .style(theme.style("ui.dim"))
-                    .labels(["0%", "100%"]),
+                    .labels(["0%".to_string(), format!("{y_top:.0}%")]),
             )
             .render(plot, buf);
     }

@@ -184,7 +184,7 @@ fn render_one(curves: &Curves, x_name: &str, area: Rect, buf: &mut Buffer, theme
             Axis::default()
                 .bounds([x0, x1])
                 .style(theme.style("ui.dim"))
-                .labels([compact(x0), compact(x1)]),
+                .labels([x_label(x0), x_label(x1)]),
         )
         .y_axis(
             Axis::default()
@@ -193,6 +193,15 @@ fn render_one(curves: &Curves, x_name: &str, area: Rect, buf: &mut Buffer, theme
                 .labels([compact(y0), compact(y1)]),
         )
         .render(area, buf);
+}
+
+/// Steps and tokens are counts: `120`, not `120.000`.
+fn x_label(v: f64) -> String {
+    if v.fract() == 0.0 && v.abs() < 1e7 {
+        format!("{v:.0}")
+    } else {
+        compact(v)
+    }
 }
 
 pub(super) fn compact(v: f64) -> String {
