@@ -131,9 +131,19 @@ impl EvalScreen {
             .render(inner, buf);
             return;
         }
+        // Seeded names (`plan-tuned+grpo@seed2`) outgrow 18 columns; wide panes give
+        // the model column what the other columns leave.
+        let longest = self
+            .rows
+            .iter()
+            .map(|r| r.key.model.chars().count())
+            .max()
+            .unwrap_or(0);
+        let spare = usize::from(inner.width).saturating_sub(78);
+        let mw = longest.clamp(18, 18 + spare.min(14));
         let mut lines = vec![Line::styled(
             format!(
-                "{:<18} {:<16} {:<10} {:>6} {:>7}  {}",
+                "{:<mw$} {:<16} {:<10} {:>6} {:>7}  {}",
                 "model", "benchmark", "mode", "n", "acc", "95% CI"
             ),
             theme.style("plan.section"),
@@ -142,7 +152,7 @@ impl EvalScreen {
         let height = rows_area.height as usize;
         for (i, row) in self.rows.iter().enumerate().skip(top).take(height) {
             let line = Line::raw(format!(
-                "{:<18.18} {:<16.16} {:<10.10} {:>6} {:>6.1}%  [{:.1}, {:.1}]",
+                "{:<mw$.mw$} {:<16.16} {:<10.10} {:>6} {:>6.1}%  [{:.1}, {:.1}]",
                 sanitize(&row.key.model),
                 sanitize(&row.key.benchmark),
                 sanitize(&row.key.mode),
