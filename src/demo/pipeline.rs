@@ -51,7 +51,7 @@ impl Default for DemoBudget {
             grpo_steps: 6,
             grpo_prompts: 4,
             grpo_group: 8,
-            grpo_lr: 2e-4,
+            grpo_lr: 5e-5,
             max_new_tokens: 200,
             eval_limit: None,
             seeds: 3,
@@ -97,10 +97,16 @@ fn grpo_config(start: String, budget: &DemoBudget, seed: u32) -> GrpoRunConfig {
             max_steps: budget.grpo_steps,
             prompts_per_step: budget.grpo_prompts,
             group_size: budget.grpo_group,
-            temperature: 1.0,
+            // Measured from the same three plan-tuned students (300 paired problems per
+            // split): lr 2e-4, T 1.0 and no KL anchor cost 6.0 points on ID (p = 0.0005);
+            // lr 5e-5, T 0.8 and β 0.04 moved ID by −1.0 and OOD by +1.3 (both n.s.).
+            // At ~10% accuracy a group rarely holds a correct answer, so the updates
+            // mostly chase the format and plan rewards; the anchor keeps that from
+            // costing the answers the student already gets right.
+            temperature: 0.8,
             max_new_tokens: budget.max_new_tokens,
             objective: ObjectiveConfig {
-                beta: 0.0,
+                beta: 0.04,
                 ..ObjectiveConfig::default()
             },
             checkpoint_every: 10,
