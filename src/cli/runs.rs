@@ -52,7 +52,7 @@ fn list(ws: &Workspace) -> Result<()> {
     }
     say!("{:<32} {:<9} {:<24} {:>8}", "run", "kind", "status", "pid");
     for run in records {
-        let status = runs::state(&RunDir::new(ws, &run.id)).label(&run.status);
+        let status = runs::list_label(&RunDir::new(ws, &run.id), &run.status);
         let pid = run.pid.map(|p| p.to_string()).unwrap_or_default();
         say!("{:<32} {:<9} {:<24} {:>8}", run.id, run.kind, status, pid);
     }

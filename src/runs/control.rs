@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use super::preset::Preset;
-use super::{Launcher, Liveness, RunConfig, RunDir, RunError, RunId, io};
+use super::{Launcher, Liveness, RunConfig, RunDir, RunError, RunId, RunSummary, io};
 use crate::jobs;
 use crate::workspace::Workspace;
 use crate::workspace::fsutil::atomic_write;
@@ -71,12 +71,35 @@ pub fn stop(ws: &Workspace, id: &str) -> Result<i64, RunError> {
     Ok(jobs::request_stop(RunDir::new(ws, id).root())?)
 }
 
+/// How long a worker that has written its `run_finished` may take to let go of the lock
+/// (closing files, an engine child reaped) before a resume calls it still running.
+const EXIT_GRACE: Duration = Duration::from_secs(10);
+
+/// The run's liveness, except that a worker whose latest start has already ended is
+/// given [`EXIT_GRACE`] to exit: `runs resume` typed the moment a stop lands should
+/// resume, not fail.
+fn liveness_after_ending(dir: &RunDir) -> Result<Liveness, RunError> {
+    let deadline = std::time::Instant::now() + EXIT_GRACE;
+    loop {
+        let liveness = dir.liveness()?;
+        let ended =
+            || RunSummary::read(&dir.events()).is_ok_and(|summary| summary.finished.is_some());
+        if !matches!(liveness, Liveness::Alive { .. })
+            || std::time::Instant::now() >= deadline
+            || !ended()
+        {
+            return Ok(liveness);
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
 /// Whether run `id` may be resumed: not running, registered, not completed, and with
 /// the frozen config a worker needs.
 pub fn check_resumable(ws: &Workspace, id: &str) -> Result<(), RunError> {
     RunId::existing(ws, id)?;
     let dir = RunDir::new(ws, id);
-    if let Liveness::Alive { pid } = dir.liveness()? {
+    if let Liveness::Alive { pid } = liveness_after_ending(&dir)? {
         return Err(RunError::StillRunning {
             id: id.to_owned(),
             pid,
@@ -176,5 +199,34 @@ mod tests {
             format!("{:#}", anyhow::Error::from(err)),
             "run sft-0-dead is not in the workspace's registry: no run with id sft-0-dead"
         );
+    }
+
+    #[test]
+    fn a_resume_waits_for_a_worker_that_has_ended_to_let_go_of_the_lock() {
+        use crate::runlog::{EventWriter, RunEvent, RunStatus};
+        let (_tmp, ws) = workspace();
+        let id = create(&ws, &RunConfig::Sft(SftRunConfig::default())).unwrap();
+        let id = id.as_str();
+        let dir = RunDir::new(&ws, id);
+        let lock = RunLock::acquire(dir.root()).unwrap();
+        let err = check_resumable(&ws, id).unwrap_err().to_string();
+        assert!(
+            err.contains("still running"),
+            "not ended: refused at once: {err}"
+        );
+
+        EventWriter::open(&dir.events())
+            .unwrap()
+            .write(RunEvent::RunFinished {
+                status: RunStatus::Stopped,
+                error: None,
+            })
+            .unwrap();
+        let exiting = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(300));
+            drop(lock);
+        });
+        check_resumable(&ws, id).unwrap();
+        exiting.join().unwrap();
     }
 }

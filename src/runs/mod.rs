@@ -30,7 +30,7 @@ pub use self::config::{
 pub use self::control::{check_resumable, create, create_from_preset, launch, resume, stop};
 pub use self::dir::RunDir;
 pub use self::id::{RunId, RunKind};
-pub use self::state::{RunState, state};
+pub use self::state::{RunState, list_label, state};
 pub use self::summary::{LastStep, RunSummary};
 pub use self::worker::work;
 pub use crate::jobs::{Launcher, Liveness};

@@ -45,6 +45,17 @@ impl RunState {
     }
 }
 
+/// What `runs list` prints for the run in `dir`: its state, and `stalled` while the
+/// watcher's stall alarm stands on a run that may still be alive.
+pub fn list_label(dir: &RunDir, recorded: &str) -> String {
+    let summary = RunSummary::read(&dir.events()).unwrap_or_default();
+    let state = RunState::of(&summary, dir.liveness().ok());
+    match (state, &summary.alarm) {
+        (RunState::Running | RunState::Unknown, Some(_)) => "stalled (alarm)".into(),
+        _ => state.label(recorded),
+    }
+}
+
 /// The state of the run in `dir`, from its whole events file and its lock.
 pub fn state(dir: &RunDir) -> RunState {
     let summary = RunSummary::read(&dir.events()).unwrap_or_default();
@@ -94,5 +105,28 @@ mod tests {
         assert_eq!(finished, RunState::Finished(RunStatus::Failed));
         assert_eq!(finished.label("running"), "failed");
         assert_eq!(RunState::Unknown.label("created"), "created");
+    }
+
+    #[test]
+    fn runs_list_says_stalled_while_the_alarm_stands_on_a_live_run() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = RunDir::at(tmp.path());
+        let mut writer = crate::runlog::EventWriter::open(&dir.events()).unwrap();
+        let log = |level: &str| RunEvent::Log {
+            level: level.into(),
+            message: "stalled: no step for 5m".into(),
+        };
+        writer.write(log("alarm")).unwrap();
+        let lock = RunLock::acquire(dir.root()).unwrap();
+        assert_eq!(list_label(&dir, "running"), "stalled (alarm)");
+        writer.write(log("alarm_cleared")).unwrap();
+        assert_eq!(list_label(&dir, "running"), "running");
+        writer.write(log("alarm")).unwrap();
+        drop(lock);
+        assert_eq!(
+            list_label(&dir, "running"),
+            "died (no run_finished)",
+            "a dead run is dead, alarm or not"
+        );
     }
 }
