@@ -6,6 +6,11 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+/// The `Log` level of a watcher's stall alarm, and of the note that clears it: the
+/// watcher writes them, every reader of a run's state folds them.
+pub const ALARM_LEVEL: &str = "alarm";
+pub const ALARM_CLEARED_LEVEL: &str = "alarm_cleared";
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum RunStatus {

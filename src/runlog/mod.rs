@@ -8,6 +8,8 @@ mod tailer;
 mod writer;
 
 pub use attempts::{Attempts, StepFate, steps_by_attempt};
-pub use event::{DeviceStats, GpuStats, RunEvent, RunStatus, TimedEvent};
+pub use event::{
+    ALARM_CLEARED_LEVEL, ALARM_LEVEL, DeviceStats, GpuStats, RunEvent, RunStatus, TimedEvent,
+};
 pub use tailer::{ReadAll, Tailer, read_all};
 pub use writer::EventWriter;

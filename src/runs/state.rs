@@ -33,6 +33,15 @@ impl RunState {
         }
     }
 
+    /// The stall alarm of `summary` if it still stands: only a live (or unprobed) run
+    /// can be stalled; a run that died or ended says that instead.
+    pub fn standing_alarm(self, summary: &RunSummary) -> Option<&str> {
+        match self {
+            Self::Running | Self::Unknown => summary.alarm.as_deref(),
+            _ => None,
+        }
+    }
+
     /// What `runs list` prints, `recorded` being the registry's status: used when the
     /// run's folder cannot say more.
     pub fn label(self, recorded: &str) -> String {
@@ -50,9 +59,9 @@ impl RunState {
 pub fn list_label(dir: &RunDir, recorded: &str) -> String {
     let summary = RunSummary::read(&dir.events()).unwrap_or_default();
     let state = RunState::of(&summary, dir.liveness().ok());
-    match (state, &summary.alarm) {
-        (RunState::Running | RunState::Unknown, Some(_)) => "stalled (alarm)".into(),
-        _ => state.label(recorded),
+    match state.standing_alarm(&summary) {
+        Some(_) => "stalled (alarm)".into(),
+        None => state.label(recorded),
     }
 }
 

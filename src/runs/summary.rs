@@ -4,7 +4,10 @@
 
 use std::path::Path;
 
-use crate::runlog::{Attempts, DeviceStats, RunEvent, RunStatus, TimedEvent, read_all};
+use crate::runlog::{
+    ALARM_CLEARED_LEVEL, ALARM_LEVEL, Attempts, DeviceStats, RunEvent, RunStatus, TimedEvent,
+    read_all,
+};
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct LastStep {
@@ -87,12 +90,14 @@ impl RunSummary {
                 self.alarm = None;
                 self.finished = Some((*status, error.clone()));
             }
-            RunEvent::Log { level, message } => match level.as_str() {
-                "alarm" => self.alarm = Some(message.clone()),
-                "alarm_cleared" => self.alarm = None,
-                _ => {}
-            },
-            RunEvent::Eval { .. } | RunEvent::Sample { .. } | RunEvent::Unknown => {}
+            RunEvent::Log { level, message } if level == ALARM_LEVEL => {
+                self.alarm = Some(message.clone());
+            }
+            RunEvent::Log { level, .. } if level == ALARM_CLEARED_LEVEL => self.alarm = None,
+            RunEvent::Eval { .. }
+            | RunEvent::Sample { .. }
+            | RunEvent::Log { .. }
+            | RunEvent::Unknown => {}
         }
     }
 

@@ -6,6 +6,7 @@
 use std::collections::VecDeque;
 use std::time::Duration;
 
+use crate::runlog::{ALARM_CLEARED_LEVEL, ALARM_LEVEL};
 use crate::train::engine::StallSection;
 
 /// Recent intervals the typical one is the median of: enough to ride out one slow step
@@ -52,9 +53,9 @@ impl StallChange {
     /// The log event's level and message.
     pub fn log(&self) -> (&'static str, String) {
         match self {
-            Self::Began(stall) => ("alarm", stall.message()),
+            Self::Began(stall) => (ALARM_LEVEL, stall.message()),
             Self::Cleared { silent_s } => (
-                "alarm_cleared",
+                ALARM_CLEARED_LEVEL,
                 format!("steps resumed after {} without one", seconds(*silent_s)),
             ),
         }

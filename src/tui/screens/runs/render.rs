@@ -150,7 +150,9 @@ impl RunsScreen {
             .skip(top)
             .take(height)
             .map(|(i, run)| {
-                let (label, slot) = state_label(run.state(), run.summary.alarm.is_some());
+                let state = run.state();
+                let stalled = state.standing_alarm(&run.summary).is_some();
+                let (label, slot) = state_label(state, stalled);
                 let progress =
                     run.summary
                         .last_step
@@ -215,11 +217,10 @@ fn list_block(runs: usize) -> Block<'static> {
         .title(format!(" Runs ({runs}) "))
 }
 
-/// `alarmed`: the watcher's stall alarm stands, which only a live (or unprobed) run
-/// can have; a run that died says so instead.
-fn state_label(state: RunState, alarmed: bool) -> (&'static str, &'static str) {
+/// `stalled`: the run's stall alarm stands ([`RunState::standing_alarm`]).
+fn state_label(state: RunState, stalled: bool) -> (&'static str, &'static str) {
     match state {
-        RunState::Running | RunState::Unknown if alarmed => ("stalled", "ui.warning"),
+        _ if stalled => ("stalled", "ui.warning"),
         RunState::Running => ("running", "run.running"),
         RunState::Finished(RunStatus::Completed) => ("finished", "run.completed"),
         RunState::Finished(RunStatus::Failed) => ("failed", "run.failed"),
@@ -268,16 +269,15 @@ fn render_stats(run: &RunView, area: Rect, buf: &mut Buffer, theme: &Theme) {
             last(&run.metrics.accuracy)
         )));
     }
-    let status = match (run.state(), &summary.finished) {
+    let state = run.state();
+    let alarm = state.standing_alarm(summary);
+    let status = match (state, &summary.finished) {
         (RunState::Died, _) => Span::styled(
             "process gone without run_finished: treat as crashed",
             theme.style("run.failed"),
         ),
-        (RunState::Running | RunState::Unknown, _) if summary.alarm.is_some() => Span::styled(
-            format!(
-                "alarm: {}",
-                sanitize(summary.alarm.as_deref().unwrap_or_default())
-            ),
+        _ if alarm.is_some() => Span::styled(
+            format!("alarm: {}", sanitize(alarm.unwrap_or_default())),
             theme.style("ui.warning"),
         ),
         (RunState::Unknown, _) => Span::styled(
