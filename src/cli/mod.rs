@@ -148,6 +148,8 @@ pub enum Command {
 /// The global flags, resolved once for every handler.
 pub(crate) struct Globals<'a> {
     pub workspace_dir: PathBuf,
+    /// `--workspace` was given (rather than the default resolved).
+    pub workspace_named: bool,
     pub paths: &'a Paths,
     pub threads: Option<usize>,
 }
@@ -176,6 +178,7 @@ pub fn run(cli: Cli, paths: &Paths) -> Result<()> {
     }
     let globals = Globals {
         workspace_dir: resolve_workspace(cli.workspace.as_deref(), paths),
+        workspace_named: cli.workspace.is_some(),
         paths,
         threads: cli.threads,
     };

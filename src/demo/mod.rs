@@ -4,3 +4,4 @@ pub mod build;
 pub mod parallel;
 pub mod pipeline;
 pub mod report;
+pub mod student;

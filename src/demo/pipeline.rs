@@ -15,6 +15,7 @@ use serde::Serialize;
 use super::build::StageTiming;
 use super::parallel::{Named, Progress, run_side_by_side};
 pub use super::report::{DemoReport, SPLITS, STUDENTS, model_name, report};
+use super::student::DemoStudent;
 use crate::eval::runner::{EvalOptions, Mode, run_eval};
 use crate::jobs::{RunLock, StopFlag};
 use crate::runs::{self, Ending, GrpoRunConfig, RunConfig, RunDir, RunError, SftRunConfig};
@@ -59,6 +60,15 @@ impl Default for DemoBudget {
     }
 }
 
+/// What the demo trains and where it evaluates it.
+#[derive(Debug, Clone, Default)]
+pub struct DemoSetup {
+    pub student: DemoStudent,
+    pub budget: DemoBudget,
+    /// Benchmarks evaluated beside the synthetic splits, e.g. `gsm8k/sample`.
+    pub extra_benchmarks: Vec<String>,
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct DemoResults {
     /// (student as named in the store, run id)
@@ -69,9 +79,9 @@ pub struct DemoResults {
     pub json_path: String,
 }
 
-fn sft_config(dataset: &str, budget: &DemoBudget, seed: u32) -> SftRunConfig {
+fn sft_config(student: DemoStudent, dataset: &str, budget: &DemoBudget, seed: u32) -> SftRunConfig {
     SftRunConfig {
-        model: "tiny".into(),
+        model: student.model_setting().into(),
         dataset: dataset.into(),
         eval_fraction: 0.05,
         sft: SftConfig {
@@ -122,6 +132,9 @@ fn grpo_config(start: String, budget: &DemoBudget, seed: u32) -> GrpoRunConfig {
 /// instead of training again.
 #[derive(Debug, Default, Serialize, serde::Deserialize)]
 struct PipelineState {
+    /// Absent in workspaces made before the demo could train another student.
+    #[serde(default)]
+    student: DemoStudent,
     runs: BTreeMap<String, String>,
 }
 
@@ -199,7 +212,7 @@ fn eval_job<'a>(
     budget: &DemoBudget,
     student: (String, Mode),
     dir: PathBuf,
-    benchmark: &'static str,
+    benchmark: &str,
     after: usize,
 ) -> Named<'a, ()> {
     let (name, mode) = student;
@@ -236,15 +249,20 @@ struct SeedRuns {
 fn seed_runs(
     ws: &Workspace,
     state: &mut PipelineState,
-    budget: &DemoBudget,
+    setup: &DemoSetup,
     seed: u32,
 ) -> Result<SeedRuns, anyhow::Error> {
+    let (student, budget) = (setup.student, &setup.budget);
     let [baseline, plan, grpo] = STUDENTS.map(|(student, _)| model_name(student, seed));
     let baseline = state.run_for(ws, &baseline, || {
-        runs::create(ws, &RunConfig::Sft(sft_config("baseline", budget, seed)))
+        let config = sft_config(student, "baseline", budget, seed);
+        runs::create(ws, &RunConfig::Sft(config))
     })?;
     let plan = state.run_for(ws, &plan, || {
-        runs::create(ws, &RunConfig::Sft(sft_config("plan1", budget, seed)))
+        runs::create(
+            ws,
+            &RunConfig::Sft(sft_config(student, "plan1", budget, seed)),
+        )
     })?;
     let grpo = state.run_for(ws, &grpo, || {
         let start = format!("{}/{}", RunDir::registry_dir(&plan), run_files::FINAL);
@@ -258,11 +276,18 @@ fn seed_runs(
     })
 }
 
+/// The synthetic splits, then the extra benchmarks.
+fn benchmarks(setup: &DemoSetup) -> impl Iterator<Item = &str> {
+    SPLITS
+        .into_iter()
+        .chain(setup.extra_benchmarks.iter().map(String::as_str))
+}
+
 /// One seed's trainings and evaluations, appended to `jobs` (indices in `after` refer
 /// to positions in `jobs`).
 fn seed_jobs<'a>(
     ws: &'a Workspace,
-    budget: &DemoBudget,
+    setup: &DemoSetup,
     runs: &SeedRuns,
     jobs: &mut Vec<Named<'a, ()>>,
 ) {
@@ -294,10 +319,10 @@ fn seed_jobs<'a>(
     for (offset, ((student, mode), id)) in STUDENTS.into_iter().zip(ids).enumerate() {
         let dir = RunDir::new(ws, id).final_model();
         let name = model_name(student, runs.seed);
-        for benchmark in SPLITS {
+        for benchmark in benchmarks(setup) {
             jobs.push(eval_job(
                 ws,
-                budget,
+                &setup.budget,
                 (name.clone(), mode),
                 dir.clone(),
                 benchmark,
@@ -312,28 +337,45 @@ fn seed_jobs<'a>(
 /// trained, and every evaluation as soon as its student is ready.
 pub fn train_evaluate_compare(
     ws: &Workspace,
-    budget: &DemoBudget,
+    setup: &DemoSetup,
     workers: usize,
     mut say: impl FnMut(&str),
 ) -> Result<DemoResults, anyhow::Error> {
+    let budget = &setup.budget;
     anyhow::ensure!(budget.seeds >= 1, "the demo needs at least one seed");
     let _lock = RunLock::acquire(&pipeline_dir(ws))?;
     let mut state = PipelineState::load(ws)?;
+    if state.runs.is_empty() {
+        state.student = setup.student;
+    }
+    anyhow::ensure!(
+        state.student == setup.student,
+        "{}: this workspace's demo trains the {} student; run the {} student's demo in \
+         another workspace (--workspace DIR)",
+        ws.root.display(),
+        state.student.as_str(),
+        setup.student.as_str()
+    );
     let seeds: Vec<SeedRuns> = (1..=budget.seeds)
-        .map(|seed| seed_runs(ws, &mut state, budget, seed))
+        .map(|seed| seed_runs(ws, &mut state, setup, seed))
         .collect::<Result<_, _>>()?;
     // Both trainings would otherwise create the shared tiny model at the same moment.
-    crate::train::student::ensure_model(ws, "tiny")?;
+    crate::train::student::ensure_model(ws, setup.student.model_setting())?;
     say(&format!(
-        "training a baseline student on gold solutions and a plan-tuned student on accepted \
+        "training a {} baseline student on gold solutions and a plan-tuned student on accepted \
          trajectories ({} SFT steps each), then GRPO on the plan-tuned one ({} steps of {} \
          prompts × {} samples), for {} seed(s); {workers} jobs at a time",
-        budget.sft_steps, budget.grpo_steps, budget.grpo_prompts, budget.grpo_group, budget.seeds
+        setup.student.as_str(),
+        budget.sft_steps,
+        budget.grpo_steps,
+        budget.grpo_prompts,
+        budget.grpo_group,
+        budget.seeds
     ));
 
     let mut jobs: Vec<Named<'_, ()>> = Vec::new();
     for runs in &seeds {
-        seed_jobs(ws, budget, runs, &mut jobs);
+        seed_jobs(ws, setup, runs, &mut jobs);
     }
     let started = Instant::now();
     let done = run_side_by_side(jobs, workers, |p| match p {
@@ -352,7 +394,7 @@ pub fn train_evaluate_compare(
         seconds: started.elapsed().as_secs_f64(),
     });
 
-    let report = report(ws, budget.seeds)?;
+    let report = report(ws, budget.seeds, setup.student, &setup.extra_benchmarks)?;
     let path = ws.exports_dir().join("demo-report.md");
     atomic_write(&path, report.markdown.as_bytes())?;
     let json_path = ws.exports_dir().join("demo-report.json");

@@ -9,6 +9,7 @@ use std::fmt::Write as _;
 
 use serde::Serialize;
 
+use super::student::DemoStudent;
 use crate::eval::report::{
     AccuracyRow, PairedTable, accuracy_by_steps, accuracy_row, paired, points_with_interval,
 };
@@ -102,6 +103,7 @@ pub struct StepsEntry {
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct DemoReport {
+    pub student: DemoStudent,
     pub seeds: u32,
     pub accuracy: Vec<AccuracyEntry>,
     pub paired: Vec<PairedEntry>,
@@ -169,9 +171,19 @@ fn paired_entry(t: &PairedTable, a: &str, b: &str, seed: SeedLabel) -> PairedEnt
     }
 }
 
-/// Every figure of a demo trained with `seeds` seeds per student. A student or split
-/// without predictions is an error: a report that silently left one out would mislead.
-pub fn report(ws: &Workspace, seeds: u32) -> Result<DemoReport, anyhow::Error> {
+/// Every figure of a demo of `student` trained with `seeds` seeds per student, on the
+/// synthetic splits and `extra_benchmarks`. A student or benchmark without predictions
+/// is an error: a report that silently left one out would mislead.
+pub fn report(
+    ws: &Workspace,
+    seeds: u32,
+    student_model: DemoStudent,
+    extra_benchmarks: &[String],
+) -> Result<DemoReport, anyhow::Error> {
+    let benchmarks: Vec<&str> = SPLITS
+        .into_iter()
+        .chain(extra_benchmarks.iter().map(String::as_str))
+        .collect();
     let store = ws.store()?;
     let mode_of = |student: &str| {
         STUDENTS
@@ -182,7 +194,7 @@ pub fn report(ws: &Workspace, seeds: u32) -> Result<DemoReport, anyhow::Error> {
     };
     let mut accuracy = Vec::new();
     for (student, mode) in STUDENTS {
-        for benchmark in SPLITS {
+        for &benchmark in &benchmarks {
             let mut per_seed = Vec::new();
             for seed in 1..=seeds {
                 let key = prediction_key(student, mode, seed, benchmark);
@@ -196,7 +208,7 @@ pub fn report(ws: &Workspace, seeds: u32) -> Result<DemoReport, anyhow::Error> {
         }
     }
     let mut paired_entries = Vec::new();
-    for benchmark in SPLITS {
+    for &benchmark in &benchmarks {
         for (a, b) in PAIRS {
             let mut pooled = PairedCounts::default();
             for seed in 1..=seeds {
@@ -218,6 +230,7 @@ pub fn report(ws: &Workspace, seeds: u32) -> Result<DemoReport, anyhow::Error> {
     }
     let ood_by_steps = ood_by_steps(&store, seeds)?;
     let mut report = DemoReport {
+        student: student_model,
         seeds,
         accuracy,
         paired: paired_entries,
@@ -273,10 +286,11 @@ fn render_markdown(r: &DemoReport) -> String {
     let mut out = String::from("# Demo results\n\n");
     let _ = writeln!(
         out,
-        "{} training seed(s) per student (the seed orders the training data and the GRPO \
+        "Student model: {}. {} training seed(s) per student (the seed orders the training data and the GRPO \
          samples). \"pooled\" counts every seed's answers together; its interval treats \
          them as independent, so it is narrower than the seed-to-seed spread when the \
          seeds agree.\n",
+        r.student.as_str(),
         r.seeds
     );
     out.push_str("## Accuracy (%)\n\n| student | benchmark | mode |");

@@ -24,5 +24,6 @@ pub mod norm;
 pub mod ops;
 pub mod recompute;
 pub mod rope;
+pub mod smollm2;
 pub mod tiny;
 pub mod tokenizer;

@@ -11,6 +11,7 @@ use std::process::Command;
 use plantune_tui::config::Paths;
 use plantune_tui::demo::pipeline;
 use plantune_tui::demo::report::{SPLITS, STUDENTS, prediction_key};
+use plantune_tui::demo::student::DemoStudent;
 use plantune_tui::workspace::Workspace;
 use plantune_tui::workspace::records::CandidateStatus;
 
@@ -112,7 +113,7 @@ fn the_headless_demo_leaves_every_artefact_and_a_recomputable_report() {
             }
         }
     }
-    let recomputed = pipeline::report(&ws, SEEDS).unwrap();
+    let recomputed = pipeline::report(&ws, SEEDS, DemoStudent::Tiny, &[]).unwrap();
     let written = std::fs::read_to_string(ws.exports_dir().join("demo-report.md")).unwrap();
     assert_eq!(recomputed.markdown, written);
     let json_text = std::fs::read_to_string(ws.exports_dir().join("demo-report.json")).unwrap();

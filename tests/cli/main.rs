@@ -7,6 +7,7 @@ mod common;
 mod bench_model;
 mod demo_build;
 mod demo_headless;
+mod demo_smollm2;
 mod demo_tmux;
 mod gpu_check;
 mod hostile;
