@@ -14,7 +14,7 @@ use serde::Serialize;
 
 use super::build::StageTiming;
 use super::parallel::{Named, Progress, run_side_by_side};
-pub use super::report::{DemoReport, SPLITS, STUDENTS, model_name, report};
+pub use super::report::{DemoReport, SPLITS, STUDENTS, benchmarks, model_name, report};
 use super::student::DemoStudent;
 use crate::eval::runner::{EvalOptions, Mode, run_eval};
 use crate::jobs::{RunLock, StopFlag};
@@ -276,13 +276,6 @@ fn seed_runs(
     })
 }
 
-/// The synthetic splits, then the extra benchmarks.
-fn benchmarks(setup: &DemoSetup) -> impl Iterator<Item = &str> {
-    SPLITS
-        .into_iter()
-        .chain(setup.extra_benchmarks.iter().map(String::as_str))
-}
-
 /// One seed's trainings and evaluations, appended to `jobs` (indices in `after` refer
 /// to positions in `jobs`).
 fn seed_jobs<'a>(
@@ -319,7 +312,7 @@ fn seed_jobs<'a>(
     for (offset, ((student, mode), id)) in STUDENTS.into_iter().zip(ids).enumerate() {
         let dir = RunDir::new(ws, id).final_model();
         let name = model_name(student, runs.seed);
-        for benchmark in benchmarks(setup) {
+        for benchmark in benchmarks(&setup.extra_benchmarks) {
             jobs.push(eval_job(
                 ws,
                 &setup.budget,

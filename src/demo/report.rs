@@ -171,6 +171,14 @@ fn paired_entry(t: &PairedTable, a: &str, b: &str, seed: SeedLabel) -> PairedEnt
     }
 }
 
+/// The synthetic splits, then `extra` (e.g. `gsm8k/sample`): what the demo evaluates.
+pub fn benchmarks(extra: &[String]) -> Vec<&str> {
+    SPLITS
+        .into_iter()
+        .chain(extra.iter().map(String::as_str))
+        .collect()
+}
+
 /// Every figure of a demo of `student` trained with `seeds` seeds per student, on the
 /// synthetic splits and `extra_benchmarks`. A student or benchmark without predictions
 /// is an error: a report that silently left one out would mislead.
@@ -180,10 +188,7 @@ pub fn report(
     student_model: DemoStudent,
     extra_benchmarks: &[String],
 ) -> Result<DemoReport, anyhow::Error> {
-    let benchmarks: Vec<&str> = SPLITS
-        .into_iter()
-        .chain(extra_benchmarks.iter().map(String::as_str))
-        .collect();
+    let benchmarks = benchmarks(extra_benchmarks);
     let store = ws.store()?;
     let mode_of = |student: &str| {
         STUDENTS

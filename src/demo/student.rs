@@ -88,10 +88,15 @@ impl DemoStudent {
         source: Option<&Path>,
         mut say: impl FnMut(&str),
     ) -> Result<PathBuf, anyhow::Error> {
-        let dir = crate::train::student::model_dir(ws, self.model_setting());
         if self == Self::Tiny {
+            anyhow::ensure!(
+                source.is_none(),
+                "--student-model names where SmolLM2 comes from; the tiny student is \
+                 created in the workspace"
+            );
             return Ok(crate::train::student::ensure_model(ws, "tiny")?);
         }
+        let dir = crate::train::student::model_dir(ws, self.model_setting());
         if dir.join("config.json").is_file() {
             return Ok(dir);
         }
