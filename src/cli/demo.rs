@@ -25,7 +25,7 @@ pub struct DemoArgs {
     #[arg(long)]
     headless: bool,
     /// The model to post-train: the tiny from-scratch student, or SmolLM2-135M-Instruct
-    /// (a pretrained student; about an hour on two cores; its own workspace,
+    /// (a pretrained student; about 35 minutes on two cores; its own workspace,
     /// `demo-smollm2`, unless --workspace names one).
     #[arg(long, value_enum, default_value_t = DemoStudent::Tiny)]
     student: DemoStudent,

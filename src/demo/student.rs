@@ -41,7 +41,8 @@ impl DemoStudent {
     }
 
     /// The default budget: the tiny student is sized for the 10-minute demo, SmolLM2
-    /// for about an hour on two cores (one seed; its steps cost ~20× the tiny one's).
+    /// for under an hour on two cores (measured 33 min with one seed: an SFT example
+    /// costs about 60× the tiny student's).
     pub fn budget(self) -> DemoBudget {
         match self {
             Self::Tiny => DemoBudget::default(),
