@@ -1,5 +1,6 @@
 //! The embedded default, end to end: the stages of `plantune-tui demo`.
 
+pub mod budget;
 pub mod build;
 pub mod parallel;
 pub mod pipeline;

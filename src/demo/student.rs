@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use super::pipeline::DemoBudget;
+use super::budget::DemoBudget;
 use crate::config::Paths;
 use crate::model::smollm2;
 use crate::workspace::Workspace;
