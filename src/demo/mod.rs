@@ -6,3 +6,4 @@ pub mod parallel;
 pub mod pipeline;
 pub mod report;
 pub mod student;
+pub mod verdict;

@@ -1,8 +1,8 @@
 //! The demo's results, computed from the stored predictions alone (anyone can recompute
 //! them from the workspace): accuracy per training seed and pooled over the seeds, the
-//! paired differences between students with their 95% intervals, and the OOD accuracy
-//! by number of operations; as Markdown (`exports/demo-report.md`) and as JSON
-//! (`exports/demo-report.json`).
+//! paired differences between students with their 95% intervals and what each decides,
+//! and the OOD accuracy by number of operations; as Markdown (`exports/demo-report.md`)
+//! and as JSON (`exports/demo-report.json`).
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -10,6 +10,7 @@ use std::fmt::Write as _;
 use serde::Serialize;
 
 use super::student::DemoStudent;
+use super::verdict::{self, Verdict};
 use crate::eval::report::{
     AccuracyRow, PairedTable, accuracy_by_steps, accuracy_row, paired, points_with_interval,
 };
@@ -107,6 +108,8 @@ pub struct DemoReport {
     pub seeds: u32,
     pub accuracy: Vec<AccuracyEntry>,
     pub paired: Vec<PairedEntry>,
+    /// What each pooled comparison decides (see `verdict`).
+    pub verdicts: Vec<Verdict>,
     /// OOD accuracy by number of operations, every seed's answers together.
     pub ood_by_steps: Vec<StepsEntry>,
     #[serde(skip)]
@@ -234,11 +237,24 @@ pub fn report(
         }
     }
     let ood_by_steps = ood_by_steps(&store, seeds)?;
+    let verdicts = paired_entries
+        .iter()
+        .filter(|e| e.seed == POOLED)
+        .map(|e| {
+            verdict::judge(
+                (&e.a, &e.b, &e.benchmark),
+                e.n,
+                e.diff,
+                (e.diff_ci_low, e.diff_ci_high),
+            )
+        })
+        .collect();
     let mut report = DemoReport {
         student: student_model,
         seeds,
         accuracy,
         paired: paired_entries,
+        verdicts,
         ood_by_steps,
         markdown: String::new(),
     };
@@ -354,6 +370,8 @@ fn render_markdown(r: &DemoReport) -> String {
             e.mcnemar_p
         );
     }
+    out.push('\n');
+    out.push_str(&verdict::render(&r.verdicts));
     out.push('\n');
     out.push_str(&render_ood_by_steps(&r.ood_by_steps));
     out
