@@ -158,6 +158,28 @@ fn the_headless_demo_leaves_every_artefact_and_a_recomputable_report() {
         assert!((diff - (only_a - only_b) / n).abs() < 1e-12, "{row}");
         assert!(row["mcnemar_p"].as_f64().unwrap() <= 1.0);
     }
+    // One verdict per pooled comparison, agreeing with that comparison's interval.
+    let verdicts = json["verdicts"].as_array().unwrap();
+    let pooled: Vec<_> = paired.iter().filter(|r| r["seed"] == "pooled").collect();
+    assert_eq!(verdicts.len(), pooled.len());
+    for (verdict, row) in verdicts.iter().zip(pooled) {
+        for key in ["a", "b", "benchmark", "diff_ci_low", "diff_ci_high"] {
+            assert_eq!(verdict[key], row[key], "{verdict} vs {row}");
+        }
+        let low = row["diff_ci_low"].as_f64().unwrap();
+        let high = row["diff_ci_high"].as_f64().unwrap();
+        let expected = if low > 0.0 {
+            "better"
+        } else if high < 0.0 {
+            "worse"
+        } else if low >= -0.04 && high <= 0.04 {
+            "equivalent"
+        } else {
+            "undecided"
+        };
+        assert_eq!(verdict["outcome"], expected, "{verdict}");
+    }
+    assert!(written.contains("## Verdict"), "{written}");
 
     // A second run trains nothing again and reports the same numbers.
     let runs_before = store.runs().unwrap().len();
