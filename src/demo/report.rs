@@ -10,7 +10,7 @@ use std::fmt::Write as _;
 use serde::Serialize;
 
 use super::student::DemoStudent;
-use super::verdict::{self, Verdict};
+use super::verdict::{self, SeedPairs, Verdict};
 use crate::eval::report::{
     AccuracyRow, PairedTable, accuracy_by_steps, accuracy_row, paired, points_with_interval,
 };
@@ -241,11 +241,23 @@ pub fn report(
         .iter()
         .filter(|e| e.seed == POOLED)
         .map(|e| {
+            let seeds: Vec<SeedPairs> = paired_entries
+                .iter()
+                .filter(|s| {
+                    s.seed != POOLED && (&s.a, &s.b, &s.benchmark) == (&e.a, &e.b, &e.benchmark)
+                })
+                .map(|s| SeedPairs {
+                    n: s.n,
+                    only_a: s.only_a,
+                    only_b: s.only_b,
+                })
+                .collect();
             verdict::judge(
                 (&e.a, &e.b, &e.benchmark),
                 e.n,
                 e.diff,
                 (e.diff_ci_low, e.diff_ci_high),
+                &seeds,
             )
         })
         .collect();

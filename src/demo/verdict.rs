@@ -1,13 +1,19 @@
 //! What one paired comparison decides, read off its 95% interval: A better, A worse,
 //! the two within the demo's margin of each other, or not decided yet — and then
-//! roughly how many paired problems would decide it. The rule is fixed before any run,
-//! so the report cannot pick the reading that suits it.
+//! roughly how many paired problems would decide it. The pooled interval treats every
+//! seed's answers as independent, so when the seeds' own differences disagree beyond
+//! their sampling error (Cochran's Q), nothing is decided. The rule is fixed before any
+//! run, so the report cannot pick the reading that suits it.
 
 use std::fmt::Write as _;
 
 use serde::Serialize;
 
 use crate::eval::report::points_with_interval;
+
+/// Below this heterogeneity p-value the seeds disagree and the pooled interval decides
+/// nothing.
+pub const SEEDS_AGREE_P: f64 = 0.05;
 
 /// The margin the demo is sized to resolve: a difference within ±4 points is "no
 /// difference that matters", and an interval of half-width 4 points is decisive.
@@ -22,8 +28,16 @@ pub enum Outcome {
     Worse,
     /// The interval contains 0 and lies within ±[`MARGIN`].
     Equivalent,
-    /// The interval contains 0 and reaches past the margin.
+    /// The interval contains 0 and reaches past the margin, or the seeds disagree.
     Undecided,
+}
+
+/// One seed's paired counts: problems, right only under A, right only under B.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SeedPairs {
+    pub n: u64,
+    pub only_a: u64,
+    pub only_b: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -40,18 +54,26 @@ pub struct Verdict {
     /// Undecided only: the paired problems that would narrow the interval to ±MARGIN,
     /// assuming the interval shrinks as 1/√n at the discordance seen here.
     pub pairs_needed: Option<u64>,
+    /// With two or more seeds: the p-value of Cochran's Q over the seeds' differences
+    /// (small when the seeds disagree beyond their sampling error).
+    pub seeds_agree_p: Option<f64>,
 }
 
 /// One comparison of `n` paired problems with difference `diff` and interval
-/// [`low`, `high`] (fractions).
+/// [`low`, `high`] (fractions), pooled over `seeds`.
 pub fn judge(
     (a, b, benchmark): (&str, &str, &str),
     n: u64,
     diff: f64,
     (low, high): (f64, f64),
+    seeds: &[SeedPairs],
 ) -> Verdict {
     let half_width = (high - low) / 2.0;
-    let outcome = if low > 0.0 {
+    let seeds_agree_p = heterogeneity_p(seeds);
+    let seeds_disagree = seeds_agree_p.is_some_and(|p| p < SEEDS_AGREE_P);
+    let outcome = if seeds_disagree {
+        Outcome::Undecided
+    } else if low > 0.0 {
         Outcome::Better
     } else if high < 0.0 {
         Outcome::Worse
@@ -60,7 +82,8 @@ pub fn judge(
     } else {
         Outcome::Undecided
     };
-    let pairs_needed = (outcome == Outcome::Undecided && half_width > MARGIN)
+    // When the seeds disagree, more problems of the same kind are not the answer.
+    let pairs_needed = (outcome == Outcome::Undecided && !seeds_disagree && half_width > MARGIN)
         .then(|| (n as f64 * (half_width / MARGIN).powi(2)).ceil() as u64);
     Verdict {
         a: a.to_owned(),
@@ -72,7 +95,68 @@ pub fn judge(
         diff_ci_high: high,
         half_width,
         pairs_needed,
+        seeds_agree_p,
     }
+}
+
+/// Cochran's Q test that every seed has the same paired difference, each seed weighted
+/// by the inverse variance of its difference; `None` with fewer than two seeds.
+fn heterogeneity_p(seeds: &[SeedPairs]) -> Option<f64> {
+    if seeds.len() < 2 {
+        return None;
+    }
+    let estimates: Vec<(f64, f64)> = seeds
+        .iter()
+        .map(|s| {
+            let n = s.n.max(1) as f64;
+            let (b, c) = (s.only_a as f64, s.only_b as f64);
+            let diff = (b - c) / n;
+            // A seed with no discordant pair would weigh infinitely; count it as one.
+            let variance = ((b + c - (b - c).powi(2) / n) / (n * n)).max(1.0 / (n * n));
+            (diff, 1.0 / variance)
+        })
+        .collect();
+    let total: f64 = estimates.iter().map(|(_, w)| w).sum();
+    let mean = estimates.iter().map(|(d, w)| d * w).sum::<f64>() / total;
+    let q: f64 = estimates.iter().map(|(d, w)| w * (d - mean).powi(2)).sum();
+    Some(chi_square_upper_tail(q, estimates.len() - 1))
+}
+
+/// P(X ≥ x) for X ~ χ² with `df` degrees of freedom, by the closed forms for integer df.
+fn chi_square_upper_tail(x: f64, df: usize) -> f64 {
+    let half = x.max(0.0) / 2.0;
+    if df.is_multiple_of(2) {
+        // e^{-x/2} Σ_{j<df/2} (x/2)^j / j!
+        let mut term = 1.0;
+        let mut sum = 1.0;
+        for j in 1..df / 2 {
+            term *= half / j as f64;
+            sum += term;
+        }
+        (-half).exp() * sum
+    } else {
+        // erfc(√(x/2)) + e^{-x/2} Σ_{j=1}^{(df-1)/2} (x/2)^{j-1/2} / Γ(j+1/2)
+        let mut term = 2.0 * half.sqrt() / std::f64::consts::PI.sqrt();
+        let mut sum = 0.0;
+        for j in 1..=(df - 1) / 2 {
+            if j > 1 {
+                term *= half / (j as f64 - 0.5);
+            }
+            sum += term;
+        }
+        (erfc(half.sqrt()) + (-half).exp() * sum).min(1.0)
+    }
+}
+
+/// The complementary error function (Abramowitz and Stegun 7.1.26, |error| < 1.5e-7).
+fn erfc(x: f64) -> f64 {
+    let t = 1.0 / (1.0 + 0.327_591_1 * x.abs());
+    let poly = t
+        * (0.254_829_592
+            + t * (-0.284_496_736
+                + t * (1.421_413_741 + t * (-1.453_152_027 + t * 1.061_405_429))));
+    let value = poly * (-x * x).exp();
+    if x >= 0.0 { value } else { 2.0 - value }
 }
 
 /// The verdicts as a Markdown section, one sentence each.
@@ -90,6 +174,13 @@ pub fn render(verdicts: &[Verdict]) -> String {
                 format!(
                     "**no difference beyond ±{:.0} points**: {figures}",
                     100.0 * MARGIN
+                )
+            }
+            Outcome::Undecided if v.seeds_agree_p.is_some_and(|p| p < SEEDS_AGREE_P) => {
+                format!(
+                    "**undecided, the seeds disagree** (Cochran's Q p = {:.2e}): {figures} \
+                     pools seeds whose own differences are far apart; see each seed's row",
+                    v.seeds_agree_p.unwrap_or(0.0)
                 )
             }
             Outcome::Undecided => match v.pairs_needed {
@@ -118,7 +209,7 @@ mod tests {
     use super::*;
 
     fn outcome(low: f64, high: f64) -> Outcome {
-        judge(("a", "b", "x"), 300, (low + high) / 2.0, (low, high)).outcome
+        judge(("a", "b", "x"), 300, (low + high) / 2.0, (low, high), &[]).outcome
     }
 
     #[test]
@@ -135,14 +226,14 @@ mod tests {
     #[test]
     fn pairs_needed_scale_with_the_square_of_the_half_width() {
         // Half-width 7.3 points on 100 pairs: 100 × (7.3/4)² = 333.06 → 334.
-        let v = judge(("a", "b", "x"), 100, -0.04, (-0.115, 0.031));
+        let v = judge(("a", "b", "x"), 100, -0.04, (-0.115, 0.031), &[]);
         assert!((v.half_width - 0.073).abs() < 1e-12);
         assert_eq!(v.pairs_needed, Some(334));
         // Narrow enough but off-centre: more pairs of the same kind are not the answer.
-        let v = judge(("a", "b", "x"), 900, 0.02, (-0.015, 0.055));
+        let v = judge(("a", "b", "x"), 900, 0.02, (-0.015, 0.055), &[]);
         assert_eq!((v.outcome, v.pairs_needed), (Outcome::Undecided, None));
         assert_eq!(
-            judge(("a", "b", "x"), 100, 0.04, (0.007, 0.076)).pairs_needed,
+            judge(("a", "b", "x"), 100, 0.04, (0.007, 0.076), &[]).pairs_needed,
             None
         );
     }
@@ -155,12 +246,55 @@ mod tests {
                 300,
                 0.04,
                 (0.007, 0.076),
+                &[],
             ),
-            judge(("g", "p", "synth/test_ood"), 100, -0.04, (-0.115, 0.031)),
+            judge(
+                ("g", "p", "synth/test_ood"),
+                100,
+                -0.04,
+                (-0.115, 0.031),
+                &[],
+            ),
         ]);
         assert!(text.contains(
             "- plan-tuned against baseline on synth/test_id: **better**: +4.0 [+0.7, +7.6]."
         ));
         assert!(text.contains("**undecided**: -4.0 [-11.5, +3.1]; about 334 paired problems"));
+    }
+
+    #[test]
+    fn chi_square_tails_match_the_tables() {
+        // The 5% critical values for 1, 2, 3 and 4 degrees of freedom.
+        for (x, df) in [(3.841, 1), (5.991, 2), (7.815, 3), (9.488, 4)] {
+            let p = chi_square_upper_tail(x, df);
+            assert!((p - 0.05).abs() < 2e-4, "df {df}: {p}");
+        }
+        assert!((chi_square_upper_tail(0.0, 1) - 1.0).abs() < 1e-6);
+    }
+
+    #[test]
+    fn seeds_that_disagree_decide_nothing() {
+        // demo-large's plan-tuned vs baseline on ID: seed 1 -44.4 points, seed 2 -1.5.
+        let seeds = [
+            SeedPairs {
+                n: 1000,
+                only_a: 14,
+                only_b: 458,
+            },
+            SeedPairs {
+                n: 1000,
+                only_a: 113,
+                only_b: 128,
+            },
+        ];
+        let v = judge(("p", "b", "x"), 2000, -0.23, (-0.253, -0.205), &seeds);
+        assert_eq!((v.outcome, v.pairs_needed), (Outcome::Undecided, None));
+        assert!(v.seeds_agree_p.unwrap() < 1e-10);
+        assert!(render(&[v]).contains("**undecided, the seeds disagree**"));
+        // Seeds that agree exactly leave the interval to decide.
+        let same = [seeds[1], seeds[1]];
+        let v = judge(("p", "b", "x"), 2000, -0.015, (-0.036, 0.006), &same);
+        assert!((v.seeds_agree_p.unwrap() - 1.0).abs() < 1e-6);
+        assert_eq!(v.outcome, Outcome::Equivalent);
     }
 }

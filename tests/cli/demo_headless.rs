@@ -158,7 +158,8 @@ fn the_headless_demo_leaves_every_artefact_and_a_recomputable_report() {
         assert!((diff - (only_a - only_b) / n).abs() < 1e-12, "{row}");
         assert!(row["mcnemar_p"].as_f64().unwrap() <= 1.0);
     }
-    // One verdict per pooled comparison, agreeing with that comparison's interval.
+    // One verdict per pooled comparison, agreeing with that comparison's interval unless
+    // its seeds disagree.
     let verdicts = json["verdicts"].as_array().unwrap();
     let pooled: Vec<_> = paired.iter().filter(|r| r["seed"] == "pooled").collect();
     assert_eq!(verdicts.len(), pooled.len());
@@ -168,7 +169,10 @@ fn the_headless_demo_leaves_every_artefact_and_a_recomputable_report() {
         }
         let low = row["diff_ci_low"].as_f64().unwrap();
         let high = row["diff_ci_high"].as_f64().unwrap();
-        let expected = if low > 0.0 {
+        let seeds_disagree = verdict["seeds_agree_p"].as_f64().is_some_and(|p| p < 0.05);
+        let expected = if seeds_disagree {
+            "undecided"
+        } else if low > 0.0 {
             "better"
         } else if high < 0.0 {
             "worse"
