@@ -10,7 +10,7 @@ use std::fmt::Write as _;
 use serde::Serialize;
 
 use super::student::DemoStudent;
-use super::verdict::{self, SeedPairs, Verdict};
+use super::verdict::{self, Verdict};
 use crate::eval::report::{
     AccuracyRow, PairedTable, accuracy_by_steps, accuracy_row, paired, points_with_interval,
 };
@@ -216,9 +216,11 @@ pub fn report(
         }
     }
     let mut paired_entries = Vec::new();
+    let mut verdicts = Vec::new();
     for &benchmark in &benchmarks {
         for (a, b) in PAIRS {
             let mut pooled = PairedCounts::default();
+            let mut per_seed = Vec::new();
             for seed in 1..=seeds {
                 let ka = prediction_key(a, mode_of(a), seed, benchmark);
                 let kb = prediction_key(b, mode_of(b), seed, benchmark);
@@ -228,39 +230,24 @@ pub fn report(
                 pooled.only_a += c.only_a;
                 pooled.only_b += c.only_b;
                 pooled.both_wrong += c.both_wrong;
+                per_seed.push(c);
                 paired_entries.push(paired_entry(&table, a, b, SeedLabel::Seed(seed)));
             }
             let ka = prediction_key(a, mode_of(a), 1, benchmark);
             let kb = prediction_key(b, mode_of(b), 1, benchmark);
             let table = PairedTable::from_counts(ka, kb, pooled);
-            paired_entries.push(paired_entry(&table, a, b, POOLED));
+            let entry = paired_entry(&table, a, b, POOLED);
+            verdicts.push(verdict::judge(
+                (a, b, benchmark),
+                entry.n,
+                entry.diff,
+                (entry.diff_ci_low, entry.diff_ci_high),
+                &per_seed,
+            ));
+            paired_entries.push(entry);
         }
     }
     let ood_by_steps = ood_by_steps(&store, seeds)?;
-    let verdicts = paired_entries
-        .iter()
-        .filter(|e| e.seed == POOLED)
-        .map(|e| {
-            let seeds: Vec<SeedPairs> = paired_entries
-                .iter()
-                .filter(|s| {
-                    s.seed != POOLED && (&s.a, &s.b, &s.benchmark) == (&e.a, &e.b, &e.benchmark)
-                })
-                .map(|s| SeedPairs {
-                    n: s.n,
-                    only_a: s.only_a,
-                    only_b: s.only_b,
-                })
-                .collect();
-            verdict::judge(
-                (&e.a, &e.b, &e.benchmark),
-                e.n,
-                e.diff,
-                (e.diff_ci_low, e.diff_ci_high),
-                &seeds,
-            )
-        })
-        .collect();
     let mut report = DemoReport {
         student: student_model,
         seeds,

@@ -10,6 +10,7 @@ use std::fmt::Write as _;
 use serde::Serialize;
 
 use crate::eval::report::points_with_interval;
+use crate::eval::stats::PairedCounts;
 
 /// Below this heterogeneity p-value the seeds disagree and the pooled interval decides
 /// nothing.
@@ -30,14 +31,6 @@ pub enum Outcome {
     Equivalent,
     /// The interval contains 0 and reaches past the margin, or the seeds disagree.
     Undecided,
-}
-
-/// One seed's paired counts: problems, right only under A, right only under B.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct SeedPairs {
-    pub n: u64,
-    pub only_a: u64,
-    pub only_b: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -66,7 +59,7 @@ pub fn judge(
     n: u64,
     diff: f64,
     (low, high): (f64, f64),
-    seeds: &[SeedPairs],
+    seeds: &[PairedCounts],
 ) -> Verdict {
     let half_width = (high - low) / 2.0;
     let seeds_agree_p = heterogeneity_p(seeds);
@@ -101,14 +94,14 @@ pub fn judge(
 
 /// Cochran's Q test that every seed has the same paired difference, each seed weighted
 /// by the inverse variance of its difference; `None` with fewer than two seeds.
-fn heterogeneity_p(seeds: &[SeedPairs]) -> Option<f64> {
+fn heterogeneity_p(seeds: &[PairedCounts]) -> Option<f64> {
     if seeds.len() < 2 {
         return None;
     }
     let estimates: Vec<(f64, f64)> = seeds
         .iter()
         .map(|s| {
-            let n = s.n.max(1) as f64;
+            let n = s.n().max(1) as f64;
             let (b, c) = (s.only_a as f64, s.only_b as f64);
             let diff = (b - c) / n;
             // A seed with no discordant pair would weigh infinitely; count it as one.
@@ -276,15 +269,17 @@ mod tests {
     fn seeds_that_disagree_decide_nothing() {
         // demo-large's plan-tuned vs baseline on ID: seed 1 -44.4 points, seed 2 -1.5.
         let seeds = [
-            SeedPairs {
-                n: 1000,
+            PairedCounts {
+                both_right: 183,
                 only_a: 14,
                 only_b: 458,
+                both_wrong: 345,
             },
-            SeedPairs {
-                n: 1000,
+            PairedCounts {
+                both_right: 448,
                 only_a: 113,
                 only_b: 128,
+                both_wrong: 311,
             },
         ];
         let v = judge(("p", "b", "x"), 2000, -0.23, (-0.253, -0.205), &seeds);
