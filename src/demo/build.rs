@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
-use crate::data::synth::{SynthConfig, SynthError, generate};
+use crate::data::synth::{SynthConfig, SynthError, Twists, generate};
 use crate::grade::{GradeOptions, grade_with};
 use crate::teacher::oracle::{OracleConfig, OracleError, oracle_candidates};
 use crate::workspace::curate::{CurateOutcome, accept_best_correct};
@@ -58,6 +58,11 @@ pub fn build_workspace(ws: &Workspace) -> Result<DemoBuild, DemoError> {
         train_steps: synth.train_steps[0]..=synth.train_steps[1],
         ood_steps: synth.ood_steps[0]..=synth.ood_steps[1],
         max_operand: synth.max_operand,
+        twists: Twists {
+            distractors: synth.distractors[0]..=synth.distractors[1],
+            back_reference_rate: synth.back_reference_rate,
+            late_start_rate: synth.late_start_rate,
+        },
     })?;
     let inserted = store.insert_problems(&problems)?;
     timings.push(timing("generate problems", started.elapsed()));

@@ -2,8 +2,9 @@
 //! the two within the demo's margin of each other, or not decided yet — and then
 //! roughly how many paired problems would decide it. The pooled interval treats every
 //! seed's answers as independent, so when the seeds' own differences disagree beyond
-//! their sampling error (Cochran's Q), nothing is decided. The rule is fixed before any
-//! run, so the report cannot pick the reading that suits it.
+//! their sampling error (Cochran's Q), the pooled interval decides nothing: only a
+//! direction every seed's own interval shows is kept, without a size. The rule is
+//! fixed before any run, so the report cannot pick the reading that suits it.
 
 use std::fmt::Write as _;
 
@@ -29,7 +30,12 @@ pub enum Outcome {
     Worse,
     /// The interval contains 0 and lies within ±[`MARGIN`].
     Equivalent,
-    /// The interval contains 0 and reaches past the margin, or the seeds disagree.
+    /// The seeds disagree on the size, but every seed's own interval lies above 0.
+    BetterInEverySeed,
+    /// The seeds disagree on the size, but every seed's own interval lies below 0.
+    WorseInEverySeed,
+    /// The interval contains 0 and reaches past the margin, or the seeds disagree and
+    /// some seed's interval contains 0 or they point different ways.
     Undecided,
 }
 
@@ -50,6 +56,8 @@ pub struct Verdict {
     /// With two or more seeds: the p-value of Cochran's Q over the seeds' differences
     /// (small when the seeds disagree beyond their sampling error).
     pub seeds_agree_p: Option<f64>,
+    /// Each seed's own difference, as a fraction, in seed order.
+    pub seed_diffs: Vec<f64>,
 }
 
 /// One comparison of `n` paired problems with difference `diff` and interval
@@ -64,8 +72,15 @@ pub fn judge(
     let half_width = (high - low) / 2.0;
     let seeds_agree_p = heterogeneity_p(seeds);
     let seeds_disagree = seeds_agree_p.is_some_and(|p| p < SEEDS_AGREE_P);
+    let per_seed: Vec<_> = seeds.iter().map(PairedCounts::difference).collect();
     let outcome = if seeds_disagree {
-        Outcome::Undecided
+        if per_seed.iter().all(|d| d.low > 0.0) {
+            Outcome::BetterInEverySeed
+        } else if per_seed.iter().all(|d| d.high < 0.0) {
+            Outcome::WorseInEverySeed
+        } else {
+            Outcome::Undecided
+        }
     } else if low > 0.0 {
         Outcome::Better
     } else if high < 0.0 {
@@ -89,6 +104,7 @@ pub fn judge(
         half_width,
         pairs_needed,
         seeds_agree_p,
+        seed_diffs: per_seed.iter().map(|d| d.estimate).collect(),
     }
 }
 
@@ -152,6 +168,14 @@ fn erfc(x: f64) -> f64 {
     if x >= 0.0 { value } else { 2.0 - value }
 }
 
+fn seed_points(diffs: &[f64]) -> String {
+    diffs
+        .iter()
+        .map(|d| format!("{:+.1}", 100.0 * d))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// The verdicts as a Markdown section, one sentence each.
 pub fn render(verdicts: &[Verdict]) -> String {
     let mut out = format!(
@@ -167,6 +191,20 @@ pub fn render(verdicts: &[Verdict]) -> String {
                 format!(
                     "**no difference beyond ±{:.0} points**: {figures}",
                     100.0 * MARGIN
+                )
+            }
+            Outcome::BetterInEverySeed | Outcome::WorseInEverySeed => {
+                let direction = if v.outcome == Outcome::BetterInEverySeed {
+                    "better"
+                } else {
+                    "worse"
+                };
+                format!(
+                    "**{direction} in every seed**, by amounts that differ beyond chance \
+                     (Cochran's Q p = {:.2e}; seeds {}): the pooled {figures} understates \
+                     that spread",
+                    v.seeds_agree_p.unwrap_or(0.0),
+                    seed_points(&v.seed_diffs)
                 )
             }
             Outcome::Undecided if v.seeds_agree_p.is_some_and(|p| p < SEEDS_AGREE_P) => {
@@ -291,5 +329,51 @@ mod tests {
         let v = judge(("p", "b", "x"), 2000, -0.015, (-0.036, 0.006), &same);
         assert!((v.seeds_agree_p.unwrap() - 1.0).abs() < 1e-6);
         assert_eq!(v.outcome, Outcome::Equivalent);
+    }
+
+    /// demo-twists' plan-tuned vs baseline on ID: +15.2, +27.6 and +22.9 points.
+    fn twists_seeds() -> [PairedCounts; 3] {
+        let seed = |only_a, only_b, both_right| PairedCounts {
+            both_right,
+            only_a,
+            only_b,
+            both_wrong: 1000 - only_a - only_b - both_right,
+        };
+        [seed(246, 94, 215), seed(330, 54, 238), seed(287, 58, 337)]
+    }
+
+    #[test]
+    fn seeds_that_differ_in_size_but_not_in_direction_keep_the_direction() {
+        let seeds = twists_seeds();
+        let v = judge(("p", "b", "x"), 3000, 0.219, (0.199, 0.239), &seeds);
+        assert_eq!(v.outcome, Outcome::BetterInEverySeed);
+        assert!(v.seeds_agree_p.unwrap() < SEEDS_AGREE_P);
+        assert_eq!(v.pairs_needed, None);
+        let text = render(&[v]);
+        assert!(
+            text.contains("**better in every seed**") && text.contains("seeds +15.2, +27.6, +22.9"),
+            "{text}"
+        );
+
+        // The mirror image is worse in every seed.
+        let mirrored = seeds.map(|s| PairedCounts {
+            only_a: s.only_b,
+            only_b: s.only_a,
+            ..s
+        });
+        let v = judge(("b", "p", "x"), 3000, -0.219, (-0.239, -0.199), &mirrored);
+        assert_eq!(v.outcome, Outcome::WorseInEverySeed);
+
+        // One seed whose own interval reaches 0 leaves it undecided.
+        let mut mixed = seeds;
+        mixed[0] = PairedCounts {
+            both_right: 300,
+            only_a: 60,
+            only_b: 55,
+            both_wrong: 585,
+        };
+        let v = judge(("p", "b", "x"), 3000, 0.18, (0.16, 0.20), &mixed);
+        assert!(v.seeds_agree_p.unwrap() < SEEDS_AGREE_P);
+        assert_eq!(v.outcome, Outcome::Undecided);
     }
 }

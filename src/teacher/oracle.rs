@@ -12,7 +12,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use sha2::{Digest, Sha256};
 
-use crate::data::synth::{Op, Step, SynthMeta};
+use crate::data::synth::{Op, Reference, Step, SynthMeta, reference_phrase};
 use crate::workspace::records::{NewCandidate, Problem, Sampling};
 
 pub const TEACHER: &str = "oracle";
@@ -416,6 +416,25 @@ fn describe_change(step: Step, object: &str) -> String {
     }
 }
 
+fn reference_of(meta: &SynthMeta, change: usize) -> Option<Reference> {
+    meta.back_refs
+        .iter()
+        .find(|back_ref| back_ref.change as usize == change)
+        .map(|back_ref| back_ref.to)
+}
+
+/// A plan step that resolves a back-reference to its number, which is what a plan
+/// buys the executor: the amount is no longer stated where the change is.
+fn referring_plan_text(step: Step, to: Reference) -> String {
+    let n = step.operand;
+    match (step.op, to) {
+        (Op::Add, Reference::Start) => format!("Add the starting count again: {n}."),
+        (Op::Sub, Reference::Start) => format!("Subtract the starting count: {n}."),
+        (Op::Sub, Reference::PreviousChange) => format!("Subtract the same {n} again."),
+        _ => format!("Add the same {n} again."),
+    }
+}
+
 fn plan_step_text(step: Step, object: &str, rng: &mut ChaCha8Rng) -> String {
     let n = step.operand;
     let variants: [String; 2] = match step.op {
@@ -456,15 +475,33 @@ fn ordinal(index: usize) -> String {
 
 fn constraints_text(meta: &SynthMeta) -> String {
     let object = &meta.object;
+    let told_last = if meta.start_told_last {
+        " (told after the changes)"
+    } else {
+        ""
+    };
     let mut lines = vec![
         "Explicit constraints:".to_owned(),
-        format!("- {} starts with {} {object}.", meta.holder, meta.start),
+        format!(
+            "- {} starts with {} {object}{told_last}.",
+            meta.holder, meta.start
+        ),
     ];
     for (index, &step) in meta.ops.iter().enumerate() {
+        let reference = match reference_of(meta, index) {
+            Some(to) => format!(" ({})", reference_phrase(to)),
+            None => String::new(),
+        };
         lines.push(format!(
-            "- Change {}: {}.",
+            "- Change {}: {}{reference}.",
             index + 1,
             describe_change(step, object)
+        ));
+    }
+    for distractor in &meta.distractors {
+        lines.push(format!(
+            "- Not needed: {} (\"{}\").",
+            distractor.about, distractor.sentence
         ));
     }
     lines.push(format!(
@@ -496,13 +533,26 @@ fn write_candidate(
 ) -> NewCandidate {
     let object = &meta.object;
     let holder = holder_in_sentence(&meta.holder);
-    let mut plan_steps = vec![if rng.random_bool(0.5) {
+    let mut plan_steps = vec![if meta.start_told_last {
+        "Find the starting count, told last.".to_owned()
+    } else if rng.random_bool(0.5) {
         format!("Note the starting {object}.")
     } else {
         "Write down the starting count.".to_owned()
     }];
+    if !meta.distractors.is_empty() {
+        let ignored: Vec<&str> = meta.distractors.iter().map(|d| d.about.as_str()).collect();
+        plan_steps.push(format!("Ignore {}.", ignored.join(" and ")));
+    }
     for planned in &trajectory.planned {
-        plan_steps.push(plan_step_text(planned.step, object, rng));
+        // A reference is resolved in the plan only where the plan keeps the
+        // question's own step; a corrupted step reads as a plain one.
+        let reference = reference_of(meta, planned.source_index)
+            .filter(|_| meta.ops.get(planned.source_index) == Some(&planned.step));
+        plan_steps.push(match reference {
+            Some(to) => referring_plan_text(planned.step, to),
+            None => plan_step_text(planned.step, object, rng),
+        });
     }
     plan_steps.push(if rng.random_bool(0.5) {
         "Report the final count.".to_owned()

@@ -92,6 +92,9 @@ pub struct SynthSection {
     pub train_steps: [u32; 2],
     pub ood_steps: [u32; 2],
     pub max_operand: u32,
+    pub distractors: [u32; 2],
+    pub back_reference_rate: f64,
+    pub late_start_rate: f64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -206,6 +209,9 @@ impl Default for SynthSection {
             train_steps: [2, 4],
             ood_steps: [5, 6],
             max_operand: 9,
+            distractors: [0, 0],
+            back_reference_rate: 0.0,
+            late_start_rate: 0.0,
         }
     }
 }
@@ -327,6 +333,21 @@ impl WorkspaceConfig {
                 ),
             ));
         }
+        let [fewest, most] = self.synth.distractors;
+        if fewest > most {
+            return Err(invalid(
+                "synth.distractors",
+                format!("[{fewest}, {most}] is not a range"),
+            ));
+        }
+        for (key, rate) in [
+            ("synth.back_reference_rate", self.synth.back_reference_rate),
+            ("synth.late_start_rate", self.synth.late_start_rate),
+        ] {
+            if !(0.0..=1.0).contains(&rate) {
+                return Err(invalid(key, format!("{rate} is outside 0.0..1.0")));
+            }
+        }
         Ok(())
     }
 }
@@ -339,6 +360,25 @@ mod tests {
     fn embedded_documentation_matches_the_defaults() {
         let parsed = WorkspaceConfig::parse(Path::new("default"), DEFAULT_TOML).unwrap();
         assert_eq!(parsed, WorkspaceConfig::default());
+    }
+
+    #[test]
+    fn every_shipped_workspace_config_loads() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("workspaces");
+        let mut loaded = 0;
+        for entry in std::fs::read_dir(&root).unwrap() {
+            let path = entry.unwrap().path().join("plantune.toml");
+            if path.is_file() {
+                WorkspaceConfig::load_layers(&[&path])
+                    .unwrap_or_else(|err| panic!("{}: {err}", path.display()));
+                loaded += 1;
+            }
+        }
+        assert!(
+            loaded >= 2,
+            "only {loaded} workspaces under {}",
+            root.display()
+        );
     }
 
     #[test]
@@ -387,5 +427,17 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("synth.ood_steps"), "{err}");
+
+        for (body, key) in [
+            ("distractors = [2, 1]", "synth.distractors"),
+            ("back_reference_rate = 1.2", "synth.back_reference_rate"),
+            ("late_start_rate = -0.5", "synth.late_start_rate"),
+        ] {
+            std::fs::write(&path, format!("[synth]\n{body}\n")).unwrap();
+            let err = WorkspaceConfig::load_layers(&[&path])
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(key), "{err}");
+        }
     }
 }

@@ -159,7 +159,7 @@ fn the_headless_demo_leaves_every_artefact_and_a_recomputable_report() {
         assert!(row["mcnemar_p"].as_f64().unwrap() <= 1.0);
     }
     // One verdict per pooled comparison, agreeing with that comparison's interval unless
-    // its seeds disagree.
+    // its seeds disagree; then only a direction every seed's own interval shows counts.
     let verdicts = json["verdicts"].as_array().unwrap();
     let pooled: Vec<_> = paired.iter().filter(|r| r["seed"] == "pooled").collect();
     assert_eq!(verdicts.len(), pooled.len());
@@ -167,11 +167,34 @@ fn the_headless_demo_leaves_every_artefact_and_a_recomputable_report() {
         for key in ["a", "b", "benchmark", "diff_ci_low", "diff_ci_high"] {
             assert_eq!(verdict[key], row[key], "{verdict} vs {row}");
         }
+        let per_seed: Vec<_> = paired
+            .iter()
+            .filter(|r| {
+                r["seed"].is_u64() && ["a", "b", "benchmark"].iter().all(|k| r[*k] == row[*k])
+            })
+            .collect();
+        assert_eq!(per_seed.len(), SEEDS as usize, "{row}");
+        let seed_diffs: Vec<_> = per_seed.iter().map(|r| r["diff"].clone()).collect();
+        assert_eq!(verdict["seed_diffs"], serde_json::Value::from(seed_diffs));
+        let every_seed = |side: fn(f64, f64) -> bool| {
+            per_seed.iter().all(|r| {
+                side(
+                    r["diff_ci_low"].as_f64().unwrap(),
+                    r["diff_ci_high"].as_f64().unwrap(),
+                )
+            })
+        };
         let low = row["diff_ci_low"].as_f64().unwrap();
         let high = row["diff_ci_high"].as_f64().unwrap();
         let seeds_disagree = verdict["seeds_agree_p"].as_f64().is_some_and(|p| p < 0.05);
         let expected = if seeds_disagree {
-            "undecided"
+            if every_seed(|low, _| low > 0.0) {
+                "better_in_every_seed"
+            } else if every_seed(|_, high| high < 0.0) {
+                "worse_in_every_seed"
+            } else {
+                "undecided"
+            }
         } else if low > 0.0 {
             "better"
         } else if high < 0.0 {

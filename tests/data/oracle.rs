@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 
 use plantune_tui::data::last_boxed;
-use plantune_tui::data::synth::{SynthConfig, generate};
+use plantune_tui::data::synth::{Reference, SynthConfig, SynthMeta, Twists, generate};
 use plantune_tui::teacher::oracle::{
     Fault, OracleConfig, OracleError, oracle_candidates, oracle_drafts,
 };
@@ -12,6 +12,10 @@ use plantune_tui::workspace::records::{NewProblem, Problem};
 use serde_json::json;
 
 fn problems(count: usize, seed: u64) -> Vec<Problem> {
+    problems_with(count, seed, Twists::default())
+}
+
+fn problems_with(count: usize, seed: u64, twists: Twists) -> Vec<Problem> {
     let cfg = SynthConfig {
         seed,
         train: count,
@@ -20,6 +24,7 @@ fn problems(count: usize, seed: u64) -> Vec<Problem> {
         train_steps: 2..=6,
         ood_steps: 7..=7,
         max_operand: 20,
+        twists,
     };
     generate(&cfg)
         .expect("generate")
@@ -235,4 +240,58 @@ fn non_synthetic_problems_and_bad_settings_are_refused() {
         oracle_candidates(&problems(1, 0)[0], &bad_rate),
         Err(OracleError::BadErrorRate(1.5))
     );
+}
+
+#[test]
+fn faithful_plans_resolve_back_references_and_name_what_to_ignore() {
+    let twists = Twists {
+        distractors: 0..=2,
+        back_reference_rate: 0.4,
+        late_start_rate: 0.5,
+    };
+    let cfg = OracleConfig {
+        error_rate: 0.0,
+        ..OracleConfig::default()
+    };
+    let mut referring = 0;
+    for problem in problems_with(200, 6, twists) {
+        let meta = SynthMeta::from_metadata(&problem.fields.metadata).expect("metadata");
+        for candidate in oracle_candidates(&problem, &cfg).expect("oracle") {
+            assert_eq!(
+                boxed_integer(&candidate.execution).to_string(),
+                problem.fields.gold_answer
+            );
+            assert_eq!(
+                candidate.plan_steps[0] == "Find the starting count, told last.",
+                meta.start_told_last
+            );
+            let ignore = candidate
+                .plan_steps
+                .iter()
+                .find(|s| s.starts_with("Ignore "));
+            assert_eq!(ignore.is_some(), !meta.distractors.is_empty());
+            for distractor in &meta.distractors {
+                assert!(ignore.is_some_and(|s| s.contains(&distractor.about)));
+                assert!(candidate.constraints.contains(&distractor.sentence));
+            }
+            for back_ref in &meta.back_refs {
+                referring += 1;
+                let step = meta.ops[back_ref.change as usize];
+                let text = match back_ref.to {
+                    Reference::Start => "starting count".to_owned(),
+                    Reference::PreviousChange => format!("the same {}", step.operand),
+                };
+                assert!(
+                    candidate
+                        .plan_steps
+                        .iter()
+                        .any(|s| s.contains(&text) && s.contains(&step.operand.to_string())),
+                    "{:?} not resolved in {}",
+                    back_ref,
+                    candidate.plan
+                );
+            }
+        }
+    }
+    assert!(referring > 100, "only {referring} back-references seen");
 }

@@ -33,6 +33,7 @@ fn problems(n: usize) -> Vec<NewProblem> {
         train_steps: 1..=1,
         ood_steps: 2..=2,
         max_operand: 9,
+        twists: Default::default(),
     })
     .unwrap()
     .into_iter()

@@ -12,6 +12,9 @@ use serde_json::Value;
 
 use crate::workspace::records::NewProblem;
 
+mod twists;
+pub use twists::{BackRef, Distractor, Reference, Twists, reference_phrase};
+
 /// Every intermediate and final value stays at or below this, so a tiny model only
 /// ever meets numbers of three digits.
 pub const MAX_VALUE: u32 = 999;
@@ -24,7 +27,7 @@ const MAX_ATTEMPTS: u32 = 1000;
 pub const DATASET: &str = "synth";
 pub const SPLITS: [&str; 3] = ["train", "test_id", "test_ood"];
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct SynthConfig {
     pub seed: u64,
     pub train: usize,
@@ -36,6 +39,7 @@ pub struct SynthConfig {
     pub ood_steps: RangeInclusive<u32>,
     /// Largest starting amount and largest number added or removed in one step.
     pub max_operand: u32,
+    pub twists: Twists,
 }
 
 impl Default for SynthConfig {
@@ -48,11 +52,12 @@ impl Default for SynthConfig {
             train_steps: 2..=4,
             ood_steps: 5..=6,
             max_operand: 20,
+            twists: Twists::default(),
         }
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum SynthError {
     #[error("synth: {which} step range {start}..={end} is empty or starts at 0")]
     BadStepRange {
@@ -66,6 +71,10 @@ pub enum SynthError {
     OodNotHarder { ood_start: u32, train_end: u32 },
     #[error("synth: max_operand must be between 2 and {MAX_VALUE}, got {0}")]
     BadMaxOperand(u32),
+    #[error("synth: distractors range {start}..={end} is empty")]
+    BadDistractors { start: u32, end: u32 },
+    #[error("synth: {which} must be between 0 and 1, got {rate}")]
+    BadRate { which: &'static str, rate: f64 },
     #[error("synth: cannot find {wanted} distinct {split} questions with this configuration")]
     TooFewDistinct { split: &'static str, wanted: usize },
     #[error("synth: cannot encode problem metadata: {0}")]
@@ -128,6 +137,15 @@ pub struct SynthMeta {
     /// Plural noun being counted, e.g. `apples`.
     pub object: String,
     pub scene: String,
+    /// Sentences of the question the solution ignores, in story order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub distractors: Vec<Distractor>,
+    /// Changes whose amount the question gives by reference to an earlier amount.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub back_refs: Vec<BackRef>,
+    /// The question tells the starting amount after the changes.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub start_told_last: bool,
 }
 
 impl SynthMeta {
@@ -224,6 +242,8 @@ struct Scene {
     /// Subject of the solution lines; `{name}` is replaced.
     holder: &'static str,
     opening: &'static str,
+    /// The opening told after the changes (see [`Twists::late_start_rate`]).
+    late_opening: &'static str,
     question: &'static str,
     add: &'static [&'static str],
     sub: &'static [&'static str],
@@ -236,6 +256,7 @@ const SCENES: [Scene; 3] = [
         key: "collection",
         holder: "{name}",
         opening: "{name} has {n} {obj}.",
+        late_opening: "{name} started with {n} {obj}.",
         question: "How many {obj} does {name} have now?",
         add: &[
             "{He} buys {n} more {obj}.",
@@ -260,6 +281,7 @@ const SCENES: [Scene; 3] = [
         key: "shop",
         holder: "The shop",
         opening: "{name}'s shop has {n} {obj} in stock.",
+        late_opening: "{name}'s shop started with {n} {obj} in stock.",
         question: "How many {obj} does the shop have in stock now?",
         add: &[
             "The shop receives a delivery of {n} {obj}.",
@@ -276,6 +298,7 @@ const SCENES: [Scene; 3] = [
         key: "class",
         holder: "The class",
         opening: "{name}'s class collects {n} {obj}.",
+        late_opening: "{name}'s class started with {n} {obj}.",
         question: "How many {obj} does the class have now?",
         add: &[
             "The students bring {n} more {obj}.",
@@ -317,6 +340,18 @@ fn fill(template: &str, person: &Person, object: &str, number: u32) -> String {
         .replace("{n}", &number.to_string())
 }
 
+/// [`fill`] with the person's name wherever a pronoun would stand.
+fn fill_named(template: &str, person: &Person, object: &str, number: u32) -> String {
+    let possessive = format!("{}'s", person.name);
+    let named = template
+        .replace("{He}", person.name)
+        .replace("{he}", person.name)
+        .replace("{himself}", person.name)
+        .replace("{him}", person.name)
+        .replace("{his}", &possessive);
+    fill(&named, person, object, number)
+}
+
 fn capitalise(sentence: &str) -> String {
     let mut chars = sentence.chars();
     match chars.next() {
@@ -356,10 +391,20 @@ fn draw_step(rng: &mut ChaCha8Rng, value: u32, max_operand: u32) -> Option<Step>
     Some(Step { op, operand })
 }
 
+/// One sentence of a story between its opening and its question.
+enum Told {
+    /// An ordinary change: a scene template and its amount.
+    Change(&'static str, u32),
+    /// A back-referring change, already phrased.
+    Referring(String),
+    Distractor(Distractor),
+}
+
 fn draw_problem(
     rng: &mut ChaCha8Rng,
     steps_range: &RangeInclusive<u32>,
     max_operand: u32,
+    twists: &Twists,
 ) -> Option<(String, String, u32, SynthMeta)> {
     let steps = rng.random_range(steps_range.clone());
     let scene = pick(rng, &SCENES);
@@ -367,25 +412,40 @@ fn draw_problem(
     let object = *pick(rng, &OBJECTS);
     let start = rng.random_range(2..=max_operand);
     let holder = fill(scene.holder, person, object, 0);
+    let start_told_last = twists.draw_late_start(rng);
 
-    let mut sentences = vec![fill(scene.opening, person, object, start)];
+    let mut story = Vec::with_capacity(steps as usize);
     let mut lines = Vec::with_capacity(steps as usize + 1);
-    let mut ops = Vec::with_capacity(steps as usize);
+    let mut ops: Vec<Step> = Vec::with_capacity(steps as usize);
+    let mut back_refs = Vec::new();
     let mut value = start;
-    for _ in 0..steps {
-        let step = draw_step(rng, value, max_operand)?;
-        let templates = match step.op {
-            Op::Add => scene.add,
-            Op::Sub => scene.sub,
-            Op::Mul => scene.mul,
-            Op::Div => scene.div,
+    for change in 0..steps {
+        let referring = if twists.draw_refers_back(rng) {
+            twists::draw_back_ref(rng, value, start, ops.last().copied())
+        } else {
+            None
         };
-        sentences.push(capitalise(&fill(
-            pick::<&str>(rng, templates),
-            person,
-            object,
-            step.operand,
-        )));
+        let step = match referring {
+            Some((step, to)) => {
+                back_refs.push(BackRef { change, to });
+                story.push(Told::Referring(twists::back_ref_sentence(
+                    &holder, object, step.op, to,
+                )));
+                step
+            }
+            None => {
+                let step = draw_step(rng, value, max_operand)?;
+                let templates = match step.op {
+                    Op::Add => scene.add,
+                    Op::Sub => scene.sub,
+                    Op::Mul => scene.mul,
+                    Op::Div => scene.div,
+                };
+                let &template = pick(rng, templates);
+                story.push(Told::Change(template, step.operand));
+                step
+            }
+        };
         let next = step.op.apply(i64::from(value), i64::from(step.operand))?;
         let next = u32::try_from(next).ok()?;
         lines.push(format!(
@@ -396,6 +456,46 @@ fn draw_problem(
         ops.push(step);
         value = next;
     }
+
+    for _ in 0..twists.draw_distractor_count(rng) {
+        let distractor = twists::draw_distractor(rng, person, &holder, object, max_operand);
+        let at = rng.random_range(0..=story.len() as u32) as usize;
+        story.insert(at, Told::Distractor(distractor));
+    }
+
+    let mut sentences = Vec::with_capacity(story.len() + 2);
+    let mut distractors = Vec::new();
+    if !start_told_last {
+        sentences.push(fill(scene.opening, person, object, start));
+    }
+    let mut after_other_subject = start_told_last;
+    for told in &story {
+        match told {
+            Told::Change(template, operand) => {
+                // A pronoun right after another person's sentence, or with no
+                // opening before it, would not say whose count changes.
+                let sentence = if after_other_subject {
+                    fill_named(template, person, object, *operand)
+                } else {
+                    fill(template, person, object, *operand)
+                };
+                sentences.push(capitalise(&sentence));
+                after_other_subject = false;
+            }
+            Told::Referring(sentence) => {
+                sentences.push(capitalise(sentence));
+                after_other_subject = false;
+            }
+            Told::Distractor(distractor) => {
+                sentences.push(distractor.sentence.clone());
+                distractors.push(distractor.clone());
+                after_other_subject = true;
+            }
+        }
+    }
+    if start_told_last {
+        sentences.push(fill(scene.late_opening, person, object, start));
+    }
     sentences.push(fill(scene.question, person, object, 0));
     lines.push(format!("#### {value}"));
     let meta = SynthMeta {
@@ -405,6 +505,9 @@ fn draw_problem(
         holder,
         object: object.to_owned(),
         scene: scene.key.to_owned(),
+        distractors,
+        back_refs,
+        start_told_last,
     };
     Some((sentences.join(" "), lines.join("\n"), value, meta))
 }
@@ -428,7 +531,7 @@ fn validate(cfg: &SynthConfig) -> Result<(), SynthError> {
     if !(2..=MAX_VALUE).contains(&cfg.max_operand) {
         return Err(SynthError::BadMaxOperand(cfg.max_operand));
     }
-    Ok(())
+    cfg.twists.validate()
 }
 
 /// Generates the `train`, `test_id` and `test_ood` splits of dataset `synth`.
@@ -456,7 +559,7 @@ pub fn generate(cfg: &SynthConfig) -> Result<Vec<NewProblem>, SynthError> {
                         wanted: count,
                     });
                 }
-                if let Some(drawn) = draw_problem(&mut rng, steps, cfg.max_operand)
+                if let Some(drawn) = draw_problem(&mut rng, steps, cfg.max_operand, &cfg.twists)
                     && seen.insert(drawn.0.clone())
                 {
                     break drawn;
