@@ -2,6 +2,7 @@
 
 pub mod budget;
 pub mod build;
+pub mod grpo_stage;
 pub mod parallel;
 pub mod pipeline;
 pub mod report;

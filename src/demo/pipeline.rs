@@ -150,6 +150,21 @@ impl PipelineState {
     }
 }
 
+/// The run the demo recorded for `stage` (a student's model name, e.g.
+/// `plan-tuned+grpo@seed2`), as `demo-pipeline/pipeline.json` has it.
+pub fn recorded_run(ws: &Workspace, stage: &str) -> Result<String, anyhow::Error> {
+    PipelineState::load(ws)?
+        .runs
+        .get(stage)
+        .cloned()
+        .ok_or_else(|| {
+            anyhow::anyhow!(
+                "{}: no run recorded for {stage}",
+                pipeline_dir(ws).join(STATE_FILE).display()
+            )
+        })
+}
+
 /// Runs (or resumes) one created run in this process and returns the path of what it
 /// learned; a run that already finished is reused as it is.
 fn train(ws: &Workspace, id: &str) -> Result<PathBuf, anyhow::Error> {

@@ -1,7 +1,8 @@
 //! The demo's results, computed from the stored predictions alone (anyone can recompute
 //! them from the workspace): accuracy per training seed and pooled over the seeds, the
 //! paired differences between students with their 95% intervals and what each decides,
-//! and the OOD accuracy by number of operations; as Markdown (`exports/demo-report.md`)
+//! the OOD accuracy by number of operations, and what the GRPO stage did on its own
+//! training prompts (`grpo_stage`); as Markdown (`exports/demo-report.md`)
 //! and as JSON (`exports/demo-report.json`).
 
 use std::collections::BTreeMap;
@@ -9,6 +10,8 @@ use std::fmt::Write as _;
 
 use serde::Serialize;
 
+use super::grpo_stage::{self, GrpoStageEntry};
+use super::pipeline::recorded_run;
 use super::student::DemoStudent;
 use super::verdict::{self, Verdict};
 use crate::eval::report::{
@@ -112,6 +115,8 @@ pub struct DemoReport {
     pub verdicts: Vec<Verdict>,
     /// OOD accuracy by number of operations, every seed's answers together.
     pub ood_by_steps: Vec<StepsEntry>,
+    /// The GRPO runs' rollouts, first half of the steps against the last.
+    pub grpo_stage: Vec<GrpoStageEntry>,
     #[serde(skip)]
     pub markdown: String,
 }
@@ -248,6 +253,10 @@ pub fn report(
         }
     }
     let ood_by_steps = ood_by_steps(&store, seeds)?;
+    let grpo_runs = (1..=seeds)
+        .map(|seed| Ok((seed, recorded_run(ws, &model_name(STUDENTS[2].0, seed))?)))
+        .collect::<Result<Vec<_>, anyhow::Error>>()?;
+    let grpo_stage = grpo_stage::grpo_stage(ws, &grpo_runs)?;
     let mut report = DemoReport {
         student: student_model,
         seeds,
@@ -255,6 +264,7 @@ pub fn report(
         paired: paired_entries,
         verdicts,
         ood_by_steps,
+        grpo_stage,
         markdown: String::new(),
     };
     report.markdown = render_markdown(&report);
@@ -373,6 +383,8 @@ fn render_markdown(r: &DemoReport) -> String {
     out.push_str(&verdict::render(&r.verdicts));
     out.push('\n');
     out.push_str(&render_ood_by_steps(&r.ood_by_steps));
+    out.push('\n');
+    out.push_str(&grpo_stage::render(&r.grpo_stage));
     out
 }
 

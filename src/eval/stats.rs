@@ -118,6 +118,32 @@ pub fn newcombe_paired_difference(t: &PairedCounts) -> Difference {
     }
 }
 
+/// The 95% interval for p_A − p_B when A and B are independent samples (different
+/// problems, e.g. the rollouts of two stretches of a GRPO run), by Newcombe's hybrid
+/// score method 10 (Newcombe 1998, "Interval estimation for the difference between
+/// independent proportions"): the paired method with no correlation between the two.
+pub fn newcombe_independent_difference(
+    (correct_a, n_a): (u64, u64),
+    (correct_b, n_b): (u64, u64),
+) -> Difference {
+    if n_a == 0 || n_b == 0 {
+        return Difference {
+            estimate: 0.0,
+            low: -1.0,
+            high: 1.0,
+        };
+    }
+    let (p1, p2) = (correct_a as f64 / n_a as f64, correct_b as f64 / n_b as f64);
+    let (l1, u1) = wilson_interval(correct_a, n_a);
+    let (l2, u2) = wilson_interval(correct_b, n_b);
+    let estimate = p1 - p2;
+    Difference {
+        estimate,
+        low: (estimate - (p1 - l1).hypot(u2 - p2)).max(-1.0),
+        high: (estimate + (u1 - p1).hypot(p2 - l2)).min(1.0),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -200,6 +226,29 @@ mod tests {
         );
         // Nothing compared: the widest interval.
         let d = newcombe_paired_difference(&table(0, 0, 0, 0));
+        assert_eq!((d.low, d.high), (-1.0, 1.0));
+    }
+
+    #[test]
+    fn newcombe_independent_difference_matches_published_values() {
+        // Newcombe (1998), table II: 56/70 − 48/80 → (0.0524, 0.3339);
+        // 9/10 − 3/10 → (0.1705, 0.8090); 5/56 − 0/29 → (−0.0381, 0.1926).
+        let d = newcombe_independent_difference((56, 70), (48, 80));
+        assert!(close(d.estimate, 0.2) && close(d.low, 0.052_431) && close(d.high, 0.333_873));
+        let d = newcombe_independent_difference((9, 10), (3, 10));
+        assert!(close(d.low, 0.170_523) && close(d.high, 0.809_018), "{d:?}");
+        let d = newcombe_independent_difference((5, 56), (0, 29));
+        assert!(
+            close(d.low, -0.038_137) && close(d.high, 0.192_560),
+            "{d:?}"
+        );
+        // Swapping the samples mirrors the interval.
+        let m = newcombe_independent_difference((3, 10), (9, 10));
+        assert!(
+            close(m.low, -0.809_018) && close(m.high, -0.170_523),
+            "{m:?}"
+        );
+        let d = newcombe_independent_difference((0, 0), (3, 10));
         assert_eq!((d.low, d.high), (-1.0, 1.0));
     }
 }

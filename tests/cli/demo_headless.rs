@@ -55,6 +55,38 @@ fn demo(root: &Path, ws: &Path) -> String {
     stdout
 }
 
+/// (correct, samples) of the first and last half of a GRPO run's steps, counted from
+/// its events: each step's sampled accuracy times the prompts × group it sampled.
+fn rollout_halves(events: &Path) -> ((u64, u64), (u64, u64)) {
+    let text = std::fs::read_to_string(events).unwrap();
+    let lines: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let config = &lines.iter().find(|e| e["kind"] == "run_started").unwrap()["config"]["grpo"];
+    let per_step =
+        config["prompts_per_step"].as_u64().unwrap() * config["group_size"].as_u64().unwrap();
+    let steps: std::collections::BTreeMap<u64, f64> = lines
+        .iter()
+        .filter(|e| e["kind"] == "step")
+        .map(|e| (e["step"].as_u64().unwrap(), e["accuracy"].as_f64().unwrap()))
+        .collect();
+    let accuracies: Vec<f64> = steps.into_values().collect();
+    let k = accuracies.len() / 2;
+    assert!(k > 0, "{}: too few steps", events.display());
+    let count = |part: &[f64]| {
+        let correct = part
+            .iter()
+            .map(|a| (a * per_step as f64).round() as u64)
+            .sum::<u64>();
+        (correct, per_step * part.len() as u64)
+    };
+    (
+        count(&accuracies[..k]),
+        count(&accuracies[accuracies.len() - k..]),
+    )
+}
+
 #[test]
 fn the_headless_demo_leaves_every_artefact_and_a_recomputable_report() {
     let tmp = tempfile::tempdir().unwrap();
@@ -207,6 +239,40 @@ fn the_headless_demo_leaves_every_artefact_and_a_recomputable_report() {
         assert_eq!(verdict["outcome"], expected, "{verdict}");
     }
     assert!(written.contains("## Verdict"), "{written}");
+
+    // The GRPO stage's rollouts, each seed's halves counted again from its run's events.
+    let stage = json["grpo_stage"].as_array().unwrap();
+    assert_eq!(stage.len(), SEEDS as usize + 1, "{stage:?}");
+    let mut pooled_correct = (0, 0);
+    for (seed, row) in (1..=SEEDS).zip(stage) {
+        assert_eq!(row["seed"], seed, "{row}");
+        let name = if seed == 1 {
+            "plan-tuned+grpo".to_owned()
+        } else {
+            format!("plan-tuned+grpo@seed{seed}")
+        };
+        let id = runs[&name].as_str().unwrap();
+        let (first, last) = rollout_halves(&ws.runs_dir().join(id).join("events.jsonl"));
+        assert_eq!(row["first"]["correct"], first.0, "{row}");
+        assert_eq!(row["first"]["samples"], first.1, "{row}");
+        assert_eq!(row["last"]["correct"], last.0, "{row}");
+        assert_eq!(row["last"]["samples"], last.1, "{row}");
+        pooled_correct.0 += first.0;
+        pooled_correct.1 += last.0;
+        let diff = row["diff"].as_f64().unwrap();
+        let expected = last.0 as f64 / last.1 as f64 - first.0 as f64 / first.1 as f64;
+        assert!((diff - expected).abs() < 1e-12, "{row}");
+        assert!(row["diff_ci_low"].as_f64().unwrap() <= diff);
+        assert!(diff <= row["diff_ci_high"].as_f64().unwrap());
+    }
+    let pooled_row = &stage[SEEDS as usize];
+    assert_eq!(pooled_row["seed"], "pooled");
+    assert_eq!(pooled_row["first"]["correct"], pooled_correct.0);
+    assert_eq!(pooled_row["last"]["correct"], pooled_correct.1);
+    assert!(
+        written.contains("## GRPO stage on its training prompts"),
+        "{written}"
+    );
 
     // A second run trains nothing again and reports the same numbers.
     let runs_before = store.runs().unwrap().len();
