@@ -11,9 +11,9 @@ use std::path::Path;
 
 use serde::Serialize;
 
-use super::report::SeedLabel;
+use super::seed_label::{POOLED, SeedLabel};
 use crate::eval::report::points_with_interval;
-use crate::eval::stats::newcombe_independent_difference;
+use crate::eval::stats::newcombe_independent_of;
 use crate::runlog::{RunEvent, read_all, steps_by_attempt};
 use crate::runs::{GrpoRunConfig, RunDir, read_toml};
 use crate::workspace::Workspace;
@@ -22,7 +22,9 @@ use crate::workspace::Workspace;
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct RolloutHalf {
     pub steps: u64,
-    /// Sampled completions (prompts per step × group size, every step).
+    /// Prompts sampled (prompts per step, every step): the unit the interval counts.
+    pub prompts: u64,
+    /// Sampled completions (prompts × group size).
     pub samples: u64,
     pub correct: u64,
     pub acc: f64,
@@ -36,8 +38,9 @@ pub struct GrpoStageEntry {
     pub seed: SeedLabel,
     pub first: RolloutHalf,
     pub last: RolloutHalf,
-    /// acc(last) − acc(first), as a fraction, with its 95% interval (Newcombe's for
-    /// independent proportions: the halves sample different prompts).
+    /// acc(last) − acc(first), as a fraction, with its 95% interval: Newcombe's for
+    /// independent proportions (the halves sample different prompts) over the number
+    /// of prompts, since one prompt's group of completions rise and fall together.
     pub diff: f64,
     pub diff_ci_low: f64,
     pub diff_ci_high: f64,
@@ -50,7 +53,15 @@ pub struct StepRollouts {
     pub reward_mean: f64,
 }
 
-fn half(steps: &[StepRollouts], samples_per_step: u64) -> RolloutHalf {
+/// What one step samples: `prompts` prompts, `group` completions of each.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PerStep {
+    pub prompts: u64,
+    pub group: u64,
+}
+
+fn half(steps: &[StepRollouts], per_step: PerStep) -> RolloutHalf {
+    let samples_per_step = per_step.prompts * per_step.group;
     // A step logs its accuracy as a fraction of its samples; rounding gives the count back.
     let correct: u64 = steps
         .iter()
@@ -59,6 +70,7 @@ fn half(steps: &[StepRollouts], samples_per_step: u64) -> RolloutHalf {
     let samples = samples_per_step * steps.len() as u64;
     RolloutHalf {
         steps: steps.len() as u64,
+        prompts: per_step.prompts * steps.len() as u64,
         samples,
         correct,
         acc: correct as f64 / samples as f64,
@@ -68,21 +80,21 @@ fn half(steps: &[StepRollouts], samples_per_step: u64) -> RolloutHalf {
 
 /// The first and last half of `steps` (in step order; the middle step of an odd count
 /// belongs to neither), or `None` with fewer than two steps.
-pub fn halves(steps: &[StepRollouts], samples_per_step: u64) -> Option<(RolloutHalf, RolloutHalf)> {
+pub fn halves(steps: &[StepRollouts], per_step: PerStep) -> Option<(RolloutHalf, RolloutHalf)> {
     let k = steps.len() / 2;
-    if k == 0 || samples_per_step == 0 {
+    if k == 0 || per_step.prompts * per_step.group == 0 {
         return None;
     }
     Some((
-        half(&steps[..k], samples_per_step),
-        half(&steps[steps.len() - k..], samples_per_step),
+        half(&steps[..k], per_step),
+        half(&steps[steps.len() - k..], per_step),
     ))
 }
 
 fn entry(seed: SeedLabel, first: RolloutHalf, last: RolloutHalf) -> GrpoStageEntry {
-    let d = newcombe_independent_difference(
-        (last.correct, last.samples),
-        (first.correct, first.samples),
+    let d = newcombe_independent_of(
+        (last.acc, last.prompts as f64),
+        (first.acc, first.prompts as f64),
     );
     GrpoStageEntry {
         seed,
@@ -98,6 +110,7 @@ fn entry(seed: SeedLabel, first: RolloutHalf, last: RolloutHalf) -> GrpoStageEnt
 fn pooled(per_seed: &[GrpoStageEntry]) -> Option<GrpoStageEntry> {
     let sum = |pick: fn(&GrpoStageEntry) -> &RolloutHalf| {
         let steps: u64 = per_seed.iter().map(|e| pick(e).steps).sum();
+        let prompts: u64 = per_seed.iter().map(|e| pick(e).prompts).sum();
         let samples: u64 = per_seed.iter().map(|e| pick(e).samples).sum();
         let correct: u64 = per_seed.iter().map(|e| pick(e).correct).sum();
         let reward: f64 = per_seed
@@ -106,25 +119,23 @@ fn pooled(per_seed: &[GrpoStageEntry]) -> Option<GrpoStageEntry> {
             .sum();
         RolloutHalf {
             steps,
+            prompts,
             samples,
             correct,
             acc: correct as f64 / samples as f64,
             reward_mean: reward / steps as f64,
         }
     };
-    (!per_seed.is_empty()).then(|| {
-        entry(
-            SeedLabel::Pooled("pooled"),
-            sum(|e| &e.first),
-            sum(|e| &e.last),
-        )
-    })
+    (!per_seed.is_empty()).then(|| entry(POOLED, sum(|e| &e.first), sum(|e| &e.last)))
 }
 
 /// One GRPO run's steps (each once, the newest attempt's) and samples per step.
-fn run_rollouts(dir: &RunDir) -> Result<(Vec<StepRollouts>, u64), anyhow::Error> {
+fn run_rollouts(dir: &RunDir) -> Result<(Vec<StepRollouts>, PerStep), anyhow::Error> {
     let config: GrpoRunConfig = read_toml(&dir.config())?;
-    let samples_per_step = (config.grpo.prompts_per_step * config.grpo.group_size) as u64;
+    let per_step = PerStep {
+        prompts: config.grpo.prompts_per_step as u64,
+        group: config.grpo.group_size as u64,
+    };
     let events_path = dir.events();
     let events = read_all(&events_path)
         .map_err(|e| anyhow::anyhow!("{}: {e}", events_path.display()))?
@@ -147,7 +158,7 @@ fn run_rollouts(dir: &RunDir) -> Result<(Vec<StepRollouts>, u64), anyhow::Error>
             _ => unreachable!("steps_by_attempt keeps step events only"),
         })
         .collect::<Result<_, _>>()?;
-    Ok((steps, samples_per_step))
+    Ok((steps, per_step))
 }
 
 fn missing(path: &Path, step: u64) -> anyhow::Error {
@@ -165,8 +176,8 @@ pub fn grpo_stage(
 ) -> Result<Vec<GrpoStageEntry>, anyhow::Error> {
     let mut per_seed = Vec::new();
     for (seed, id) in runs {
-        let (steps, samples_per_step) = run_rollouts(&RunDir::new(ws, id))?;
-        if let Some((first, last)) = halves(&steps, samples_per_step) {
+        let (steps, per_step) = run_rollouts(&RunDir::new(ws, id))?;
+        if let Some((first, last)) = halves(&steps, per_step) {
             per_seed.push(entry(SeedLabel::Seed(*seed), first, last));
         }
     }
@@ -196,10 +207,11 @@ pub fn render(entries: &[GrpoStageEntry]) -> String {
         return out;
     }
     out.push_str(
-        "Sampled accuracy of the rollouts (the run's temperature; different prompts in each \
-         half, so the interval is Newcombe's for independent proportions; an odd middle step \
-         belongs to neither half).\n\n\
-         | seed | steps per half | samples per half | mean reward first → last | sampled \
+        "Sampled accuracy of the rollouts at the run's temperature. The halves sample \
+         different prompts, and one prompt's completions succeed or fail together, so the \
+         interval is Newcombe's for independent proportions over the number of prompts, not \
+         of samples; an odd middle step belongs to neither half.\n\n\
+         | seed | steps per half | prompts × samples per half | mean reward first → last | sampled \
          accuracy first → last (%) | last − first [95% CI] |\n\
          |---|---:|---:|---|---|---|\n",
     );
@@ -210,9 +222,10 @@ pub fn render(entries: &[GrpoStageEntry]) -> String {
         };
         let _ = writeln!(
             out,
-            "| {seed} | {} | {} | {:.3} → {:.3} | {:.1} → {:.1} | {} |",
+            "| {seed} | {} | {} × {} | {:.3} → {:.3} | {:.1} → {:.1} | {} |",
             e.first.steps,
-            e.first.samples,
+            e.first.prompts,
+            e.first.samples / e.first.prompts.max(1),
             e.first.reward_mean,
             e.last.reward_mean,
             100.0 * e.first.acc,
@@ -220,10 +233,7 @@ pub fn render(entries: &[GrpoStageEntry]) -> String {
             points_with_interval(e.diff, e.diff_ci_low, e.diff_ci_high)
         );
     }
-    if let Some(pooled) = entries
-        .iter()
-        .find(|e| e.seed == SeedLabel::Pooled("pooled"))
-    {
+    if let Some(pooled) = entries.iter().find(|e| e.seed == POOLED) {
         let _ = writeln!(
             out,
             "\n- GRPO's sampled accuracy on its training prompts, every seed together: **{}**: {}.",
@@ -248,57 +258,87 @@ mod tests {
             .collect()
     }
 
-    #[test]
-    fn halves_leave_the_middle_step_out_and_count_samples() {
-        let (first, last) = halves(&steps(&[0.5, 0.25, 1.0, 0.75, 0.875]), 8).unwrap();
-        assert_eq!((first.steps, first.samples, first.correct), (2, 16, 6));
-        assert_eq!((last.steps, last.samples, last.correct), (2, 16, 13));
-        assert!((first.reward_mean - 0.75).abs() < 1e-12);
-        assert!((last.reward_mean - 1.625).abs() < 1e-12);
-        assert!(halves(&steps(&[0.5]), 8).is_none());
-        assert!(halves(&steps(&[0.5, 0.5]), 0).is_none());
+    const fn per_step(prompts: u64, group: u64) -> PerStep {
+        PerStep { prompts, group }
     }
 
     #[test]
-    fn the_difference_is_last_minus_first_with_newcombes_interval() {
-        // 48/80 in the first half, 56/80 in the last: +10 points, and the interval is
-        // the published method's for those counts.
-        let first = half(&steps(&[0.6]), 80);
-        let last = half(&steps(&[0.7]), 80);
-        let e = entry(SeedLabel::Seed(1), first, last);
-        let d = newcombe_independent_difference((56, 80), (48, 80));
+    fn halves_leave_the_middle_step_out_and_count_samples() {
+        let accuracies = steps(&[0.5, 0.25, 1.0, 0.75, 0.875]);
+        let (first, last) = halves(&accuracies, per_step(2, 4)).unwrap();
+        assert_eq!(
+            (first.steps, first.prompts, first.samples, first.correct),
+            (2, 4, 16, 6)
+        );
+        assert_eq!(
+            (last.steps, last.prompts, last.samples, last.correct),
+            (2, 4, 16, 13)
+        );
+        assert!((first.reward_mean - 0.75).abs() < 1e-12);
+        assert!((last.reward_mean - 1.625).abs() < 1e-12);
+        assert!(halves(&steps(&[0.5]), per_step(2, 4)).is_none());
+        assert!(halves(&steps(&[0.5, 0.5]), per_step(2, 0)).is_none());
+    }
+
+    #[test]
+    fn the_interval_counts_prompts_not_their_correlated_samples() {
+        // One completion per prompt: 48/80 then 56/80, the published method's interval.
+        let e = entry(
+            SeedLabel::Seed(1),
+            half(&steps(&[0.6]), per_step(80, 1)),
+            half(&steps(&[0.7]), per_step(80, 1)),
+        );
+        let d = crate::eval::stats::newcombe_independent_difference((56, 80), (48, 80));
         assert!((e.diff - 0.1).abs() < 1e-12);
         assert_eq!((e.diff_ci_low, e.diff_ci_high), (d.low, d.high));
         assert_eq!(reading(&e), "no change detected (the interval holds 0)");
+        // The same 640 samples as 80 prompts × 8 give the same interval, not 640's.
+        let grouped = entry(
+            SeedLabel::Seed(1),
+            half(&steps(&[0.6]), per_step(80, 8)),
+            half(&steps(&[0.7]), per_step(80, 8)),
+        );
+        assert_eq!(
+            (grouped.diff_ci_low, grouped.diff_ci_high),
+            (e.diff_ci_low, e.diff_ci_high)
+        );
     }
 
     #[test]
     fn pooled_sums_the_seeds_and_decides_the_reading() {
         let a = entry(
             SeedLabel::Seed(1),
-            half(&steps(&[0.5, 0.5]), 32),
-            half(&steps(&[0.75, 0.75]), 32),
+            half(&steps(&[0.5, 0.5]), per_step(32, 2)),
+            half(&steps(&[0.75, 0.75]), per_step(32, 2)),
         );
         let b = entry(
             SeedLabel::Seed(2),
-            half(&steps(&[0.25]), 32),
-            half(&steps(&[0.5]), 32),
+            half(&steps(&[0.25]), per_step(32, 2)),
+            half(&steps(&[0.5]), per_step(32, 2)),
         );
         let p = pooled(&[a, b]).unwrap();
         assert_eq!(
-            (p.first.steps, p.first.samples, p.first.correct),
-            (3, 96, 40)
+            (
+                p.first.steps,
+                p.first.prompts,
+                p.first.samples,
+                p.first.correct
+            ),
+            (3, 96, 192, 80)
         );
-        assert_eq!((p.last.steps, p.last.samples, p.last.correct), (3, 96, 64));
+        assert_eq!(
+            (p.last.prompts, p.last.samples, p.last.correct),
+            (96, 192, 128)
+        );
         assert!((p.first.reward_mean - 2.0 * 1.25 / 3.0).abs() < 1e-12);
         assert_eq!(reading(&p), "rose");
         let markdown = render(&[p]);
-        assert!(markdown.contains("| pooled | 3 | 96 |"), "{markdown}");
+        assert!(markdown.contains("| pooled | 3 | 96 × 2 |"), "{markdown}");
         assert!(markdown.contains("**rose**: +25.0 ["), "{markdown}");
         let fell = entry(
             SeedLabel::Seed(1),
-            half(&steps(&[0.9; 4]), 64),
-            half(&steps(&[0.5; 4]), 64),
+            half(&steps(&[0.9; 4]), per_step(16, 4)),
+            half(&steps(&[0.5; 4]), per_step(16, 4)),
         );
         assert_eq!(reading(&fell), "fell");
         assert!(render(&[]).contains("fewer than two steps: no halves to compare"));

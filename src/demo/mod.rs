@@ -6,5 +6,7 @@ pub mod grpo_stage;
 pub mod parallel;
 pub mod pipeline;
 pub mod report;
+pub mod seed_label;
+pub mod state;
 pub mod student;
 pub mod verdict;

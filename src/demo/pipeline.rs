@@ -6,7 +6,6 @@
 //! in this process; evaluations are ordinary stored predictions, so the TUI's Runs,
 //! Compare and Eval screens show the demo like any other work.
 
-use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Instant;
 
@@ -16,10 +15,12 @@ use super::budget::DemoBudget;
 use super::build::StageTiming;
 use super::parallel::{Named, Progress, run_side_by_side};
 pub use super::report::{DemoReport, SPLITS, STUDENTS, benchmarks, model_name, report};
+use super::state::PipelineState;
+pub use super::state::pipeline_dir;
 use super::student::DemoStudent;
 use crate::eval::runner::{EvalOptions, Mode, run_eval};
 use crate::jobs::{RunLock, StopFlag};
-use crate::runs::{self, Ending, GrpoRunConfig, RunConfig, RunDir, RunError, SftRunConfig};
+use crate::runs::{self, Ending, GrpoRunConfig, RunConfig, RunDir, SftRunConfig};
 use crate::train::grpo::GrpoConfig;
 use crate::train::grpo::objective::ObjectiveConfig;
 use crate::train::schedule::Decay;
@@ -94,75 +95,6 @@ fn grpo_config(start: String, budget: &DemoBudget, seed: u32) -> GrpoRunConfig {
         },
         ..GrpoRunConfig::default()
     }
-}
-
-/// Which run serves which demo stage, so a second `demo` resumes or reuses them
-/// instead of training again.
-#[derive(Debug, Default, Serialize, serde::Deserialize)]
-struct PipelineState {
-    /// Absent in workspaces made before the demo could train another student.
-    #[serde(default)]
-    student: DemoStudent,
-    runs: BTreeMap<String, String>,
-}
-
-const STATE_FILE: &str = "pipeline.json";
-
-/// Where the demo pipeline keeps its lock, its state and (detached) its logs.
-pub fn pipeline_dir(ws: &Workspace) -> std::path::PathBuf {
-    ws.root.join("demo-pipeline")
-}
-
-impl PipelineState {
-    fn load(ws: &Workspace) -> Result<Self, anyhow::Error> {
-        let path = pipeline_dir(ws).join(STATE_FILE);
-        match std::fs::read(&path) {
-            Ok(bytes) => serde_json::from_slice(&bytes)
-                .map_err(|e| anyhow::anyhow!("{}: {e}", path.display())),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Self::default()),
-            Err(e) => Err(anyhow::anyhow!("{}: {e}", path.display())),
-        }
-    }
-
-    fn save(&self, ws: &Workspace) -> Result<(), anyhow::Error> {
-        let dir = pipeline_dir(ws);
-        std::fs::create_dir_all(&dir)?;
-        atomic_write(&dir.join(STATE_FILE), &serde_json::to_vec_pretty(self)?)?;
-        Ok(())
-    }
-
-    /// The run of `stage`, created by `create` the first time.
-    fn run_for(
-        &mut self,
-        ws: &Workspace,
-        stage: &str,
-        create: impl FnOnce() -> Result<runs::RunId, RunError>,
-    ) -> Result<String, anyhow::Error> {
-        if let Some(id) = self.runs.get(stage)
-            && RunDir::new(ws, id).config().exists()
-        {
-            return Ok(id.clone());
-        }
-        let id = String::from(create()?);
-        self.runs.insert(stage.to_owned(), id.clone());
-        self.save(ws)?;
-        Ok(id)
-    }
-}
-
-/// The run the demo recorded for `stage` (a student's model name, e.g.
-/// `plan-tuned+grpo@seed2`), as `demo-pipeline/pipeline.json` has it.
-pub fn recorded_run(ws: &Workspace, stage: &str) -> Result<String, anyhow::Error> {
-    PipelineState::load(ws)?
-        .runs
-        .get(stage)
-        .cloned()
-        .ok_or_else(|| {
-            anyhow::anyhow!(
-                "{}: no run recorded for {stage}",
-                pipeline_dir(ws).join(STATE_FILE).display()
-            )
-        })
 }
 
 /// Runs (or resumes) one created run in this process and returns the path of what it

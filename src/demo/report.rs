@@ -11,7 +11,8 @@ use std::fmt::Write as _;
 use serde::Serialize;
 
 use super::grpo_stage::{self, GrpoStageEntry};
-use super::pipeline::recorded_run;
+use super::seed_label::{POOLED, SeedLabel};
+use super::state::recorded_run;
 use super::student::DemoStudent;
 use super::verdict::{self, Verdict};
 use crate::eval::report::{
@@ -57,16 +58,6 @@ pub fn prediction_key(student: &str, mode: Mode, seed: u32, benchmark: &str) -> 
         mode: mode.as_str().to_owned(),
     }
 }
-
-/// One seed's figures, or all seeds' answers together.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(untagged)]
-pub enum SeedLabel {
-    Seed(u32),
-    Pooled(&'static str),
-}
-
-const POOLED: SeedLabel = SeedLabel::Pooled("pooled");
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct AccuracyEntry {

@@ -10,8 +10,12 @@ pub fn wilson_interval(correct: u64, n: u64) -> (f64, f64) {
     if n == 0 {
         return (0.0, 1.0);
     }
-    let n = n as f64;
-    let p = correct as f64 / n;
+    wilson_of(correct as f64 / n as f64, n as f64)
+}
+
+/// Wilson's interval for an observed proportion `p` over an effective sample size `n`
+/// (which need not be whole: a count of clusters, not of correlated samples).
+fn wilson_of(p: f64, n: f64) -> (f64, f64) {
     let z2 = Z95 * Z95;
     let denominator = 1.0 + z2 / n;
     let center = (p + z2 / (2.0 * n)) / denominator;
@@ -119,9 +123,9 @@ pub fn newcombe_paired_difference(t: &PairedCounts) -> Difference {
 }
 
 /// The 95% interval for p_A − p_B when A and B are independent samples (different
-/// problems, e.g. the rollouts of two stretches of a GRPO run), by Newcombe's hybrid
-/// score method 10 (Newcombe 1998, "Interval estimation for the difference between
-/// independent proportions"): the paired method with no correlation between the two.
+/// problems), by Newcombe's hybrid score method 10 (Newcombe 1998, "Interval estimation
+/// for the difference between independent proportions"): the paired method with no
+/// correlation between the two.
 pub fn newcombe_independent_difference(
     (correct_a, n_a): (u64, u64),
     (correct_b, n_b): (u64, u64),
@@ -133,9 +137,25 @@ pub fn newcombe_independent_difference(
             high: 1.0,
         };
     }
-    let (p1, p2) = (correct_a as f64 / n_a as f64, correct_b as f64 / n_b as f64);
-    let (l1, u1) = wilson_interval(correct_a, n_a);
-    let (l2, u2) = wilson_interval(correct_b, n_b);
+    newcombe_independent_of(
+        (correct_a as f64 / n_a as f64, n_a as f64),
+        (correct_b as f64 / n_b as f64, n_b as f64),
+    )
+}
+
+/// The same interval from proportions and effective sample sizes: where samples come
+/// in correlated clusters (a GRPO group's completions of one prompt), counting clusters
+/// instead of samples keeps the interval from claiming more than the data hold.
+pub fn newcombe_independent_of((p1, n1): (f64, f64), (p2, n2): (f64, f64)) -> Difference {
+    if n1 <= 0.0 || n2 <= 0.0 {
+        return Difference {
+            estimate: 0.0,
+            low: -1.0,
+            high: 1.0,
+        };
+    }
+    let (l1, u1) = wilson_of(p1, n1);
+    let (l2, u2) = wilson_of(p2, n2);
     let estimate = p1 - p2;
     Difference {
         estimate,
@@ -250,5 +270,15 @@ mod tests {
         );
         let d = newcombe_independent_difference((0, 0), (3, 10));
         assert_eq!((d.low, d.high), (-1.0, 1.0));
+        // From proportions, the same; fewer effective samples, a wider interval.
+        assert_eq!(
+            newcombe_independent_of((0.7, 80.0), (0.6, 80.0)),
+            newcombe_independent_difference((56, 80), (48, 80))
+        );
+        let clustered = newcombe_independent_of((0.7, 10.0), (0.6, 10.0));
+        assert!(
+            clustered.low < -0.2 && clustered.high > 0.4,
+            "{clustered:?}"
+        );
     }
 }
