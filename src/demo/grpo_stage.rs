@@ -216,10 +216,7 @@ pub fn render(entries: &[GrpoStageEntry]) -> String {
          |---|---:|---:|---|---|---|\n",
     );
     for e in entries {
-        let seed = match e.seed {
-            SeedLabel::Seed(s) => s.to_string(),
-            SeedLabel::Pooled(p) => p.to_owned(),
-        };
+        let seed = e.seed;
         let _ = writeln!(
             out,
             "| {seed} | {} | {} × {} | {:.3} → {:.3} | {:.1} → {:.1} | {} |",

@@ -353,10 +353,7 @@ fn render_markdown(r: &DemoReport) -> String {
          McNemar p |\n|---|---|---|---|---:|---:|---:|---|---:|\n",
     );
     for e in &r.paired {
-        let seed = match e.seed {
-            SeedLabel::Seed(s) => s.to_string(),
-            SeedLabel::Pooled(p) => p.to_owned(),
-        };
+        let seed = e.seed;
         let _ = writeln!(
             out,
             "| {} | {} | {} | {seed} | {} | {} | {} | {} | {:.4} |",
@@ -444,6 +441,10 @@ mod tests {
         assert_eq!((pooled.ci_low, pooled.ci_high), wilson_interval(10, 20));
         assert_eq!(serde_json::to_value(pooled.seed).unwrap(), "pooled");
         assert_eq!(serde_json::to_value(SeedLabel::Seed(2)).unwrap(), 2);
+        assert_eq!(
+            (SeedLabel::Seed(2).to_string(), POOLED.to_string()),
+            ("2".into(), "pooled".into())
+        );
         let (mean, sd) = mean_sd(&[0.8, 0.2]);
         assert!((mean - 50.0).abs() < 1e-9 && (sd - 42.426_406_871).abs() < 1e-6);
     }

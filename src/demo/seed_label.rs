@@ -12,3 +12,13 @@ pub enum SeedLabel {
 }
 
 pub const POOLED: SeedLabel = SeedLabel::Pooled("pooled");
+
+/// The seed number, or "pooled": how the report's tables label a row.
+impl std::fmt::Display for SeedLabel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Seed(seed) => write!(f, "{seed}"),
+            Self::Pooled(label) => f.write_str(label),
+        }
+    }
+}
