@@ -1,5 +1,5 @@
-//! The demo's results, computed from the stored predictions alone (anyone can recompute
-//! them from the workspace): accuracy per training seed and pooled over the seeds, the
+//! The demo's results, computed from what the workspace stores, its predictions and its
+//! GRPO runs' events (anyone can recompute them): accuracy per training seed and pooled over the seeds, the
 //! paired differences between students with their 95% intervals and what each decides,
 //! the OOD accuracy by number of operations, and what the GRPO stage did on its own
 //! training prompts (`grpo_stage`); as Markdown (`exports/demo-report.md`)
