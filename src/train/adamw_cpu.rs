@@ -1,5 +1,7 @@
-//! The AdamW update of one f32 parameter on the CPU as a single pass over the
-//! parameter, its gradient and moments, read in place (no copies out of the tensors).
+//! The AdamW update of one f32 parameter on the CPU, written in place into the
+//! parameter and its moments: nothing is allocated, so a step of a large model does
+//! not page-fault fresh buffers for three copies of its weights (that alone made the
+//! optimiser 1.95 s of a SmolLM2 step at one thread, against PyTorch's 0.50 s).
 //!
 //! Written with tensor ops, an update is about a dozen whole-tensor passes, each
 //! allocating its result; on SmolLM2 that made the optimiser 4.4 s of a step PyTorch
@@ -8,7 +10,9 @@
 //! with the scalars cast to f32), so the result is bit-identical to the composed
 //! update and seeded runs, checkpoints and resumes are unchanged.
 
-use candle_core::{CpuStorage, DType, Device, Result, Storage, Tensor, Var};
+use candle_core::{
+    CpuStorage, DType, Device, InplaceOp2, InplaceOp3, Layout, Result, Storage, Tensor, Var,
+};
 use rayon::prelude::*;
 
 /// Elements per rayon task: large enough that scheduling costs nothing.
@@ -53,66 +57,151 @@ fn with_f32<R>(t: &Tensor, f: impl FnOnce(&[f32]) -> Result<R>) -> Result<R> {
     }
 }
 
-/// Updates `param` in place and returns the new first and second moments.
-pub fn update(
-    param: &Var,
-    grad: &Tensor,
-    m: &Tensor,
-    v: &Tensor,
-    s: StepScalars,
-) -> Result<(Tensor, Tensor)> {
-    let shape = param.shape().clone();
-    let n = shape.elem_count();
+/// Updates `param`, `m` and `v` in place. The moments must belong to the optimiser
+/// alone: anything else sharing their storage sees them change.
+pub fn update(param: &Var, grad: &Tensor, m: &Tensor, v: &Tensor, s: StepScalars) -> Result<()> {
+    let n = param.shape().elem_count();
+    if [grad.elem_count(), m.elem_count(), v.elem_count()] != [n; 3] {
+        candle_core::bail!("adamw: parameter and state sizes differ");
+    }
     let grad = grad.to_dtype(DType::F32)?;
     let f = |x: f64| x as f32;
-    let (b1, one_minus_b1) = (f(s.beta1), f(1.0 - s.beta1));
-    let (b2, one_minus_b2) = (f(s.beta2), f(1.0 - s.beta2));
-    let (inv_bias1, inv_bias2) = (f(1.0 / s.bias1), f(1.0 / s.bias2));
-    let (eps, lr) = (f(s.eps), f(s.lr));
-    let keep = s.decay.map(|wd| f(1.0 - s.lr * wd));
-    let mut new_p = vec![0f32; n];
-    let mut new_m = vec![0f32; n];
-    let mut new_v = vec![0f32; n];
-    with_f32(&grad, |g| {
-        with_f32(m, |m| {
-            with_f32(v, |v| {
-                with_f32(param.as_tensor(), |p| {
-                    if [g.len(), m.len(), v.len(), p.len()] != [n; 4] {
-                        candle_core::bail!("adamw: parameter and state sizes differ");
+    m.inplace_op2(
+        &grad,
+        &MomentPass {
+            keep: f(s.beta1),
+            take: f(1.0 - s.beta1),
+            squared: false,
+        },
+    )?;
+    v.inplace_op2(
+        &grad,
+        &MomentPass {
+            keep: f(s.beta2),
+            take: f(1.0 - s.beta2),
+            squared: true,
+        },
+    )?;
+    param.as_tensor().inplace_op3(
+        m,
+        v,
+        &ParamPass {
+            inv_bias1: f(1.0 / s.bias1),
+            inv_bias2: f(1.0 / s.bias2),
+            eps: f(s.eps),
+            lr: f(s.lr),
+            keep: s.decay.map(|wd| f(1.0 - s.lr * wd)),
+        },
+    )
+}
+
+/// The contiguous f32 elements of a CPU storage at `layout`.
+fn slice<'a>(storage: &'a CpuStorage, layout: &Layout) -> Result<&'a [f32]> {
+    let (start, end) = layout
+        .contiguous_offsets()
+        .ok_or_else(|| candle_core::Error::Msg("adamw: tensor not contiguous".into()))?;
+    match storage {
+        CpuStorage::F32(data) => Ok(&data[start..end]),
+        _ => candle_core::bail!("adamw: expected an f32 CPU tensor"),
+    }
+}
+
+fn slice_mut<'a>(storage: &'a mut CpuStorage, layout: &Layout) -> Result<&'a mut [f32]> {
+    let (start, end) = layout
+        .contiguous_offsets()
+        .ok_or_else(|| candle_core::Error::Msg("adamw: tensor not contiguous".into()))?;
+    match storage {
+        CpuStorage::F32(data) => Ok(&mut data[start..end]),
+        _ => candle_core::bail!("adamw: expected an f32 CPU tensor"),
+    }
+}
+
+/// `moment = moment · keep + g · take` (or `g²` for the second moment).
+struct MomentPass {
+    keep: f32,
+    take: f32,
+    squared: bool,
+}
+
+impl InplaceOp2 for MomentPass {
+    fn name(&self) -> &'static str {
+        "adamw-moment"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &mut CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+    ) -> Result<()> {
+        let moment = slice_mut(s1, l1)?;
+        let grad = slice(s2, l2)?;
+        let (keep, take, squared) = (self.keep, self.take, self.squared);
+        moment
+            .par_chunks_mut(CHUNK)
+            .zip(grad.par_chunks(CHUNK))
+            .for_each(|(moment, grad)| {
+                for (m, &g) in moment.iter_mut().zip(grad) {
+                    let fresh = if squared { g * g } else { g };
+                    *m = (*m * keep + 0.0) + (fresh * take + 0.0);
+                }
+            });
+        Ok(())
+    }
+}
+
+/// The parameter's step from the already updated moments.
+struct ParamPass {
+    inv_bias1: f32,
+    inv_bias2: f32,
+    eps: f32,
+    lr: f32,
+    /// `1 − lr · weight_decay` when the parameter decays.
+    keep: Option<f32>,
+}
+
+impl InplaceOp3 for ParamPass {
+    fn name(&self) -> &'static str {
+        "adamw-param"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &mut CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+        s3: &CpuStorage,
+        l3: &Layout,
+    ) -> Result<()> {
+        let param = slice_mut(s1, l1)?;
+        let (m, v) = (slice(s2, l2)?, slice(s3, l3)?);
+        let ParamPass {
+            inv_bias1,
+            inv_bias2,
+            eps,
+            lr,
+            keep,
+        } = *self;
+        param
+            .par_chunks_mut(CHUNK)
+            .zip(m.par_chunks(CHUNK))
+            .zip(v.par_chunks(CHUNK))
+            .for_each(|((param, m), v)| {
+                for ((p, &m), &v) in param.iter_mut().zip(m).zip(v) {
+                    let m_hat = m * inv_bias1 + 0.0;
+                    let v_hat = v * inv_bias2 + 0.0;
+                    let step = m_hat / (v_hat.sqrt() * 1.0 + eps);
+                    let mut value = *p;
+                    if let Some(keep) = keep {
+                        value = value * keep + 0.0;
                     }
-                    new_p
-                        .par_chunks_mut(CHUNK)
-                        .zip(new_m.par_chunks_mut(CHUNK))
-                        .zip(new_v.par_chunks_mut(CHUNK))
-                        .enumerate()
-                        .for_each(|(c, ((np, nm), nv))| {
-                            let at = c * CHUNK;
-                            for i in 0..np.len() {
-                                let j = at + i;
-                                let gi = g[j];
-                                nm[i] = (m[j] * b1 + 0.0) + (gi * one_minus_b1 + 0.0);
-                                nv[i] = (v[j] * b2 + 0.0) + ((gi * gi) * one_minus_b2 + 0.0);
-                                let m_hat = nm[i] * inv_bias1 + 0.0;
-                                let v_hat = nv[i] * inv_bias2 + 0.0;
-                                let step = m_hat / (v_hat.sqrt() * 1.0 + eps);
-                                let mut value = p[j];
-                                if let Some(keep) = keep {
-                                    value = value * keep + 0.0;
-                                }
-                                np[i] = value - (step * lr + 0.0);
-                            }
-                        });
-                    Ok(())
-                })
-            })
-        })
-    })?;
-    let device = param.device().clone();
-    param.set(&Tensor::from_vec(new_p, shape.clone(), &device)?)?;
-    Ok((
-        Tensor::from_vec(new_m, shape.clone(), &device)?,
-        Tensor::from_vec(new_v, shape, &device)?,
-    ))
+                    *p = value - (step * lr + 0.0);
+                }
+            });
+        Ok(())
+    }
 }
 
 /// Sum of squares of an f32 CPU tensor in one pass, accumulated in f64.

@@ -244,10 +244,7 @@ impl AdamW {
                     lr,
                     decay: decays.then_some(weight_decay),
                 };
-                let (m, v) =
-                    adamw_cpu::update(target, grad, &self.first[i], &self.second[i], scalars)?;
-                self.first[i] = m;
-                self.second[i] = v;
+                adamw_cpu::update(target, grad, &self.first[i], &self.second[i], scalars)?;
                 param.sync_from_master()?;
                 continue;
             }
@@ -269,7 +266,8 @@ impl AdamW {
         Ok(())
     }
 
-    /// The optimiser state as named tensors, for checkpoints.
+    /// The optimiser state as named tensors, for checkpoints. They share storage with
+    /// the moments, which the next step updates in place: write them out before it.
     pub fn state(&self) -> HashMap<String, Tensor> {
         let mut state = HashMap::new();
         for (i, p) in self.params.iter().enumerate() {
@@ -293,8 +291,10 @@ impl AdamW {
                         ))
                     })
             };
-            self.first[i] = get("exp_avg")?;
-            self.second[i] = get("exp_avg_sq")?;
+            // Copies: the steps write the moments in place, and the caller's tensors
+            // (another optimiser's state, say) must not move with them.
+            self.first[i] = get("exp_avg")?.to_dtype(DType::F32)?.copy()?;
+            self.second[i] = get("exp_avg_sq")?.to_dtype(DType::F32)?.copy()?;
         }
         self.step = step;
         Ok(())
