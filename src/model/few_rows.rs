@@ -50,49 +50,44 @@ pub(crate) fn matmul_t(x: &Tensor, w: &Tensor) -> Result<Option<Tensor>> {
     Tensor::from_vec(out, (rows, cols), x.device()).map(Some)
 }
 
-/// `x · wᵀ` with `w`'s rows dealt out to `threads` tasks, each a single-threaded gemm.
+/// `x · wᵀ` with `w`'s rows dealt out to `threads` tasks, each a single-threaded gemm
+/// writing its own columns of the column-major result.
 fn split_product(x: &[f32], w: &[f32], rows: usize, inner: usize, threads: usize) -> Vec<f32> {
     let cols = w.len() / inner;
     let chunk = cols.div_ceil(threads);
-    let parts: Vec<(usize, Vec<f32>)> = (0..cols)
-        .step_by(chunk)
-        .collect::<Vec<_>>()
-        .into_par_iter()
-        .map(|start| {
-            let end = (start + chunk).min(cols);
-            (
-                start,
-                product(x, &w[start * inner..end * inner], rows, inner),
-            )
-        })
-        .collect();
-    let mut out = vec![0f32; rows * cols];
-    for (start, part) in parts {
-        let width = part.len() / rows;
-        for (row, values) in part.chunks_exact(width).enumerate() {
-            out[row * cols + start..row * cols + start + width].copy_from_slice(values);
-        }
-    }
-    out
+    let mut by_column = vec![0f32; rows * cols];
+    by_column
+        .par_chunks_mut(chunk * rows)
+        .zip(w.par_chunks(chunk * inner))
+        .for_each(|(dst, w)| product_by_column(x, w, rows, inner, dst));
+    turn(&by_column, rows, cols)
 }
 
 /// `x · wᵀ` on one thread, `x` `[rows, inner]` and `w` `[width, inner]`, row-major.
 fn product(x: &[f32], w: &[f32], rows: usize, inner: usize) -> Vec<f32> {
     let width = w.len() / inner;
-    // gemm transposes a problem whose destination is row-major, which would put the
-    // weight on the side it packs; so the product is written column-major (`[width,
-    // rows]` in memory) and turned round afterwards, a copy of only rows × width.
     let mut by_column = vec![0f32; rows * width];
+    product_by_column(x, w, rows, inner, &mut by_column);
+    turn(&by_column, rows, width)
+}
+
+/// `x · wᵀ` into `dst` column-major (`[width, rows]` in memory). gemm transposes a
+/// problem whose destination is row-major, which would put the weight on the side it
+/// packs; written this way it packs only the few rows of `x`.
+fn product_by_column(x: &[f32], w: &[f32], rows: usize, inner: usize, dst: &mut [f32]) {
+    let width = w.len() / inner;
+    assert_eq!(dst.len(), rows * width, "destination of {rows} × {width}");
     // SAFETY: the strides describe exactly the buffers given: `x` holds rows × inner
     // (row stride inner, column stride 1), `w` width × inner read as its transpose
-    // (row stride 1, column stride inner), `by_column` rows × width with row stride 1
-    // and column stride rows; gemm reads and writes nothing outside them.
+    // (row stride 1, column stride inner), `dst` rows × width with row stride 1 and
+    // column stride rows (its length is checked above); gemm reads and writes nothing
+    // outside them.
     unsafe {
         gemm::gemm(
             rows,
             width,
             inner,
-            by_column.as_mut_ptr(),
+            dst.as_mut_ptr(),
             rows as isize,
             1,
             false,
@@ -110,10 +105,14 @@ fn product(x: &[f32], w: &[f32], rows: usize, inner: usize) -> Vec<f32> {
             gemm::Parallelism::None,
         );
     }
-    let mut out = vec![0f32; rows * width];
+}
+
+/// The row-major `[rows, cols]` copy of a column-major result.
+fn turn(by_column: &[f32], rows: usize, cols: usize) -> Vec<f32> {
+    let mut out = vec![0f32; rows * cols];
     for (col, values) in by_column.chunks_exact(rows).enumerate() {
         for (row, &v) in values.iter().enumerate() {
-            out[row * width + col] = v;
+            out[row * cols + col] = v;
         }
     }
     out
