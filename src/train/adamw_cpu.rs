@@ -48,11 +48,8 @@ fn with_f32<R>(t: &Tensor, f: impl FnOnce(&[f32]) -> Result<R>) -> Result<R> {
         t.contiguous()?
     };
     let (storage, layout) = t.storage_and_layout();
-    let (start, end) = layout
-        .contiguous_offsets()
-        .ok_or_else(|| candle_core::Error::Msg("adamw: tensor not contiguous".into()))?;
     match &*storage {
-        Storage::Cpu(CpuStorage::F32(data)) => f(&data[start..end]),
+        Storage::Cpu(cpu) => f(slice(cpu, layout)?),
         _ => candle_core::bail!("adamw: expected an f32 CPU tensor"),
     }
 }
