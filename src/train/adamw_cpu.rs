@@ -120,6 +120,15 @@ struct MomentPass {
     squared: bool,
 }
 
+impl MomentPass {
+    #[inline(always)]
+    fn blend(&self, moment: &mut [f32], grad: &[f32], fresh: impl Fn(f32) -> f32) {
+        for (m, &g) in moment.iter_mut().zip(grad) {
+            *m = (*m * self.keep + 0.0) + (fresh(g) * self.take + 0.0);
+        }
+    }
+}
+
 impl InplaceOp2 for MomentPass {
     fn name(&self) -> &'static str {
         "adamw-moment"
@@ -134,14 +143,15 @@ impl InplaceOp2 for MomentPass {
     ) -> Result<()> {
         let moment = slice_mut(s1, l1)?;
         let grad = slice(s2, l2)?;
-        let (keep, take, squared) = (self.keep, self.take, self.squared);
         moment
             .par_chunks_mut(CHUNK)
             .zip(grad.par_chunks(CHUNK))
             .for_each(|(moment, grad)| {
-                for (m, &g) in moment.iter_mut().zip(grad) {
-                    let fresh = if squared { g * g } else { g };
-                    *m = (*m * keep + 0.0) + (fresh * take + 0.0);
+                // One loop per kind of moment: a branch inside the loop keeps it scalar.
+                if self.squared {
+                    self.blend(moment, grad, |g| g * g)
+                } else {
+                    self.blend(moment, grad, |g| g)
                 }
             });
         Ok(())
@@ -156,6 +166,18 @@ struct ParamPass {
     lr: f32,
     /// `1 − lr · weight_decay` when the parameter decays.
     keep: Option<f32>,
+}
+
+impl ParamPass {
+    #[inline(always)]
+    fn update(&self, param: &mut [f32], (m, v): (&[f32], &[f32]), decay: impl Fn(f32) -> f32) {
+        for ((p, &m), &v) in param.iter_mut().zip(m).zip(v) {
+            let m_hat = m * self.inv_bias1 + 0.0;
+            let v_hat = v * self.inv_bias2 + 0.0;
+            let step = m_hat / (v_hat.sqrt() * 1.0 + self.eps);
+            *p = decay(*p) - (step * self.lr + 0.0);
+        }
+    }
 }
 
 impl InplaceOp3 for ParamPass {
@@ -174,27 +196,15 @@ impl InplaceOp3 for ParamPass {
     ) -> Result<()> {
         let param = slice_mut(s1, l1)?;
         let (m, v) = (slice(s2, l2)?, slice(s3, l3)?);
-        let ParamPass {
-            inv_bias1,
-            inv_bias2,
-            eps,
-            lr,
-            keep,
-        } = *self;
         param
             .par_chunks_mut(CHUNK)
             .zip(m.par_chunks(CHUNK))
             .zip(v.par_chunks(CHUNK))
             .for_each(|((param, m), v)| {
-                for ((p, &m), &v) in param.iter_mut().zip(m).zip(v) {
-                    let m_hat = m * inv_bias1 + 0.0;
-                    let v_hat = v * inv_bias2 + 0.0;
-                    let step = m_hat / (v_hat.sqrt() * 1.0 + eps);
-                    let mut value = *p;
-                    if let Some(keep) = keep {
-                        value = value * keep + 0.0;
-                    }
-                    *p = value - (step * lr + 0.0);
+                // With decay and without, each loop free of branches so it vectorises.
+                match self.keep {
+                    Some(keep) => self.update(param, (m, v), |p| p * keep + 0.0),
+                    None => self.update(param, (m, v), |p| p),
                 }
             });
         Ok(())
@@ -203,9 +213,23 @@ impl InplaceOp3 for ParamPass {
 
 /// Sum of squares of an f32 CPU tensor in one pass, accumulated in f64.
 pub fn sum_squares(t: &Tensor) -> Result<f64> {
-    with_f32(t, |x| {
-        Ok(x.par_chunks(CHUNK)
-            .map(|c| c.iter().map(|&v| f64::from(v) * f64::from(v)).sum::<f64>())
-            .sum())
-    })
+    with_f32(t, |x| Ok(x.par_chunks(CHUNK).map(chunk_sum_squares).sum()))
+}
+
+/// Eight running sums, so the loop vectorises where one f64 sum is a chain of
+/// dependent adds (about 0.2 s over SmolLM2's 135M gradients at one thread).
+fn chunk_sum_squares(chunk: &[f32]) -> f64 {
+    let mut lanes = [0f64; 8];
+    let mut eights = chunk.chunks_exact(8);
+    for eight in &mut eights {
+        for (lane, &v) in lanes.iter_mut().zip(eight) {
+            *lane += f64::from(v) * f64::from(v);
+        }
+    }
+    let tail: f64 = eights
+        .remainder()
+        .iter()
+        .map(|&v| f64::from(v) * f64::from(v))
+        .sum();
+    lanes.iter().sum::<f64>() + tail
 }

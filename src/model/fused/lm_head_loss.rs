@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 use candle_core::{CpuStorage, CustomOp2, Device, Layout, Result, Shape, Tensor};
 use rayon::prelude::*;
 
-use super::{Mat, Real, contiguous, dispatch, matmul};
+use super::{Mat, Real, contiguous, dispatch, matmul, vectorised};
 
 /// Label value that the losses skip (PyTorch's convention).
 pub const IGNORE_INDEX: i64 = -100;
@@ -77,27 +77,41 @@ fn rows_loss<T: Real>(
                 let cap = T::from_f64(cap);
                 row.iter_mut().for_each(|l| *l = (*l / cap).tanh() * cap);
             }
-            let max = row
-                .iter()
-                .fold(T::neg_infinity(), |m, &v| if v > m { v } else { m });
-            let sum = row.iter().fold(T::zero(), |acc, &v| acc + (v - max).exp());
-            let lse = max + sum.ln();
+            let max = vectorised::max(row);
             let target = target as usize;
-            let loss = (lse - row[target]).to_f64();
-            if grads {
-                let scale = T::from_f64(inv_count);
-                for (j, l) in row.iter_mut().enumerate() {
-                    let p = (*l - lse).exp();
-                    let hot = if j == target { T::one() } else { T::zero() };
-                    let mut g = (p - hot) * scale;
-                    if let Some(cap) = softcap {
-                        let th = *l / T::from_f64(cap);
-                        g *= T::one() - th * th;
+            let target_logit = row[target];
+            if let Some(cap) = softcap {
+                // The capped logits are needed again for the slope of the cap.
+                let sum = row
+                    .iter()
+                    .fold(T::zero(), |acc, &v| acc + (v - max).exp_inline());
+                let lse = max + sum.ln();
+                if grads {
+                    let scale = T::from_f64(inv_count);
+                    let cap = T::from_f64(cap);
+                    for (j, l) in row.iter_mut().enumerate() {
+                        let p = (*l - lse).exp_inline();
+                        let hot = if j == target { T::one() } else { T::zero() };
+                        let th = *l / cap;
+                        *l = (p - hot) * scale * (T::one() - th * th);
                     }
-                    *l = g;
                 }
+                return (lse - target_logit).to_f64();
             }
-            loss
+            // Without a cap the row is overwritten by its exponentials, each taken once.
+            for l in row.iter_mut() {
+                *l = (*l - max).exp_inline();
+            }
+            let sum = vectorised::sum(row);
+            let lse = max + sum.ln();
+            if grads {
+                let scale = T::from_f64(inv_count) / sum;
+                for l in row.iter_mut() {
+                    *l *= scale;
+                }
+                row[target] -= T::from_f64(inv_count);
+            }
+            (lse - target_logit).to_f64()
         })
         .sum()
 }

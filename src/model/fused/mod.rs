@@ -14,13 +14,30 @@ pub mod lm_head_loss;
 pub mod lora_linear;
 pub mod rms_norm;
 pub mod rope;
+pub mod vectorised;
 
 use candle_core::{CpuStorage, DType, Layout, Result, Tensor, WithDType};
 
 /// The float types the fused kernels are written for.
-pub trait Real: WithDType + num_traits::Float + Send + Sync {}
-impl Real for f32 {}
-impl Real for f64 {}
+pub trait Real: WithDType + num_traits::Float + Send + Sync {
+    /// `exp`, inlined where it can be so that loops of it vectorise.
+    fn exp_inline(self) -> Self;
+}
+
+impl Real for f32 {
+    #[inline(always)]
+    fn exp_inline(self) -> f32 {
+        vectorised::exp_f32(self)
+    }
+}
+
+impl Real for f64 {
+    /// libm's: the f64 paths are the finite-difference references, kept exact.
+    #[inline(always)]
+    fn exp_inline(self) -> f64 {
+        self.exp()
+    }
+}
 
 /// Whether the fused kernels can run on `x`: CPU tensors of f32 or f64.
 pub fn applies(x: &Tensor) -> bool {

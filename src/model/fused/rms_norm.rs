@@ -4,7 +4,7 @@
 use candle_core::{CpuStorage, CustomOp2, CustomOp3, Layout, Result, Shape, Tensor};
 use rayon::prelude::*;
 
-use super::{Real, contiguous, dispatch, split};
+use super::{Real, contiguous, dispatch, split, vectorised};
 
 /// Rows per rayon task: below this, splitting costs more than it saves.
 const MIN_ROWS_PER_TASK: usize = 32;
@@ -33,23 +33,26 @@ pub fn rms_norm(x: &Tensor, weight: &Tensor, eps: f64, one_plus: bool) -> Result
 }
 
 impl RmsNorm {
-    fn scale<T: Real>(&self, w: T) -> T {
-        if self.one_plus { T::one() + w } else { w }
+    /// The weight as it multiplies: `w`, or Gemma's `1 + w`.
+    fn scales<T: Real>(&self, w: &[T]) -> Vec<T> {
+        w.iter()
+            .map(|&w| if self.one_plus { T::one() + w } else { w })
+            .collect()
     }
 
     fn forward<T: Real>(&self, x: &[T], w: &[T]) -> Vec<T> {
         let d = w.len();
         let eps = T::from_f64(self.eps);
         let inv_d = T::from_f64(1.0 / d as f64);
+        let w = self.scales(w);
         let mut out = vec![T::zero(); x.len()];
         out.par_chunks_mut(d)
             .zip(x.par_chunks(d))
             .with_min_len(MIN_ROWS_PER_TASK)
             .for_each(|(y, x)| {
-                let ss = x.iter().fold(T::zero(), |acc, &v| acc + v * v);
-                let r = T::one() / (ss * inv_d + eps).sqrt();
-                for ((y, &x), &w) in y.iter_mut().zip(x).zip(w) {
-                    *y = x * r * self.scale(w);
+                let r = T::one() / (vectorised::dot(x, x) * inv_d + eps).sqrt();
+                for ((y, &x), &w) in y.iter_mut().zip(x).zip(&w) {
+                    *y = x * r * w;
                 }
             });
         out
@@ -61,6 +64,7 @@ impl RmsNorm {
         let rows = x.len() / d.max(1);
         let eps = T::from_f64(self.eps);
         let inv_d = T::from_f64(1.0 / d as f64);
+        let w = self.scales(w);
         let mut out = vec![T::zero(); x.len() + d];
         let (dx, dw) = out.split_at_mut(x.len());
         let partial_dw = dx
@@ -70,32 +74,28 @@ impl RmsNorm {
             .fold(
                 || vec![T::zero(); d],
                 |mut acc, (dx, (x, g))| {
-                    let ss = x.iter().fold(T::zero(), |a, &v| a + v * v);
-                    let r = T::one() / (ss * inv_d + eps).sqrt();
-                    let mut dot = T::zero();
-                    for ((&x, &g), &w) in x.iter().zip(g).zip(w) {
-                        dot += g * self.scale(w) * x * r;
+                    let r = T::one() / (vectorised::dot(x, x) * inv_d + eps).sqrt();
+                    // g·w' first, kept in dx, so that both sums below are dot products.
+                    for ((dx, &g), &w) in dx.iter_mut().zip(g).zip(&w) {
+                        *dx = g * w;
                     }
-                    let mean = dot * inv_d;
-                    for (((dx, &x), &g), (&w, acc)) in dx
-                        .iter_mut()
-                        .zip(x)
-                        .zip(g)
-                        .zip(w.iter().zip(acc.iter_mut()))
-                    {
+                    let mean = vectorised::dot(dx, x) * r * inv_d;
+                    // The weight's gradient is summed even when frozen: a branch here
+                    // would keep the loop from vectorising, and it is dropped below.
+                    for (((dx, &x), &g), acc) in dx.iter_mut().zip(x).zip(g).zip(acc.iter_mut()) {
                         let xhat = x * r;
-                        *dx = r * (g * self.scale(w) - xhat * mean);
-                        if self.weight_grad {
-                            *acc += g * xhat;
-                        }
+                        *dx = r * (*dx - xhat * mean);
+                        *acc += g * xhat;
                     }
                     acc
                 },
             )
             .collect::<Vec<_>>();
-        for part in partial_dw {
-            for (dw, p) in dw.iter_mut().zip(part) {
-                *dw += p;
+        if self.weight_grad {
+            for part in partial_dw {
+                for (dw, p) in dw.iter_mut().zip(part) {
+                    *dw += p;
+                }
             }
         }
         debug_assert_eq!(rows * d, x.len());

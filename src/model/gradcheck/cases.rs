@@ -402,6 +402,27 @@ fn attention_case(device: &Device) -> Result<Vec<Check>> {
             1e-5,
         )?);
     }
+    // Longer than one tile of query rows, after cached positions: the tiles skip the
+    // keys after their last query, and the left-padded row's first queries see no key.
+    let (b, t, h, kvh, d) = (2, 150, 4, 2, 8);
+    for (past, window, softcap) in [(0, None, None), (6, Some(40), Some(20.0))] {
+        let mask = padded_mask(b, past + t, past, window);
+        let bases = f32s(&[
+            (&[b, t, h, d], 22),
+            (&[b, past + t, kvh, d], 23),
+            (&[b, past + t, kvh, d], 24),
+        ])?;
+        checks.push(vs_fused(
+            &format!(
+                "attention of {t} queries after {past}, window {window:?} softcap {softcap:?}"
+            ),
+            &bases,
+            device,
+            &|x| attention(&x[0], &x[1], &x[2], &mask, 0.35, softcap),
+            &|x| composed_attention(&x[0], &x[1], &x[2], &mask, 0.35, softcap),
+            1e-5,
+        )?);
+    }
     Ok(checks)
 }
 
