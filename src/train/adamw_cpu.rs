@@ -11,7 +11,8 @@
 //! update and seeded runs, checkpoints and resumes are unchanged.
 
 use candle_core::{
-    CpuStorage, DType, Device, InplaceOp2, InplaceOp3, Layout, Result, Storage, Tensor, Var,
+    CpuStorage, DType, Device, InplaceOp1, InplaceOp2, InplaceOp3, Layout, Result, Storage, Tensor,
+    Var,
 };
 use rayon::prelude::*;
 
@@ -207,6 +208,34 @@ impl InplaceOp3 for ParamPass {
                     None => self.update(param, (m, v), |p| p),
                 }
             });
+        Ok(())
+    }
+}
+
+/// Multiplies a contiguous f32 CPU tensor by `factor` in its own storage, with the
+/// arithmetic of `affine(factor, 0.0)` (`x · factor + 0`, both cast to f32), so the
+/// result is bit-identical to it. Whatever shares the storage sees the change.
+/// Returns false, touching nothing, for any other tensor.
+pub fn scale_in_place(t: &Tensor, factor: f64) -> Result<bool> {
+    if !matches!(t.device(), Device::Cpu) || t.dtype() != DType::F32 || !t.is_contiguous() {
+        return Ok(false);
+    }
+    t.inplace_op1(&Scale(factor as f32))?;
+    Ok(true)
+}
+
+struct Scale(f32);
+
+impl InplaceOp1 for Scale {
+    fn name(&self) -> &'static str {
+        "adamw-scale"
+    }
+
+    fn cpu_fwd(&self, s: &mut CpuStorage, l: &Layout) -> Result<()> {
+        let factor = self.0;
+        slice_mut(s, l)?
+            .par_chunks_mut(CHUNK)
+            .for_each(|chunk| chunk.iter_mut().for_each(|x| *x = *x * factor + 0.0));
         Ok(())
     }
 }
