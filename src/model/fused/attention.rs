@@ -39,9 +39,17 @@ pub struct AttentionMask {
 }
 
 impl AttentionMask {
+    /// `(first, last)`: query `query` sees the real tokens among keys `first..=last`
+    /// (causal, and inside the sliding window when there is one).
+    fn reach(&self, query: usize) -> (usize, usize) {
+        let last = self.past + query;
+        let first = self.window.map_or(0, |w| (last + 1).saturating_sub(w));
+        (first, last)
+    }
+
     fn visible(&self, row: usize, s: usize, query: usize, key: usize) -> bool {
-        let q = self.past + query;
-        key <= q && self.key_valid[row * s + key] == 1 && self.window.is_none_or(|w| q - key < w)
+        let (first, last) = self.reach(query);
+        (first..=last).contains(&key) && self.key_valid[row * s + key] == 1
     }
 }
 
@@ -269,9 +277,8 @@ impl Attention {
                     }
                 }
             }
-            // `AttentionMask::visible` over the row, as a branch-free loop.
-            let last = self.mask.past + query;
-            let first = self.mask.window.map_or(0, |w| (last + 1).saturating_sub(w));
+            // `AttentionMask::visible` over the row, as a loop that vectorises.
+            let (first, last) = self.mask.reach(query);
             for (j, (x, &ok)) in p.iter_mut().zip(valid).enumerate() {
                 let seen = ok == 1 && j <= last && j >= first;
                 *x = if seen { *x } else { *x + masked };
